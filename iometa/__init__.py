@@ -1,0 +1,92 @@
+"""iometa: meta-analysis of interventional-oncology outcomes.
+
+The public API is re-exported here and imported lazily, so ``import iometa`` stays light
+(scipy, statsmodels and matplotlib load only when a function that needs them is used).
+
+Example
+-------
+>>> import iometa
+>>> res = iometa.pool_proportions([13, 4, 9], [51, 30, 40], measure="PLO", method="REML")
+>>> round(res.estimate, 3)  # doctest: +SKIP
+0.224
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # study table
+    "load_studies": "iometa.data",
+    "validate_studies": "iometa.data",
+    "read_study_table": "iometa.data",
+    "default_data_path": "iometa.data",
+    "StudyTableError": "iometa.data",
+    "Problem": "iometa.data",
+    # effect sizes
+    "proportion_effects": "iometa.effects",
+    "effects_from_ci": "iometa.effects",
+    "ci_clopper_pearson": "iometa.effects",
+    "ci_wilson": "iometa.effects",
+    # models and results
+    "pool": "iometa.models",
+    "pool_proportions": "iometa.models",
+    "MetaResult": "iometa.results",
+    # survival
+    "pool_medians": "iometa.survival",
+    "pool_survival_rates": "iometa.survival",
+    # comparisons
+    "subgroups": "iometa.compare",
+    "SubgroupResult": "iometa.compare",
+    "meta_regression": "iometa.compare",
+    "permutation_test": "iometa.compare",
+    # diagnostics
+    "leave_one_out": "iometa.diagnostics",
+    "influence": "iometa.diagnostics",
+    "cumulative": "iometa.diagnostics",
+    "baujat": "iometa.diagnostics",
+    "gosh": "iometa.diagnostics",
+    "method_sensitivity": "iometa.diagnostics",
+    # small-study effects
+    "egger_test": "iometa.bias",
+    "begg_test": "iometa.bias",
+    "peters_test": "iometa.bias",
+    "trim_and_fill": "iometa.bias",
+    # batched engine
+    "pool_many": "iometa.batch",
+    # plots (matplotlib imported only here)
+    "forest_plot": "iometa.plots",
+    "funnel_plot": "iometa.plots",
+    "baujat_plot": "iometa.plots",
+    "gosh_plot": "iometa.plots",
+    "bubble_plot": "iometa.plots",
+    "leave_one_out_plot": "iometa.plots",
+    "cumulative_plot": "iometa.plots",
+    "survival_plot": "iometa.plots",
+    "save_figure": "iometa.plots",
+    # warnings
+    "IometaWarning": "iometa._warnings",
+    "ConvergenceWarning": "iometa._warnings",
+    "SmallSampleWarning": "iometa._warnings",
+    "TransformWarning": "iometa._warnings",
+    "DataWarning": "iometa._warnings",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iometa' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,80 @@
+"""Command line: ``iometa report``, ``iometa validate [FILE]``, ``iometa --version``.
+
+Exit status: 0 on success, 2 when the study table is invalid or a file cannot be read
+(the problems are printed, never a traceback), 1 on an unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="iometa",
+        description="Meta-analysis of interventional-oncology outcomes from a study table.",
+    )
+    p.add_argument("--version", action="version", version=f"iometa {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("report", help="regenerate reports/ (figures and tables) from the study table")
+    r.add_argument("--data", type=Path, default=None, help="study table CSV (default: data/studies.csv)")
+    r.add_argument("--out", type=Path, default=None, help="output directory (default: reports/)")
+    r.add_argument("--quiet", action="store_true", help="print only the final summary")
+
+    v = sub.add_parser("validate", help="check a study table and list every problem")
+    v.add_argument("file", nargs="?", type=Path, default=None, help="CSV file (default: data/studies.csv)")
+    return p
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .data import StudyTableError, default_data_path, load_studies
+
+    path = args.file if args.file is not None else default_data_path()
+    try:
+        df = load_studies(path)
+    except StudyTableError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    n_studies = df["study_id"].nunique()
+    print(f"{path}: OK — {len(df)} rows, {n_studies} studies, {df['outcome'].nunique()} outcomes")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .data import StudyTableError
+    from .report import build_report
+
+    try:
+        build_report(data=args.data, out=args.out, verbose=not args.quiet)
+    except StudyTableError as exc:
+        print(str(exc), file=sys.stderr)
+        print("report not written: fix the study table first", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "validate":
+            return _cmd_validate(args)
+        if args.command == "report":
+            return _cmd_report(args)
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"iometa: {exc}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

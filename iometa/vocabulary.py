@@ -1,0 +1,148 @@
+"""Controlled vocabularies of the study table.
+
+One place for every allowed value of the categorical columns of ``data/studies.csv``.
+The loader (:mod:`iometa.data`), the data dictionary (``data/README.md``) and the report
+all read these constants; extend them here (and document the new code in
+``data/README.md``) when a source needs a value that is not listed.
+"""
+
+from __future__ import annotations
+
+#: Procedures. Combinations are written with ``+`` in a fixed order and listed explicitly.
+MODALITIES: tuple[str, ...] = (
+    "RFA",
+    "MWA",
+    "cryoablation",
+    "laser",
+    "IRE",
+    "HIFU",
+    "thermal_ablation",  # a series mixing RFA/MWA/laser without separate numbers
+    "TACE",
+    "DEB-TACE",
+    "TARE",
+    "TAE",
+    "HAI",  # hepatic arterial infusion chemotherapy
+    "vertebroplasty",
+    "kyphoplasty",
+    "cementoplasty",
+    "RFA+cementoplasty",
+    "cryoablation+cementoplasty",
+    "TARE+ICI",
+    "ablation+ICI",
+    "cryoablation+ICI",
+    "RFA+ICI",
+    "TACE+ICI",
+)
+
+#: Families used to group modalities in comparisons (ablation vs transarterial vs consolidation).
+MODALITY_FAMILY: dict[str, str] = {
+    "RFA": "ablation",
+    "MWA": "ablation",
+    "cryoablation": "ablation",
+    "laser": "ablation",
+    "IRE": "ablation",
+    "HIFU": "ablation",
+    "thermal_ablation": "ablation",
+    "TACE": "transarterial",
+    "DEB-TACE": "transarterial",
+    "TARE": "transarterial",
+    "TAE": "transarterial",
+    "HAI": "transarterial",
+    "vertebroplasty": "consolidation",
+    "kyphoplasty": "consolidation",
+    "cementoplasty": "consolidation",
+    "RFA+cementoplasty": "ablation+consolidation",
+    "cryoablation+cementoplasty": "ablation+consolidation",
+    "TARE+ICI": "combination_ici",
+    "ablation+ICI": "combination_ici",
+    "cryoablation+ICI": "combination_ici",
+    "RFA+ICI": "combination_ici",
+    "TACE+ICI": "combination_ici",
+}
+
+SITES: tuple[str, ...] = (
+    "liver",
+    "lung",
+    "adrenal",
+    "bone",
+    "spine",
+    "breast",
+    "prostate",
+    "kidney",
+    "soft_tissue",
+    "mixed",
+    "other",
+)
+
+PRIMARIES: tuple[str, ...] = (
+    "breast",
+    "HCC",
+    "prostate",
+    "colorectal",
+    "lung",
+    "kidney",
+    "melanoma",
+    "fibroadenoma",
+    "mixed",
+    "other",
+)
+
+DESIGNS: tuple[str, ...] = (
+    "retrospective",
+    "prospective",
+    "RCT",
+    "registry",
+    "systematic_review",
+    "meta_analysis",
+    "case_series",
+    "unknown",
+)
+
+UNITS_OF_ANALYSIS: tuple[str, ...] = (
+    "patients",
+    "lesions",
+    "sessions",
+    "procedures",
+    "vertebrae",
+    "unknown",
+)
+
+SOURCES: tuple[str, ...] = ("filippiadis2022", "newbury2022")
+
+#: Outcome code -> kind. ``proportion`` outcomes are stored as 0-1 in ``value``;
+#: ``duration`` outcomes in months.
+OUTCOMES: dict[str, str] = {
+    "median_os": "duration",
+    "mean_os": "duration",
+    "os_rate": "proportion",
+    "median_pfs": "duration",
+    "pfs_rate": "proportion",
+    "time_to_local_progression": "duration",
+    "local_progression": "proportion",
+    "local_control": "proportion",
+    "complete_ablation": "proportion",
+    "technical_success": "proportion",
+    "complete_response": "proportion",
+    "partial_response": "proportion",
+    "stable_disease": "proportion",
+    "progressive_disease": "proportion",
+    "objective_response": "proportion",
+    "disease_control": "proportion",
+    "complication": "proportion",
+    "major_complication": "proportion",
+    "minor_complication": "proportion",
+    "pain_relief": "proportion",
+    "adverse_event": "proportion",
+    "recurrence": "proportion",
+    "biopsy_negative": "proportion",
+}
+
+#: Units allowed in ``unit`` (the unit of ``value``).
+UNITS: tuple[str, ...] = ("proportion", "months")
+
+#: Units allowed in ``unit_reported`` (as printed in the source).
+UNITS_REPORTED: tuple[str, ...] = ("percent", "proportion", "count", "months", "weeks", "days", "years")
+
+#: Days per month and weeks-to-months factor used for unit conversions (Julian year / 12).
+DAYS_PER_MONTH = 30.4375
+WEEKS_TO_MONTHS = 7.0 / DAYS_PER_MONTH
