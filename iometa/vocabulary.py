@@ -96,6 +96,8 @@ DESIGNS: tuple[str, ...] = (
     "meta_analysis",
     "case_series",
     "unknown",
+    "review",  # cited as "a review" by the source, not stated to be systematic
+    "guideline",  # a practice guideline / standards document quoted for a rate
 )
 
 UNITS_OF_ANALYSIS: tuple[str, ...] = (
@@ -135,13 +137,36 @@ OUTCOMES: dict[str, str] = {
     "adverse_event": "proportion",
     "recurrence": "proportion",
     "biopsy_negative": "proportion",
+    # added by the study-table extraction (documented in data/README.md)
+    "median_dfs": "duration",
+    "severe_adverse_event": "proportion",  # CTCAE grade >= 3 toxicity / adverse event
+    "treatment_related_death": "proportion",
+    "mortality": "proportion",  # all-cause death by a time point
+    "no_evidence_of_disease": "proportion",
+    "alive_with_disease": "proportion",
+    "functional_improvement": "proportion",
+    "patient_satisfaction": "proportion",
+    "biopsy_positive_clinically_significant": "proportion",
+    "biopsy_positive_clinically_insignificant": "proportion",
+    "mfs_rate": "proportion",  # metastasis-free survival rate
+    "css_rate": "proportion",  # cancer-specific survival rate
+    "vas_pain_score": "score",  # mean visual analogue pain score (0-10), value in points
 }
 
 #: Units allowed in ``unit`` (the unit of ``value``).
-UNITS: tuple[str, ...] = ("proportion", "months")
+UNITS: tuple[str, ...] = ("proportion", "months", "points")
 
 #: Units allowed in ``unit_reported`` (as printed in the source).
-UNITS_REPORTED: tuple[str, ...] = ("percent", "proportion", "count", "months", "weeks", "days", "years")
+UNITS_REPORTED: tuple[str, ...] = (
+    "percent",
+    "proportion",
+    "count",
+    "months",
+    "weeks",
+    "days",
+    "years",
+    "points",
+)
 
 #: Days per month and weeks-to-months factor used for unit conversions (Julian year / 12).
 DAYS_PER_MONTH = 30.4375
