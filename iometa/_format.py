@@ -1,0 +1,97 @@
+"""Text and HTML renderings of results (no statistics here)."""
+
+from __future__ import annotations
+
+import html
+import math
+
+
+def fmt(x, digits=4) -> str:
+    """Format a number for display; ``nan`` becomes "NA", infinities "inf"."""
+    if x is None:
+        return "NA"
+    try:
+        xf = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(xf):
+        return "NA"
+    if math.isinf(xf):
+        return "inf" if xf > 0 else "-inf"
+    return f"{xf:.{digits}f}"
+
+
+def fmt_p(p, digits=4) -> str:
+    """Format a p-value: "<.0001" below the display precision."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "NA"
+    lim = 10.0 ** (-digits)
+    return f"<{lim:.{digits}f}".replace("0.", ".") if p < lim else f"{p:.{digits}f}"
+
+
+def _ci(pair, digits):
+    return f"[{fmt(pair[0], digits)}, {fmt(pair[1], digits)}]"
+
+
+def result_summary(res, digits=4) -> str:
+    lvl = int(round(res.level * 100))
+    d = digits
+    lines = [
+        f"{res.method_name[:1].upper()}{res.method_name[1:]} model (k = {res.k}; measure: {res.measure}; "
+        f"tau^2 estimator: {res.method})",
+        "",
+    ]
+    if res.method != "FE":
+        lines += [
+            f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2, d)} "
+            f"(CI {_ci(res.tau2_ci, d)})",
+            f"tau (square root of estimated tau^2 value):      {fmt(res.tau, d)}",
+        ]
+    lines += [
+        f"I^2 (total heterogeneity / total variability):   {fmt(res.i2, 2)}% "
+        f"(CI {_ci(res.i2_ci, 2)})",
+        f"H^2 (total variability / sampling variability):  {fmt(res.h2, 2)}",
+        "",
+        f"Test for Heterogeneity:\nQ(df = {res.q_df}) = {fmt(res.q, d)}, p-val = "
+        f"{fmt_p(res.q_pval, d)}",
+        "",
+        "Model Results (model scale):",
+        "",
+        f"estimate = {fmt(res.coef, d)}, se = {fmt(res.se, d)}, "
+        f"{'t' if res.test == 'knha' else 'z'}val = {fmt(res.stat, d)}"
+        + (f" (df = {fmt(res.df, 0)})" if res.df is not None else "")
+        + f", pval = {fmt_p(res.pval, d)}, {lvl}% CI [{fmt(res.coef_ci_low, d)}, "
+        f"{fmt(res.coef_ci_high, d)}]",
+        "",
+        f"Pooled estimate on the reporting scale ({res.scale}): {fmt(res.estimate, d)} "
+        f"({lvl}% CI {fmt(res.ci_low, d)} to {fmt(res.ci_high, d)}; "
+        f"{lvl}% PI {fmt(res.pi_low, d)} to {fmt(res.pi_high, d)})",
+    ]
+    if not res.converged:
+        lines += ["", "WARNING: the estimator did not converge (see warnings)."]
+    if res.warnings:
+        lines += ["", "Warnings:"] + [f"  - {w}" for w in res.warnings]
+    return "\n".join(lines)
+
+
+def result_html(res) -> str:
+    lvl = int(round(res.level * 100))
+    rows = [
+        ("Model", res.method_name),
+        ("Studies (k)", str(res.k)),
+        (f"Estimate [{lvl}% CI] ({res.scale})",
+         f"{fmt(res.estimate)} [{fmt(res.ci_low)}, {fmt(res.ci_high)}]"),
+        (f"{lvl}% prediction interval", f"[{fmt(res.pi_low)}, {fmt(res.pi_high)}]"),
+        ("τ² [CI]", f"{fmt(res.tau2)} {_ci(res.tau2_ci, 4)}"),
+        ("I² [CI]", f"{fmt(res.i2, 1)}% {_ci(res.i2_ci, 1)}"),
+        ("Q (df), p", f"{fmt(res.q, 3)} ({res.q_df}), {fmt_p(res.q_pval)}"),
+    ]
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(a)}</th><td>{html.escape(b)}</td></tr>"
+        for a, b in rows
+    )
+    warn = "".join(f"<li>{html.escape(w)}</li>" for w in res.warnings)
+    warn = f"<p><b>Warnings</b></p><ul>{warn}</ul>" if warn else ""
+    studies = res.studies.to_html(index=False, float_format=lambda v: f"{v:.4f}")
+    return (f"<div><table>{body}</table>{warn}<details><summary>Studies</summary>{studies}"
+            "</details></div>")
