@@ -117,10 +117,13 @@ studies_csv <- normalizePath(file.path(REF_DIR, "..", "..", "data", "studies.csv
 studies_note <- "data/studies.csv not present when the fixtures were generated"
 if (file.exists(studies_csv)) {
   st <- read.csv(studies_csv, stringsAsFactors = FALSE)
-  studies_note <- paste("data/studies.csv present; columns:", paste(names(st), collapse = ", "))
+  studies_note <- paste0("data/studies.csv present (md5 ", unname(tools::md5sum(studies_csv)),
+                         ", ", nrow(st), " rows)")
   if (all(c("outcome", "events", "total") %in% names(st))) {
     for (oc in c("complete_ablation", "local_progression")) {
       rows <- st[st$outcome == oc & !is.na(st$events) & !is.na(st$total), , drop = FALSE]
+      studies_note <- paste0(studies_note, "; ", oc, ": ", sum(st$outcome == oc), " rows, ",
+                             nrow(rows), " with events and total")
       if (nrow(rows) >= 1) {
         ids <- if ("study_id" %in% names(rows)) as.character(rows$study_id) else
           as.character(seq_len(nrow(rows)))
