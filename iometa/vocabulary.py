@@ -148,8 +148,10 @@ OUTCOMES: dict[str, str] = {
     "patient_satisfaction": "proportion",
     "biopsy_positive_clinically_significant": "proportion",
     "biopsy_positive_clinically_insignificant": "proportion",
-    "mfs_rate": "proportion",  # metastasis-free survival rate
-    "css_rate": "proportion",  # cancer-specific survival rate
+    # survival proportions whose time point the source does not give (so not "*_rate",
+    # which the loader requires to carry timepoint_months)
+    "metastasis_free_survival": "proportion",
+    "cancer_specific_survival": "proportion",
     "vas_pain_score": "score",  # mean visual analogue pain score (0-10), value in points
 }
 
