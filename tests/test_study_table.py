@@ -284,11 +284,29 @@ def test_days_and_years_rows_are_converted(rows):
             assert float(r["value"]) == pytest.approx(float(r["value_reported"]) * 12)
 
 
-def test_empty_value_is_explained(rows):
+def test_every_row_has_a_result(rows):
+    # the loader needs `value`, or `events` and `total`, on every row
     for r in rows:
-        if r["value"] == "":
-            note = r["notes"].lower()
-            assert any(w in note for w in ("range", "upper bound", "denominator")), r["study_id"]
+        assert r["value"] or (r["events"] and r["total"]), (r["study_id"], r["outcome"])
+
+
+def test_ranges_are_stored_as_pairs_of_ends(rows):
+    ends: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if r["subgroup"].startswith("range: "):
+            k = (r["study_id"], r["outcome"], r["timepoint_months"])
+            ends.setdefault(k, {})[r["subgroup"]] = float(r["value"])
+            assert "range" in r["notes"].lower()
+    assert ends, "the Wang 2017 ranges should be in the table"
+    for k, pair in ends.items():
+        assert set(pair) == {"range: lowest", "range: highest"}, k
+        assert pair["range: lowest"] <= pair["range: highest"], k
+
+
+def test_bounds_are_labelled(rows):
+    for r in rows:
+        if "bound: upper" in r["subgroup"]:
+            assert "upper bound" in r["notes"]
 
 
 def test_count_only_rows_are_flagged_when_a_value_is_computed(rows):
@@ -297,6 +315,26 @@ def test_count_only_rows_are_flagged_when_a_value_is_computed(rows):
             expected = int(r["events"]) / int(r["total"])
             if abs(float(r["value"]) - expected) < 1e-4 and r["events"] != "0":
                 assert r["derived"] == "true", r["study_id"]
+
+
+def test_wang_2017_ranges(rows):
+    got = {
+        (r["outcome"], r["subgroup"]): float(r["value"])
+        for r in rows
+        if r["study_id"] == "wang2017"
+    }
+    assert got[("median_os", "range: lowest")] == 7.3
+    assert got[("median_os", "range: highest")] == 47.0
+    assert got[("median_dfs", "range: highest")] == 17.0
+    assert got[("objective_response", "range: lowest")] == 0.07
+    assert got[("severe_adverse_event", "range: highest")] == 0.174
+
+
+def test_vas_rows(rows):
+    base = _one(rows, "trumm2008", "vas_pain_score", subgroup="baseline")
+    post = _one(rows, "trumm2008", "vas_pain_score", timepoint="9.2")
+    assert (float(base["value"]), float(post["value"])) == (6.4, 3.4)
+    assert base["unit"] == post["unit"] == "points"
 
 
 def test_systematic_reviews_and_registries_are_marked(rows):
