@@ -27,6 +27,7 @@ _LAZY: dict[str, str] = {
     "default_data_path": "iometa.data",
     "StudyTableError": "iometa.data",
     "Problem": "iometa.data",
+    "outcome_rows": "iometa.outcomes",
     # effect sizes
     "proportion_effects": "iometa.effects",
     "effects_from_ci": "iometa.effects",

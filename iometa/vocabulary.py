@@ -155,6 +155,9 @@ OUTCOMES: dict[str, str] = {
     "vas_pain_score": "score",  # mean visual analogue pain score (0-10), value in points
 }
 
+#: What ``value`` is: a point estimate, or an end of a printed range / a bound (never pooled).
+VALUE_TYPES: tuple[str, ...] = ("estimate", "range_low", "range_high", "upper_bound", "lower_bound")
+
 #: Units allowed in ``unit`` (the unit of ``value``).
 UNITS: tuple[str, ...] = ("proportion", "months", "points")
 

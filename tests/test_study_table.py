@@ -43,6 +43,7 @@ COLUMNS = [
     "events",
     "total",
     "value",
+    "value_type",
     "ci_low",
     "ci_high",
     "unit",
@@ -422,3 +423,15 @@ def test_tare_ici_toxicity(rows):
     )
     assert (r["events"], r["total"], float(r["value"])) == ("2", "26", 0.077)
     assert r["modality"] == "TARE+ICI"
+
+
+def test_value_type_marks_range_ends_and_bounds(rows):
+    from iometa.vocabulary import VALUE_TYPES
+
+    for r in rows:
+        assert r["value_type"] in VALUE_TYPES, r
+        sub = r["subgroup"]
+        expected = ("range_low" if "range: lowest" in sub else "range_high"
+                    if "range: highest" in sub else "upper_bound" if "bound: upper" in sub
+                    else "estimate")
+        assert r["value_type"] == expected, (r["study_id"], sub, r["value_type"])
