@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     # survival
     "pool_medians": "iometa.survival",
     "pool_survival_rates": "iometa.survival",
+    "survival_table": "iometa.survival",
     # comparisons
     "subgroups": "iometa.compare",
     "SubgroupResult": "iometa.compare",
