@@ -1,0 +1,169 @@
+"""The effect axis of forest-type plots: reporting scale, limits and ticks that never collide.
+
+Proportions are shown in percent, medians in months, ratios (``transf="exp"``) on a log axis.
+Limits cover every pooled estimate and interval and the study intervals unless a study interval
+is far wider than the rest (then it is clipped and drawn with an arrow); ticks are "nice"
+numbers whose labels are measured so that they never touch at the final width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layout import text_width
+from .text import fmt_num
+
+RATIO_MEASURES = {"RR": "Risk ratio", "OR": "Odds ratio", "HR": "Hazard ratio",
+                  "IRR": "Incidence rate ratio", "ROM": "Ratio of means", "PETO": "Odds ratio"}
+
+
+@dataclass(frozen=True)
+class EffectScale:
+    """How reporting-scale values are displayed: ``f`` maps them to axis units."""
+
+    kind: str  # "percent", "linear" or "log"
+    f: Callable
+    digits: int
+    xlabel: str
+    header: str  # header of the estimate [CI] column
+    lower: float | None = None  # natural lower bound of the axis (0 % or 0 months)
+
+    def __call__(self, x):
+        with np.errstate(all="ignore"):
+            return self.f(np.asarray(x, dtype=float))
+
+
+def effect_scale(res, transf=None, digits=None, xlabel=None, header=None) -> EffectScale:
+    """The display scale of a result (``res.scale``/``res.measure``), or of ``transf``
+    (``"exp"``, ``"percent"``, ``None`` or a callable applied to reporting-scale values)."""
+    lvl = f"{round(100 * getattr(res, 'level', 0.95)):g}% CI"
+    scale = getattr(res, "scale", "model")
+    measure = getattr(res, "measure", "GEN")
+    if transf is None and scale == "model" and measure in RATIO_MEASURES:
+        transf = "exp"
+    if transf == "percent" or (transf is None and scale == "proportion"):
+        s = EffectScale("percent", lambda x: 100.0 * x, 1, "Proportion (%)",
+                        f"Proportion, %\n[{lvl}]", 0.0)
+    elif transf is None and scale == "months":
+        s = EffectScale("linear", lambda x: x, 1, "Median (months)",
+                        f"Median, months\n[{lvl}]", 0.0)
+    elif transf == "exp":
+        name = RATIO_MEASURES.get(measure, "Ratio")
+        s = EffectScale("log", np.exp, 2, name, f"{name}\n[{lvl}]")
+    elif transf is None:
+        s = EffectScale("linear", lambda x: x, 2, "Estimate", f"Estimate\n[{lvl}]")
+    elif callable(transf):
+        s = EffectScale("linear", transf, 2, "Estimate", f"Estimate\n[{lvl}]")
+    else:
+        raise ValueError(f"unknown transf {transf!r}: expected None, 'exp', 'percent' or a "
+                         "function")
+    return EffectScale(s.kind, s.f, s.digits if digits is None else int(digits),
+                       s.xlabel if xlabel is None else xlabel,
+                       s.header if header is None else header, s.lower)
+
+
+def _nice_linear(lo, hi, nbins, bounds):
+    from matplotlib.ticker import MaxNLocator
+
+    t = MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    eps = 1e-9 * max(hi - lo, 1e-300)
+    i0 = max(int(np.searchsorted(t, lo + eps, side="right")) - 1, 0)  # last tick <= lo
+    i1 = min(int(np.searchsorted(t, hi - eps, side="left")), t.size - 1)  # first tick >= hi
+    t = t[i0:i1 + 1]
+    if bounds is not None:
+        t = t[(t >= bounds[0] - 1e-12) & (t <= bounds[1] + 1e-12)]
+    return t
+
+
+_LOG_SERIES = ((1, 2, 5), (1, 3), (1,))
+
+
+def _nice_log(lo, hi, level):
+    mant = _LOG_SERIES[min(level, len(_LOG_SERIES) - 1)]
+    e0, e1 = int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1
+    step = 1 if level < len(_LOG_SERIES) else level - len(_LOG_SERIES) + 2
+    c = np.array(sorted(m * 10.0 ** e for e in range(e0, e1 + 1, step) for m in mant))
+    below, above = c[c <= lo * (1 + 1e-9)], c[c >= hi * (1 - 1e-9)]
+    a = below[-1] if below.size else c[0]
+    b = above[0] if above.size else c[-1]
+    return c[(c >= a) & (c <= b)]
+
+
+def tick_label(x, kind) -> str:
+    """Tick label text: integers without decimals, otherwise the fewest decimals needed."""
+    for d in range(0, 5):
+        if abs(round(x, d) - x) < 1e-9 * max(1.0, abs(x)):
+            return fmt_num(x, d)
+    return fmt_num(x, 4 if kind == "log" else 2)
+
+
+def _fits(ticks, kind, width_in, fontsize):
+    if ticks.size < 2:
+        return False
+    pos = np.log10(ticks) if kind == "log" else ticks
+    span = pos[-1] - pos[0]
+    if span <= 0:
+        return False
+    x = (pos - pos[0]) / span * width_in
+    w = np.array([text_width(tick_label(t, kind), fontsize) for t in ticks])
+    room = np.diff(x) - (w[:-1] + w[1:]) / 2
+    return bool(room.min() >= 0.6 * fontsize / 72)
+
+
+def limits(core, spread, kind, *, width_in, fontsize, xlim=None, ticks=None, lower=None):
+    """Axis limits and ticks (axis units) from ``core`` values (estimates, pooled intervals,
+    reference line) and ``spread`` values (study CI limits, shown unless far out)."""
+    core = np.asarray([c for c in core if np.isfinite(c) and (kind != "log" or c > 0)], float)
+    spread = np.asarray([c for c in spread if np.isfinite(c) and (kind != "log" or c > 0)],
+                        float)
+    if ticks is not None:
+        t = np.sort(np.asarray(ticks, float))
+        lim = tuple(xlim) if xlim is not None else (t[0], t[-1])
+        return lim, t
+    g = np.log10 if kind == "log" else (lambda v: v)
+    ginv = (lambda v: 10.0 ** v) if kind == "log" else (lambda v: v)
+    if xlim is not None:
+        lo, hi = g(np.asarray(xlim, float))
+    else:
+        lo, hi = _data_range(g(core), g(spread), kind, lower)
+    if kind == "log":
+        for level in range(0, 8):
+            t = _nice_log(ginv(lo), ginv(hi), level)
+            if _fits(t, kind, width_in, fontsize) or level == 7:
+                break
+    else:
+        bounds = (0.0, 100.0) if kind == "percent" else None
+        for nbins in (8, 6, 5, 4, 3, 2, 1):
+            t = _nice_linear(lo, hi, nbins, bounds)
+            if _fits(t, kind, width_in, fontsize):
+                break
+    if xlim is not None:
+        return (float(ginv(lo)), float(ginv(hi))), t[(t >= ginv(lo) - 1e-12) &
+                                                    (t <= ginv(hi) + 1e-12)]
+    return (float(min(t[0], ginv(lo))), float(max(t[-1], ginv(hi)))), t
+
+
+def _data_range(core, spread, kind, lower=None):
+    allv = np.concatenate([core, spread])
+    if allv.size == 0:
+        return (0.0, 100.0) if kind == "percent" else (-1.0, 1.0)
+    base = core if core.size else allv
+    lo, hi = float(base.min()), float(base.max())
+    span = hi - lo if hi > lo else max(abs(hi) * 0.2, 1.0 if kind != "log" else 0.3)
+    if spread.size:  # study CIs: shown unless far beyond the core range
+        lo = max(min(lo, float(spread.min())), lo - 1.2 * span)
+        hi = min(max(hi, float(spread.max())), hi + 1.2 * span)
+    if hi - lo < 1e-12:
+        lo, hi = lo - span / 2, hi + span / 2
+    if lower is not None:
+        lo = max(lo, lower)
+        if lo - lower < 0.35 * (hi - lo):
+            lo = lower  # start at 0 % or 0 months when the data come close to it
+    if kind == "percent":
+        hi = min(hi, 100.0)
+        if hi - lo > 60 or hi - lo <= 0:
+            lo, hi = 0.0, 100.0
+    return lo, hi

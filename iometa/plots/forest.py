@@ -1,0 +1,158 @@
+"""Forest plot of a pooled or subgroup meta-analysis: :func:`forest_plot`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .axis import effect_scale
+from .forest_draw import Options, render
+from .forest_rows import (
+    build_columns,
+    counts_kind,
+    extra_columns,
+    format_estci,
+    is_subgroup,
+    study_rows,
+    subgroup_rows,
+    summary_rows,
+)
+from .text import model_label
+
+_SORTS = (None, "estimate", "weight", "label")
+
+
+def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
+                common=False, pi="row", heterogeneity=True, overall=True, weights="auto",
+                sort=None, transf=None, digits=None, xlim=None, ticks=None, refline=None,
+                pooled_line=True, xlabel=None, favours=None, label_header="Study",
+                estimate_header=None, footnote=True):
+    """Publication-ready forest plot of a :class:`~iometa.MetaResult` or a subgroup result.
+
+    Columns: study label, optional extra columns of the study table (``columns=["design"]``,
+    or ``{"design": "Design"}``; read from ``result.data``), events and total (proportions) or
+    n (medians), the graphical column (squares with area ∝ weight and the study CIs — exact
+    Clopper–Pearson for proportions — with arrows where the axis cuts them), the estimate
+    [CI] and the weight (%; ``weights="auto"`` drops this column only when a narrow figure
+    cannot hold it at 6 pt, ``True`` keeps it, ``False`` omits it). Summary rows: the random-effects diamond (``common=True`` adds the
+    common-effect diamond from ``result.refit(method="FE")``), the prediction interval
+    (``pi="row"`` as a bar in its own row, ``"line"`` as a dashed line through the diamond,
+    ``None`` to omit; shown for k ≥ 3) and the heterogeneity line. A subgroup result
+    (attributes ``groups``, ``overall``, ``q_between``, ``q_between_df``, ``q_between_pval``,
+    e.g. :func:`iometa.subgroups`) gets a header, subtotal diamond and heterogeneity line per
+    group, the overall diamond and the test for subgroup differences; study weights are those
+    of the overall model when study labels identify the studies, else within-group weights.
+
+    Axis: percent for proportions, months for medians, log scale for ratios (``transf="exp"``,
+    automatic for RR/OR/HR results). ``xlim``, ``ticks`` and ``refline`` are given on the
+    displayed scale (percent, months, ratio). Layout is automatic: the height grows with the
+    rows, column widths follow the measured text, long labels wrap to two lines then end in an
+    ellipsis, and the font shrinks (not below 6 pt) only if the columns do not fit ``width``
+    (``"single"`` ≈ 90 mm, ``"onehalf"``, ``"double"`` ≈ 180 mm, a number of mm, or
+    ``"auto"``). With ``ax=`` the plot fills that Axes' area and its figure is returned.
+
+    ``footnote=True`` writes the model (e.g. "Random-effects model, REML estimate of τ²; logit
+    transformation; Clopper–Pearson CIs for individual studies"); a string replaces it.
+
+    Same display as R meta's ``forest.meta`` and metafor's ``forest.rma`` (Lewis & Clarke 2001,
+    BMJ 322:1479; prediction interval: Riley, Higgins & Deeks 2011, BMJ 342:d549).
+
+    Example
+    -------
+    >>> import iometa
+    >>> res = iometa.pool_proportions([13, 4, 9], [51, 30, 40], labels=["A", "B", "C"])
+    >>> fig = iometa.forest_plot(res, width="single")
+    >>> fig.get_figwidth() > 3.5
+    True
+    """
+    if sort not in _SORTS:
+        raise ValueError(f"sort={sort!r}: expected one of {_SORTS}")
+    sub = is_subgroup(result)
+    first = next(iter(result.groups.values())) if sub else result
+    if first is None:
+        raise ValueError("the subgroup result has no groups to plot")
+    scale = effect_scale(first, transf, digits, xlabel, estimate_header)
+    extras = extra_columns(columns)
+    _check_extras(result, extras, sub)
+    if sub:
+        rows = subgroup_rows(result, scale, extras, common=common, pi=pi, het=heterogeneity,
+                             overall=overall)
+        if sort:
+            raise ValueError("sort= is not available for subgroup plots (groups keep their "
+                             "study order)")
+    else:
+        rows = _rows(result, scale, extras, common, pi, heterogeneity, sort)
+    format_estci(rows, scale.digits)
+    variants = build_columns(counts_kind(first), extras, weights, scale.header, label_header)
+    core, spread = _extent(rows)
+    if refline is not None:
+        core.append(float(refline))
+    note = _footnote(first, common) if footnote is True else (footnote or None)
+    opts = Options(width=width, fontsize=fontsize, xlim=xlim, ticks=ticks, refline=refline,
+                   pooled_line=pooled_line, xlabel=xlabel, favours=favours, footnote=note)
+    return render(rows, *variants, scale, opts, ax=ax, core=core, spread=spread)
+
+
+def _rows(res, scale, extras, common, pi, het, sort):
+    rows = study_rows(res, scale, extras)
+    if sort:
+        key = {"estimate": lambda r: r.values[0], "weight": lambda r: -r.mark["size"],
+               "label": lambda r: r.cells["label"]}[sort]
+        rows = sorted(rows, key=key)
+    from .layout import Row
+
+    rows.append(Row("spacer", height=0.4))
+    rows += summary_rows(res, scale, model_label(res), common=_fe(res) if common else None,
+                         pi=pi, het="full" if het else None)
+    return rows
+
+
+def _fe(res):
+    return None if res.method == "FE" else res.refit(method="FE")
+
+
+def _check_extras(result, extras, sub):
+    if not extras:
+        return
+    results = list(result.groups.values()) if sub else [result]
+    for r in results:
+        data = getattr(r, "data", None)
+        missing = [k for k in extras if (data is None or k not in data) and k not in r.studies]
+        if missing:
+            raise ValueError(f"columns={missing}: not found in result.data (pass data= to the "
+                             "pool function) or in result.studies")
+
+
+def _extent(rows):
+    core, spread = [], []
+    for r in rows:
+        m = r.mark or {}
+        if r.kind == "study":
+            core.append(m.get("est", np.nan))
+            spread += [m.get("lo", np.nan), m.get("hi", np.nan)]
+        elif m:
+            core += [m.get("est", np.nan), m.get("lo", np.nan), m.get("hi", np.nan)]
+            core += list(m.get("pi", ()))
+    return core, spread
+
+
+_MEASURES = {"PLO": "logit transformation", "PAS": "arcsine transformation",
+             "PFT": "Freeman–Tukey double arcsine transformation", "PLN": "log transformation",
+             "PR": "untransformed proportions"}
+
+
+def _footnote(res, common):
+    method = res.method
+    if method == "FE":
+        parts = ["Common-effect (inverse-variance) model"]
+    elif method == "GLMM":
+        parts = ["Random-effects binomial-normal model (GLMM, maximum likelihood)"]
+    else:
+        parts = [f"Random-effects model, {method} estimate of τ²"
+                 + (", Hartung–Knapp adjustment" if res.test == "knha" else "")]
+        if common:
+            parts[0] += " (grey diamond: common-effect model)"
+    if res.kind == "proportion" and res.measure in _MEASURES:
+        parts.append(_MEASURES[res.measure])
+        parts.append("Clopper–Pearson CIs for individual studies")
+    parts.append("squares proportional to study weights")
+    return "; ".join(parts) + "."
