@@ -1,0 +1,124 @@
+"""Refit a pooled result on many subsets of its studies at once (shared by the diagnostics).
+
+:func:`fit_subsets` sends a ``(B, k)`` inclusion mask through the batched core
+(:func:`iometa.fitting.fit_arrays`) in one call with the model's method, test, level and (if
+it was fixed) τ², then applies metafor's conventions for one-study subsets (a one-study fit
+uses the z test; τ² = 0, Q = 0, I² = 0, H² = 1). :func:`refit_subsets` is the fallback for
+models the batched core does not cover (the binomial-normal GLMM): one ``result.refit`` per
+subset, a failed fit giving a row of ``nan`` (as metafor's ``try()`` gives ``NA``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from .fitting import BatchFit, fit_arrays
+
+#: the statistics every subset table carries, on the model scale
+MODEL_COLUMNS = ("coef", "se", "stat", "pval", "df", "coef_ci_low", "coef_ci_high",
+                 "coef_pi_low", "coef_pi_high", "tau2", "i2", "h2", "q", "q_pval")
+
+
+def is_glmm(result) -> bool:
+    return result.method == "GLMM"
+
+
+def require_k2(result, what: str) -> None:
+    if result.k < 2:
+        raise ValueError(f"{what} needs at least 2 studies (this result has k = {result.k})")
+
+
+def tau2_fixed(result) -> float | None:
+    """The τ² the model was fitted with, if it was fixed by the user (``tau2=``), else None.
+
+    MetaResult has no flag for it: a random-effects result with k ≥ 2 whose τ² CI is
+    (nan, nan) was fitted with a fixed τ² (the engine computes the Q-profile CI otherwise).
+    """
+    if "tau2_fixed" in result.extra:
+        return result.extra["tau2_fixed"]
+    if result.method in ("FE", "GLMM") or result.k < 2:
+        return None
+    lo, hi = result.tau2_ci
+    return float(result.tau2) if (math.isnan(lo) and math.isnan(hi)) else None
+
+
+def fit_subsets(result, mask, *, method=None, test=None) -> BatchFit:
+    """Fit the result's model on every row of the boolean ``mask`` (B, k) in one batched call."""
+    mask = np.asarray(mask, dtype=bool)
+    y = np.broadcast_to(result.yi, mask.shape)
+    v = np.broadcast_to(result.vi, mask.shape)
+    test = result.test if test is None else test
+    fit = fit_arrays(y, v, mask, method=method or result.method, test=test,
+                     level=result.level, tau2=tau2_fixed(result))
+    return _one_study_rows(fit, v, mask, result.level)
+
+
+def _one_study_rows(fit: BatchFit, v, mask, level) -> BatchFit:
+    """metafor's k = 1 fits: z test (no t with 0 df), H² = 1 also for the common-effect model."""
+    one = fit.k == 1
+    if not one.any():
+        return fit
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - (1 - level) / 2)
+    vi = np.where(mask, v, 0.0).sum(axis=-1)
+    se = np.where(one, np.sqrt(vi + fit.tau2), fit.se)
+    stat = np.where(one, fit.coef / se, fit.stat)
+    pval = np.where(one, 2 * stats.norm.sf(np.abs(stat)), fit.pval)
+    lo = np.where(one, fit.coef - z * se, fit.ci_low)
+    hi = np.where(one, fit.coef + z * se, fit.ci_high)
+    sp = np.sqrt(se**2 + fit.tau2)
+    return replace(fit, se=se, stat=stat, pval=pval, df=np.where(one, np.nan, fit.df),
+                   ci_low=lo, ci_high=hi,
+                   pi_low=np.where(one, fit.coef - z * sp, fit.pi_low),
+                   pi_high=np.where(one, fit.coef + z * sp, fit.pi_high),
+                   i2=np.where(one, 0.0, fit.i2), h2=np.where(one, 1.0, fit.h2),
+                   q=np.where(one, 0.0, fit.q), q_pval=np.where(one, 1.0, fit.q_pval))
+
+
+def batch_frame(result, fit: BatchFit) -> pd.DataFrame:
+    """Tidy table of a batch of fits: model-scale columns plus the reporting scale."""
+    cols = {"k": fit.k.astype(int), "coef": fit.coef, "se": fit.se, "stat": fit.stat,
+            "pval": fit.pval, "df": fit.df, "coef_ci_low": fit.ci_low,
+            "coef_ci_high": fit.ci_high, "coef_pi_low": fit.pi_low,
+            "coef_pi_high": fit.pi_high, "tau2": fit.tau2, "i2": fit.i2, "h2": fit.h2,
+            "q": fit.q, "q_pval": fit.q_pval}
+    return add_reporting_scale(result, pd.DataFrame(cols))
+
+
+def add_reporting_scale(result, df: pd.DataFrame) -> pd.DataFrame:
+    """estimate, ci_low, ci_high, pi_low, pi_high through ``result.backtransform`` (sorted
+    pairwise like metafor's ``.psort``, in case a transformation is decreasing)."""
+    bt = result.backtransform
+    df["estimate"] = bt(df["coef"].to_numpy(float))
+    for a, b in (("ci", "coef_ci"), ("pi", "coef_pi")):
+        lo = bt(df[f"{b}_low"].to_numpy(float))
+        hi = bt(df[f"{b}_high"].to_numpy(float))
+        df[f"{a}_low"], df[f"{a}_high"] = np.fmin(lo, hi), np.fmax(lo, hi)
+    return df
+
+
+def refit_subsets(result, subsets) -> pd.DataFrame:
+    """One ``result.refit(index)`` per subset (GLMM fallback); failures give rows of nan."""
+    rows = []
+    for idx in subsets:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = result.refit(np.asarray(idx, dtype=int))
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            rows.append({"k": len(idx)})
+            continue
+        rows.append({"k": r.k, "coef": r.coef, "se": r.se, "stat": r.stat, "pval": r.pval,
+                     "df": np.nan if r.df is None else r.df, "coef_ci_low": r.coef_ci_low,
+                     "coef_ci_high": r.coef_ci_high, "coef_pi_low": r.coef_pi_low,
+                     "coef_pi_high": r.coef_pi_high, "tau2": r.tau2, "i2": r.i2, "h2": r.h2,
+                     "q": r.q, "q_pval": r.q_pval})
+    df = pd.DataFrame(rows, columns=["k", *MODEL_COLUMNS]).astype(float)
+    df["k"] = df["k"].astype(int)
+    return add_reporting_scale(result, df)
