@@ -1,47 +1,41 @@
 """Binomial-normal GLMM for single proportions, as ``metafor::rma.glmm(measure="PLO")``.
 
-Model (the random-effects logistic model of Hamza, van Houwelingen & Stijnen 2008, J Clin
-Epidemiol 61:41, and Stijnen, Hamza & Özdemir 2010, Stat Med 29:3046, eq. 2)::
+Model (Hamza, van Houwelingen & Stijnen 2008, J Clin Epidemiol 61:41; Stijnen, Hamza &
+Özdemir 2010, Stat Med 29:3046, eq. 2): x_i | u_i ~ Binomial(n_i, expit(beta + theta u_i)),
+u_i ~ N(0, 1), tau = theta >= 0, fitted by ML as metafor does through lme4
+``glmer(cbind(x, n - x) ~ 1 + (1 | study), binomial, nAGQ = 7)`` (Bates, Mächler, Bolker &
+Walker 2015, J Stat Softw 67(1); conventions of lme4 1.1-31 and metafor 3.8-1):
 
-    x_i | u_i ~ Binomial(n_i, expit(beta + theta * u_i)),   u_i ~ N(0, 1),   tau = theta >= 0
+* **Objective**: lme4's deviance in (theta, beta), with the spherical random effect u::
 
-fitted by maximum likelihood exactly as metafor does it, i.e. through lme4
-``glmer(cbind(x, n - x) ~ 1 + (1 | study), family = binomial, nAGQ = 7)`` (Bates, Mächler,
-Bolker & Walker 2015, J Stat Softw 67(1); lme4 1.1-31 conventions):
+      D = sum_i [ d_i(u^_i) + log(1 + theta^2 W_i)
+                  - 2 log sum_k w_k exp(z_k^2 / 2 - (d_i(u^_i + s_i z_k) - d_i(u^_i)) / 2) ]
 
-* **Objective.** lme4's deviance in (theta, beta) jointly, with the spherical random effect u::
-
-      D(theta, beta) = sum_i [ d_i(u^_i) + log(1 + theta^2 W_i)
-                               - 2 log sum_k w_k exp(z_k^2 / 2 - (d_i(u^_i + s_i z_k) - d_i(u^_i)) / 2) ]
-
-  with d_i(u) = u^2 + dev_i(beta + theta u) (dev_i: binomial deviance residual), u^_i the
-  conditional mode (penalised IRLS = Newton), W_i = n_i mu_i (1 - mu_i) at the mode,
-  s_i = (1 + theta^2 W_i)^(-1/2) and (z_k, w_k) the Gauss-Hermite rule for the standard
-  normal: *adaptive* Gauss-Hermite quadrature centred at the mode and scaled by the conditional
-  curvature (Liu & Pierce 1994, Biometrika 81:624; Pinheiro & Bates 1995, J Comput Graph Stat
-  4:12). ``nagq = 1`` is the Laplace approximation; lme4 then uses the family AIC
-  (-2 log-likelihood with binomial coefficients) instead of the deviance residuals, a constant
-  shift by -2 l_sat that :func:`glmm_deviance` reproduces.
-* **Estimates.** The exact minimiser of D over theta >= 0 (bounded quasi-Newton, then a
-  Newton polish on a Richardson-extrapolated finite-difference Hessian). D is even in theta,
-  so the boundary theta = 0 is a stationary point: it is the estimate when D does not decrease
-  from it in theta, and beta^ is then the pooled logit of sum(x) / sum(n) (the fixed-effect
-  glm); ``message`` says "boundary: tau = 0" (lme4: "boundary (singular) fit").
-* **Covariance.** lme4's ``vcov(use.hessian = TRUE)``: 2 H^-1 with H the Hessian of D in
-  (theta, beta) (lme4 uses central differences with step 1e-4; here Richardson-extrapolated
-  differences). If H is singular or the beta element is not positive, lme4 falls back to the
-  conditional variance (RX'RX)^-1 = 1 / sum W_i / (1 + theta^2 W_i) at fixed theta; so does this
-  module. At theta^ = 0 the Hessian is diagonal (D is even in theta), so se(beta) is the
-  fixed-effect glm standard error, 1 / sqrt(sum n_i p (1 - p)).
-* **metafor's extras** (metafor 3.8-1 ``rma.glmm``): heterogeneity tests from the fixed-effect
-  and the saturated (one logit per study) glm: Wald QE = sum w_i (logit p_i - mean_w)^2 with
-  w_i = x_i (n_i - x_i) / n_i (0/n and n/n studies get an infinite variance in the saturated
-  glm and contribute 0), likelihood-ratio QE = 2 (l_sat - l_FE), df = k - 1; I^2 and H^2 from
-  the Higgins-Thompson typical variance of the ``escalc(PLO)`` variances (1/2 added to both
-  cells of 0/n and n/n studies); ``logLik`` = l_sat - deviance(glmer) / 2, where lme4's
-  ``deviance()`` of a GLMM is the sum of squared deviance residuals at the conditional modes:
-  so metafor's log-likelihood is the *conditional* one at the modes, not the marginal one
-  (returned separately as ``marginal_loglik``).
+  d_i(u) = u^2 + dev_i(beta + theta u) (dev_i: binomial deviance residual), u^_i its minimiser
+  (penalised IRLS = Newton), W_i = n_i mu_i (1 - mu_i) at u^_i, s_i = (1 + theta^2 W_i)^-1/2,
+  (z_k, w_k) the Gauss-Hermite rule for N(0, 1): adaptive Gauss-Hermite quadrature centred at
+  the mode and scaled by the conditional curvature (Liu & Pierce 1994, Biometrika 81:624;
+  Pinheiro & Bates 1995, J Comput Graph Stat 4:12). ``nagq = 1`` is the Laplace approximation,
+  for which lme4 adds -2 l_sat (binomial AIC instead of deviance residuals; a constant).
+* **Estimates**: the exact minimiser of D over theta >= 0 (L-BFGS-B, then Newton on
+  Richardson-extrapolated finite differences). D is even in theta, so theta = 0 is always
+  stationary; it is the estimate when D does not decrease from it ("boundary: tau = 0"; lme4:
+  "boundary (singular) fit"), with beta^ = logit(sum x / sum n), the fixed-effect glm.
+* **Covariance**: lme4's ``vcov(use.hessian = TRUE)`` = 2 H^-1, H the Hessian of D in
+  (theta, beta); if H is singular or the beta element is not positive, lme4's fallback
+  (RX'RX)^-1 = 1 / sum W_i / (1 + theta^2 W_i). At theta^ = 0 H is diagonal, so se(beta) is
+  the glm one, 1 / sqrt(sum n_i p (1 - p)). lme4 differentiates (step 1e-4) its own deviance,
+  which restarts PIRLS from the nAGQ = 0 stage's linear predictor and stops after ~2 steps: an
+  error quadratic in the distance from that stage's estimate, which biases lme4's Hessian by
+  ~1e-3 (Laplace) or ~1e-6 (7 points) relative. The Hessian here is that of the exact D.
+* **metafor's extras**: QE.Wld, the Wald test of the k - 1 study contrasts in the saturated
+  glm = sum w_i (eta_i - mean_w eta)^2 with R's final IRLS logits and last working weights
+  (0/n and n/n studies drift to |eta| ~ 20, weight ~0); QE.LRT = 2 (l_sat - l_FE); df = k - 1.
+  I^2 and H^2 use the Higgins-Thompson typical variance of the ``escalc(PLO)`` variances (1/2
+  added to both cells of 0/n and n/n studies). metafor's ``logLik`` = l_sat - deviance / 2
+  where lme4's ``deviance()`` of a GLMM is the sum of squared deviance residuals at the modes:
+  a conditional log-likelihood (the marginal one is ``marginal_loglik``; lme4's own ``logLik``
+  is -D / 2, ``objective``).
 """
 
 from __future__ import annotations
@@ -85,7 +79,7 @@ class GLMMFit:
     nagq: int
     vcov: np.ndarray  # 2x2 in (tau, beta); 2 H^-1 (NaN tau row/column if lme4's fallback)
     k: int = 0
-    objective: float = float("nan")  # lme4's deviance criterion D at the optimum
+    objective: float = float("nan")  # lme4's criterion D at the optimum (its logLik = -D/2)
     marginal_loglik: float = float("nan")  # l_sat - D / 2 (AGQ / Laplace marginal)
     vt: float = float("nan")  # typical within-study variance used for I^2 and H^2
 
@@ -143,22 +137,28 @@ def _binom_dev(eta, x, n, sat):
 
 
 def _modes(theta, beta, d: _Data):
-    """Conditional modes u^_i of u^2 + dev_i(beta + theta u) by safeguarded Newton (PIRLS)."""
-    u = np.zeros_like(d.x)
-    crit = u * u + _binom_dev(beta, d.x, d.n, d.sat)
-    for _ in range(200):
+    """Conditional modes u^_i of u^2 + dev_i(beta + theta u) by safeguarded Newton (PIRLS),
+    started from one scoring step at the empirical logits; one extra step after |step| < 1e-9
+    (quadratic convergence) leaves only rounding error."""
+    p = (d.x + 0.5) / (d.n + 1.0)
+    w0 = d.n * p * (1.0 - p)
+    u = theta * w0 * (special.logit(p) - beta) / (1.0 + theta * theta * w0)
+    crit, last = u * u + _binom_dev(beta + theta * u, d.x, d.n, d.sat), False
+    for _ in range(100):
         mu = special.expit(beta + theta * u)
         step = (u - theta * (d.x - d.n * mu)) / (1.0 + theta * theta * d.n * mu * (1.0 - mu))
         for _half in range(60):  # the criterion is convex in u: halve until it does not rise
             new = u - step
             c_new = new * new + _binom_dev(beta + theta * new, d.x, d.n, d.sat)
-            bad = c_new > crit + 1e-12 * (1.0 + crit)
+            # (small steps are left alone: rounding in dev_i grows with n_i)
+            bad = (c_new > crit + 1e-12 * (1.0 + crit)) & (np.abs(step) > 1e-6 * (1.0 + np.abs(u)))
             if not bad.any():
                 break
             step = np.where(bad, step / 2.0, step)
         u, crit = new, c_new
-        if np.all(np.abs(step) <= 1e-14 * (1.0 + np.abs(u))):
+        if last:
             break
+        last = bool(np.all(np.abs(step) <= 1e-9 * (1.0 + np.abs(u))))
     mu = special.expit(beta + theta * u)
     return u, d.n * mu * (1.0 - mu)
 
@@ -205,13 +205,15 @@ def _fd_derivs(f, p, h):
 
 
 def _start(d: _Data):
-    """Start: pooled logit and the DerSimonian-Laird tau of the escalc logits."""
+    """Start (pooled logit, DerSimonian-Laird tau of the escalc logits) and a step for the
+    finite differences, shrunk when the standard error of beta is small (large n)."""
     xa, na = _escalc_cells(d.x, d.n)
-    y, v = np.log(xa / (na - xa)), 1.0 / xa + 1.0 / (na - xa)
-    w = 1.0 / v
+    y, w = np.log(xa / (na - xa)), 1.0 / (1.0 / xa + 1.0 / (na - xa))
     q = np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2)
     tau2 = max(0.0, (q - (len(y) - 1)) / (np.sum(w) - np.sum(w * w) / np.sum(w)))
-    return np.array([max(np.sqrt(tau2), 0.2), special.logit(np.sum(xa) / np.sum(na))])
+    se_beta = 1.0 / np.sqrt(np.sum(w / (1.0 + tau2 * w)))
+    start = np.array([max(np.sqrt(tau2), 0.2), special.logit(np.sum(xa) / np.sum(na))])
+    return start, np.full(2, _FD_STEP * min(1.0, 10.0 * se_beta))
 
 
 def _newton_polish(f, p, h, max_iter=50):
@@ -238,20 +240,23 @@ def _newton_polish(f, p, h, max_iter=50):
 def _optimise(d: _Data):
     """Minimise D over theta >= 0; returns (par, Hessian, n_iter, converged, message)."""
     f = lambda p: _objective(p, d)  # noqa: E731
-    h = np.full(2, _FD_STEP)
-    res = optimize.minimize(f, _start(d), jac=lambda p: _fd_derivs(f, p, h)[0],
+    start, h = _start(d)
+    res = optimize.minimize(f, start, jac=lambda p: _fd_derivs(f, p, h)[0],
                             method="L-BFGS-B", bounds=[(0.0, None), (None, None)],
-                            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000})
+                            options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500})
     p, n_iter, ok, hess = np.asarray(res.x, dtype=float), int(res.nit), False, None
     if p[0] >= _BOUNDARY_THETA:
         p, hess, it, ok = _newton_polish(f, p, h)
         n_iter += it
-    if p[0] < _BOUNDARY_THETA:  # theta = 0 is stationary (D is even): minimum or saddle?
+    if p[0] < _BOUNDARY_THETA or not ok:  # theta = 0 is stationary (D is even): a minimum?
         b0 = np.array([0.0, special.logit(np.sum(d.x) / np.sum(d.n))])
-        if f(b0 + [_FD_STEP, 0.0]) >= f(b0):
+        f0 = f(b0)
+        near = p[0] < _BOUNDARY_THETA or f0 <= f(p) + 1e-10 * (1.0 + abs(f0))
+        if near and f(b0 + [h[0], 0.0]) >= f0:
             return b0, _fd_derivs(f, b0, h)[1], n_iter, True, "boundary: tau = 0"
-        p, hess, it, ok = _newton_polish(f, np.array([0.1, p[1]]), h)
-        n_iter += it
+        if p[0] < _BOUNDARY_THETA:  # a saddle: restart inside
+            p, hess, it, ok = _newton_polish(f, np.array([0.1, p[1]]), h)
+            n_iter += it
     msg = "converged" if ok else "no convergence: Newton polish stopped (Hessian not p.d.?)"
     return p, hess, n_iter, ok, msg
 
