@@ -151,7 +151,7 @@ def survival_table(data, *, by="modality", time="timepoint_months", value="value
     ``exp_disagree`` True when that interval and the pooled rate's CI do not overlap (NA when the
     group has no pooled median). Censoring is ignored as in :func:`pool_survival_rates`.
 
-    Columns: time, group, k, N (sum of the known n), estimate, ci_low, ci_high, pi_low,
+    Columns: time, group, k, N (sum of the known n; nan when no n is known), estimate, ci_low, ci_high, pi_low,
     pi_high, tau2, i2, median, median_ci_low, median_ci_high, median_k, median_route, exp_rate,
     exp_rate_low, exp_rate_high, exp_disagree.
 
@@ -207,7 +207,8 @@ def _table_row(key, rows, fit, med, scale):
     ci = sorted(inverse([fit["ci_low"], fit["ci_high"]], scale))
     pi = sorted(inverse([fit["pi_low"], fit["pi_high"]], scale))
     ns = np.array([r[4] for r in rows])
-    row = [t, group, len(rows), float(np.nansum(ns)), float(inverse(fit["coef"], scale)),
+    total = float(np.nansum(ns)) if np.isfinite(ns).any() else math.nan
+    row = [t, group, len(rows), total, float(inverse(fit["coef"], scale)),
            ci[0], ci[1], pi[0], pi[1], fit["tau2"], fit["i2"]]
     if med is None:
         return row + [math.nan] * 3 + [0, None] + [math.nan] * 3 + [pd.NA]
@@ -229,7 +230,8 @@ def check_exponential_consistency(data, *, by="modality", time="timepoint_months
     Rates and medians are matched on ``labels``, ``by`` and the ``keys`` columns present in
     ``data`` (e.g. an arm in ``subgroup``). The rate's CI is the reported one or the binomial
     Wald CI on ``scale`` (as :func:`pool_survival_rates` shows it); the implied interval is
-    [2^(−t/L), 2^(−t/U)] from the median's CI, or the point 2^(−t/M) when it has none;
+    [2^(−t/L), 2^(−t/U)] from the median's CI (upper end 1 when U is not reached), or the point
+    2^(−t/M) when it has none; a median not reached gives [2^(−t/L), 1] (nothing without L).
     ``disagree`` is True when the two do not overlap (NA when a limit is missing, e.g. a rate
     without n or CI).
 
@@ -271,13 +273,24 @@ def _study_check(r, match, value, n, time, ci_low, ci_high, scale, level):
         z = _zlevel(level)
         *_, (lo, hi) = _one_rate(str(r[match[0]]), s, nn, num(ci_low), num(ci_high), 0.95,
                                  scale, z)
-    e = float(exponential_rate(t, m))
-    e_lo = float(exponential_rate(t, mlo)) if np.isfinite(mlo) else e
-    e_hi = float(exponential_rate(t, mhi)) if not np.isnan(mhi) else e
+    e, e_lo, e_hi = _implied(t, m, mlo, mhi)
     out = {c: r[c] for c in match}
     out.update(time=t, rate=s, rate_ci_low=lo, rate_ci_high=hi, median=m, exp_rate=e,
                exp_rate_low=e_lo, exp_rate_high=e_hi, disagree=_disagree(e_lo, e_hi, lo, hi))
     return out
+
+
+def _implied(t, m, lo, hi):
+    """S(t) implied by a median and its CI: (point, low, high). An upper limit not reached
+    (inf, or missing while the lower limit is given) gives 1; a median not reached gives no
+    point and the interval [2^(−t/L), 1] (nan without L); no CI gives the point only."""
+    if not np.isfinite(m):
+        return math.nan, float(exponential_rate(t, lo)) if np.isfinite(lo) else math.nan, 1.0
+    e = float(exponential_rate(t, m))
+    e_lo = float(exponential_rate(t, lo)) if np.isfinite(lo) else e
+    e_hi = 1.0 if (np.isinf(hi) or np.isnan(hi) and np.isfinite(lo)) else (
+        float(exponential_rate(t, hi)) if np.isfinite(hi) else e)
+    return e, e_lo, e_hi
 
 
 def _zlevel(level):

@@ -27,13 +27,14 @@ from .transforms import exp, identity
 ROUTES = ("auto", "iv", "mm", "wm")
 SCALES = ("log", "identity")
 STUDY_ROUTES = ("ci", "ci_one_sided", "deaths", "bare")
-_NOT_REACHED = {"nr", "n.r.", "not reached", "not yet reached", "inf", "+inf", "infinity"}
+_NOT_REACHED = {"not reached", "not yet reached", "inf", "+inf", "infinity"}
+_MISSING = {"", "na", "nan", "nr", "n.r.", "not reported"}  # "NR": not reported (study table)
 
 
 # ---------------------------------------------------------------------------- input helpers
 def as_float(x, name, labels) -> np.ndarray:
-    """``x`` as floats: None/NA/"" -> nan, "NR"/"not reached"/inf -> inf; else ValueError
-    naming the study."""
+    """``x`` as floats: None/NA/""/"NR" (not reported, as in the study table) -> nan,
+    "not reached"/"inf" -> inf; anything else not a number -> ValueError naming the study."""
     vals = list(x.tolist() if isinstance(x, np.ndarray) else x)
     out = np.empty(len(vals))
     for i, v in enumerate(vals):
@@ -42,7 +43,7 @@ def as_float(x, name, labels) -> np.ndarray:
             if s in _NOT_REACHED:
                 out[i] = math.inf
                 continue
-            if s in ("", "na", "nan"):
+            if s in _MISSING:
                 out[i] = math.nan
                 continue
         elif v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
