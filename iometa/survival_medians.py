@@ -7,8 +7,6 @@ Three routes, chosen per call (``route=``) from what each study reports:
   random-effects model on the log scale (default) or in months;
 * **median of medians** (``"mm"``) and **weighted median of medians** (``"wm"``, weights n):
   bare medians, pooled by the order-statistic method of McGrath et al. (2019).
-
-The module also holds the input helpers shared with :mod:`iometa.survival_rates`.
 """
 
 from __future__ import annotations
@@ -20,69 +18,16 @@ import numpy as np
 import pandas as pd
 
 from ._warnings import DataWarning, SmallSampleWarning
+from .estimators import METHODS
+from .fitting import TESTS
 from .models import _subset_data, _zcrit, column, fit_result, study_labels
 from .results import MetaResult
+from .survival_rates import as_float, excluded_frame, vector, warn_excluded
 from .transforms import exp, identity
 
 ROUTES = ("auto", "iv", "mm", "wm")
 SCALES = ("log", "identity")
 STUDY_ROUTES = ("ci", "ci_one_sided", "deaths", "bare")
-_NOT_REACHED = {"not reached", "not yet reached", "inf", "+inf", "infinity"}
-_MISSING = {"", "na", "nan", "nr", "n.r.", "not reported"}  # "NR": not reported (study table)
-
-
-# ---------------------------------------------------------------------------- input helpers
-def as_float(x, name, labels) -> np.ndarray:
-    """``x`` as floats: None/NA/""/"NR" (not reported, as in the study table) -> nan,
-    "not reached"/"inf" -> inf; anything else not a number -> ValueError naming the study."""
-    vals = list(x.tolist() if isinstance(x, np.ndarray) else x)
-    out = np.empty(len(vals))
-    for i, v in enumerate(vals):
-        if isinstance(v, str):
-            s = v.strip().lower()
-            if s in _NOT_REACHED:
-                out[i] = math.inf
-                continue
-            if s in _MISSING:
-                out[i] = math.nan
-                continue
-        elif v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
-            out[i] = math.nan
-            continue
-        try:
-            out[i] = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"study {labels[i]!r}: {name} = {v!r} is not a number") from None
-    return out
-
-
-def vector(x, data, name, k, labels, default=math.nan) -> np.ndarray:
-    """An optional per-study numeric input (array, scalar or column of ``data``) of length k."""
-    if x is None:
-        return np.full(k, default, dtype=float)
-    if np.ndim(x) == 0 and not isinstance(x, str):
-        return np.full(k, as_float([x], name, labels)[0])
-    arr = column(x, data, name)
-    if len(arr) != k:
-        raise ValueError(f"{name} has {len(arr)} entries for {k} studies")
-    return as_float(arr, name, labels)
-
-
-def excluded_frame(rows) -> pd.DataFrame:
-    """The studies left out of a pool, one row each, with the reason."""
-    cols = ["label", "reason"]
-    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=cols)
-
-
-def warn_excluded(excl: pd.DataFrame, what: str) -> str | None:
-    """Warn (DataWarning) about excluded studies; return the message (or None)."""
-    if excl.empty:
-        return None
-    parts = [f"{lab} ({why})" for lab, why in zip(excl["label"], excl["reason"])]
-    msg = (f"{len(excl)} stud{'y' if len(excl) == 1 else 'ies'} left out of the pooled {what}: "
-           + "; ".join(parts) + " (listed in result.extra['excluded'])")
-    warnings.warn(msg, DataWarning, stacklevel=3)
-    return msg
 
 
 # ---------------------------------------------------------------------------- quantiles
@@ -337,6 +282,9 @@ def pool_medians(median, *, ci_low=None, ci_high=None, n=None, deaths=None, meth
         raise ValueError(f"unknown scale {scale!r}: expected 'log' or 'identity'")
     if route not in ROUTES:
         raise ValueError(f"unknown route {route!r}: expected one of {', '.join(ROUTES)}")
+    if method not in METHODS or test not in TESTS or not 0 < level < 1:
+        raise ValueError(f"method={method!r}, test={test!r}, level={level!r}: expected one of "
+                         f"{', '.join(METHODS)}; 'z' or 'knha'; a level between 0 and 1")
     raw = column(median, data, "median")
     if raw is None or len(raw) == 0:
         raise ValueError("no medians given (k = 0)")

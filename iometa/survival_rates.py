@@ -13,22 +13,84 @@ scale          yi                       vi (delta method, binomial)
 ln(−ln S) is the scale on which a proportional-hazards effect is additive (ln(−ln S(t)) =
 ln H(t), the log cumulative hazard); it decreases as S increases, so the pooled limits on the
 model scale swap when back-transformed (S = exp(−exp(y))); the result reports them in order.
+
+The module also holds the input helpers shared with :mod:`iometa.survival_medians`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 
+from ._warnings import DataWarning
 from .models import _subset_data, _zcrit, column, fit_result, study_labels
 from .results import MetaResult
-from .survival_medians import as_float, excluded_frame, vector, warn_excluded
 from .transforms import ilogit
 
 SCALES = ("cloglog", "logit")
 CORRECTION = 0.5
+_NOT_REACHED = {"not reached", "not yet reached", "inf", "+inf", "infinity"}
+_MISSING = {"", "na", "nan", "nr", "n.r.", "not reported"}  # "NR": not reported (study table)
+
+
+# ------------------------------------------------- input helpers (shared with survival_medians)
+def as_float(x, name, labels) -> np.ndarray:
+    """``x`` as floats: None/NA/""/"NR" (not reported, as in the study table) -> nan,
+    "not reached"/"inf" -> inf; anything else not a number -> ValueError naming the study."""
+    vals = list(x.tolist() if isinstance(x, np.ndarray) else x)
+    out = np.empty(len(vals))
+    for i, v in enumerate(vals):
+        if isinstance(v, str):
+            s = v.strip().lower()
+            if s in _NOT_REACHED:
+                out[i] = math.inf
+                continue
+            if s in _MISSING:
+                out[i] = math.nan
+                continue
+        elif v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
+            out[i] = math.nan
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"study {labels[i]!r}: {name} = {v!r} is not a number") from None
+    return out
+
+
+def vector(x, data, name, k, labels, default=math.nan) -> np.ndarray:
+    """An optional per-study numeric input (array, scalar or column of ``data``) of length k."""
+    if x is None:
+        return np.full(k, default, dtype=float)
+    if np.ndim(x) == 0 and not isinstance(x, str):
+        return np.full(k, as_float([x], name, labels)[0])
+    arr = column(x, data, name)
+    if len(arr) != k:
+        raise ValueError(f"{name} has {len(arr)} entries for {k} studies")
+    return as_float(arr, name, labels)
+
+
+def excluded_frame(rows) -> pd.DataFrame:
+    """The studies left out of a pool, one row each, with the reason."""
+    cols = ["label", "reason"]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=cols)
+
+
+def warn_excluded(excl: pd.DataFrame, what: str) -> str | None:
+    """Warn (DataWarning) about excluded studies; return the message (or None)."""
+    if excl.empty:
+        return None
+    parts = [f"{lab} ({why})" for lab, why in zip(excl["label"], excl["reason"])]
+    msg = (f"{len(excl)} stud{'y' if len(excl) == 1 else 'ies'} left out of the pooled {what}: "
+           + "; ".join(parts) + " (listed in result.extra['excluded'])")
+    warnings.warn(msg, DataWarning, stacklevel=3)
+    return msg
+
+
 
 
 def transform(s, scale):

@@ -243,6 +243,15 @@ def test_medians_not_reached_or_missing_are_left_out_with_a_warning():
     assert res.extra["excluded"]["label"].tolist() == ["B", "C"]
 
 
+def test_unknown_options_are_refused_for_every_route():
+    for kw in (dict(method="XX"), dict(test="t"), dict(level=95), dict(route="both"),
+               dict(scale="ln")):
+        with pytest.raises(ValueError):
+            iometa.pool_medians([11, 17], route=kw.pop("route", "mm"), **kw)
+    with pytest.raises(ValueError, match="scale"):
+        iometa.pool_survival_rates([0.9], [30], scale="log")
+
+
 def test_route_wm_needs_every_n_and_iv_needs_a_variance():
     with pytest.raises(ValueError, match="'Lin'.*n is missing"):
         iometa.pool_medians([11, 17], n=[60, None], route="wm", labels=["Vogl", "Lin"])
@@ -404,6 +413,33 @@ def test_survival_table_leaves_out_rows_without_n_with_a_warning():
         tab = iometa.survival_table(df)
     assert tab.attrs["excluded"]["label"].tolist() == ["A"]
     assert tab[(tab.group == "RFA") & (tab.time == 12)]["k"].item() == 1
+
+
+def test_exponential_check_with_not_reached_limits():
+    df = pd.DataFrame({"study_id": ["A", "A", "B", "B", "C", "C"], "modality": ["MWA"] * 6,
+                       "outcome": ["os_rate", "median_os"] * 3,
+                       "timepoint_months": [12, None, 12, None, 12, None],
+                       "value": [0.9, 36.5, 0.97, math.inf, 0.5, math.inf],
+                       "ci_low": [None, 30.1, None, 40.0, None, None],
+                       "ci_high": [None, math.inf, None, None, None, None],
+                       "n_patients": [55, 55, 80, 80, 40, 40]})
+    chk = check_exponential_consistency(df).set_index("study_id")
+    # A: upper limit not reached -> implied [2^(-12/30.1), 1]
+    assert chk.loc["A", "exp_rate_low"] == pytest.approx(2 ** (-12 / 30.1))
+    assert chk.loc["A", "exp_rate_high"] == 1.0 and not chk.loc["A", "disagree"]
+    # B: median not reached, lower limit 40 -> S(12) >= 2^(-12/40) = 0.81; no point estimate
+    assert math.isnan(chk.loc["B", "exp_rate"]) and chk.loc["B", "exp_rate_high"] == 1.0
+    assert chk.loc["B", "exp_rate_low"] == pytest.approx(2 ** (-12 / 40))
+    # C: median not reached without a CI: nothing to check
+    assert pd.isna(chk.loc["C", "disagree"])
+
+
+def test_survival_table_without_any_n_reports_nan_total():
+    df = pd.DataFrame({"modality": ["RFA"], "outcome": ["os_rate"], "timepoint_months": [12],
+                       "value": [0.93], "ci_low": [0.85], "ci_high": [0.97]})
+    tab = quiet(iometa.survival_table, df)
+    assert tab["k"].tolist() == [1] and math.isnan(tab["N"][0])
+    assert tab["estimate"][0] == pytest.approx(0.93) and pd.isna(tab["exp_disagree"][0])
 
 
 def test_study_level_exponential_check():
