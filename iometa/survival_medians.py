@@ -237,8 +237,9 @@ def pool_medians(median, *, ci_low=None, ci_high=None, n=None, deaths=None, meth
 
     * ``"ci"``: SE = (g(U) − g(L))/(2z), g = ln (``scale="log"``, default) or identity
       (``scale="identity"``, months), z = Φ⁻¹((1 + ci_level)/2);
-    * ``"ci_one_sided"``: upper limit not reached (``inf``, "NR", or missing with the lower
-      limit present): SE = (g(M) − g(L))/z (or (g(U) − g(M))/z when only U is given);
+    * ``"ci_one_sided"``: upper limit not reached (``inf`` / "not reached", or missing — nan,
+      "NR" — while the lower limit is present): SE = (g(M) − g(L))/z (or (g(U) − g(M))/z when
+      only U is given);
     * ``"deaths"``: no CI but d deaths: var(ln M) = 1/d (exponential approximation; in months
       var(M) = M²/d by the delta method). A CI, when given, takes precedence over d;
     * ``"bare"``: the median alone.
