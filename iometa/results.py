@@ -6,9 +6,10 @@ forest plots, subgroups, leave-one-out and bias tests take any result unchanged.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,46 @@ _METHOD_NAMES = {
     "EB": "random-effects, empirical Bayes",
     "PM": "random-effects, Paule-Mandel",
     "GLMM": "random-effects, binomial-normal GLMM (maximum likelihood)",
+    "MM": "median of medians (McGrath et al. 2019)",
+    "WM": "n-weighted median of medians (McGrath et al. 2019)",
 }
+
+
+class Deferred:
+    """A field value computed on first access: ``MetaResult(..., studies=Deferred(fn))``.
+
+    Lets the pool functions skip work most callers never look at (the per-study table, the
+    Q-profile intervals); the attribute reads exactly as if the value had been given.
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn = fn
+
+
+class _LazyField:
+    """Data descriptor of a :class:`MetaResult` field that may hold a :class:`Deferred`.
+
+    The value lives in the instance ``__dict__`` under the field's name; a Deferred is replaced
+    by its value on first access. ``__get__`` on the class raises AttributeError, so the
+    dataclass sees a field without a default.
+    """
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError(self.name)
+        value = obj.__dict__[self.name]
+        if type(value) is Deferred:
+            value = value.fn()
+            obj.__dict__[self.name] = value
+        return value
+
+    def __set__(self, obj, value):  # reached only through object.__setattr__ (frozen class)
+        obj.__dict__[self.name] = value
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +79,8 @@ class MetaResult:
     None). Heterogeneity: ``k``, ``tau2``, ``tau2_ci``, ``i2`` (percent), ``i2_ci``, ``h2``,
     ``h2_ci``, ``q``, ``q_df``, ``q_pval``. Per study: ``studies`` (DataFrame with label, yi,
     vi, weight in percent, study estimate and CI on the reporting scale).
+    ``studies`` and the three heterogeneity intervals may be passed as :class:`Deferred`: they
+    are then computed on first access (the pool functions do this; the values are the same).
 
     For the common-effect model τ² = 0 by definition and ``tau2_ci``/``i2_ci``/``h2_ci`` are
     (nan, nan): no interval exists (metafor's ``confint`` refuses too); the prediction interval
@@ -79,16 +121,16 @@ class MetaResult:
     # heterogeneity
     k: int
     tau2: float
-    tau2_ci: tuple[float, float]
+    tau2_ci: tuple[float, float] = _LazyField()
     i2: float
-    i2_ci: tuple[float, float]
+    i2_ci: tuple[float, float] = _LazyField()
     h2: float
-    h2_ci: tuple[float, float]
+    h2_ci: tuple[float, float] = _LazyField()
     q: float
     q_df: int
     q_pval: float
     # per study and provenance
-    studies: pd.DataFrame
+    studies: pd.DataFrame = _LazyField()
     converged: bool = True
     n_iter: int = 0
     warnings: tuple[str, ...] = ()
@@ -147,7 +189,10 @@ class MetaResult:
         return self._refit(index, **changes)
 
     def with_warnings(self, *msgs: str) -> MetaResult:
-        return replace(self, warnings=self.warnings + tuple(msgs))
+        """A copy with ``msgs`` appended to ``warnings`` (deferred fields stay deferred)."""
+        new = copy.copy(self)
+        object.__setattr__(new, "warnings", self.warnings + tuple(msgs))
+        return new
 
     # ------------------------------------------------------------------ output
     def to_frame(self) -> pd.DataFrame:
