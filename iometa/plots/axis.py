@@ -167,3 +167,84 @@ def _data_range(core, spread, kind, lower=None):
         if hi - lo > 60 or hi - lo <= 0:
             lo, hi = 0.0, 100.0
     return lo, hi
+
+
+def inverse(f, lim, n=4001):
+    """Numerical inverse of a monotone ``f`` on the model-scale interval ``lim``."""
+    grid = np.linspace(lim[0], lim[1], n)
+    with np.errstate(all="ignore"):
+        vals = np.asarray(f(grid), float)
+    ok = np.isfinite(vals)
+    grid, vals = grid[ok], vals[ok]
+    if vals.size < 2:
+        return lambda v: np.full(np.shape(v), np.nan)
+    if vals[-1] < vals[0]:
+        grid, vals = grid[::-1], vals[::-1]
+    vals = np.maximum.accumulate(vals)
+
+    def inv(v):
+        v = np.asarray(v, float)
+        return np.where((v >= vals[0]) & (v <= vals[-1]), np.interp(v, vals, grid), np.nan)
+
+    return inv
+
+
+def mapped_ticks(lim, f, kind, *, width_in, fontsize, vertical=False):
+    """Ticks for an axis drawn on the model scale (``lim``) but labelled on the display scale
+    (``f``: model → display, e.g. percent of the inverse logit): nice display values placed at
+    their model-scale positions, thinned until the labels do not touch (``vertical``: a y
+    axis, where label heights count instead of widths)."""
+    inv = inverse(f, lim)
+    with np.errstate(all="ignore"):
+        d0, d1 = sorted(np.asarray(f(np.asarray(lim, float)), float))
+    if not (np.isfinite(d0) and np.isfinite(d1)) or d1 <= d0:
+        return np.array([]), []
+    if kind == "percent":
+        return _greedy_percent(inv, d0, d1, lim, width_in, fontsize, vertical)
+    for nbins in (10, 8, 6, 5, 4, 3, 2, 1):
+        if kind == "log":
+            vals = _nice_log(max(d0, 1e-300), d1, min(max(0, 10 - nbins), 7))
+        else:
+            vals = _nice_linear(d0, d1, nbins, None)
+        vals = vals[(vals >= d0) & (vals <= d1)]
+        pos = inv(vals)
+        keep = np.isfinite(pos)
+        vals, pos = vals[keep], pos[keep]
+        labels = [tick_label(v, kind) for v in vals]
+        if vals.size >= 2 and _spaced(pos, labels, lim, width_in, fontsize, vertical):
+            return pos, labels
+    return pos, labels
+
+
+def _spaced(pos, labels, lim, width_in, fontsize, vertical=False):
+    x = (np.asarray(pos) - lim[0]) / (lim[1] - lim[0]) * width_in
+    w = np.array([1.4 * fontsize / 72 if vertical else text_width(s, fontsize)
+                  for s in labels])
+    order = np.argsort(x)
+    x, w = x[order], w[order]
+    if x.size < 2:
+        return True
+    return bool((np.diff(x) - (w[:-1] + w[1:]) / 2).min() >= 0.6 * fontsize / 72)
+
+
+# percent ticks by priority: round values first, then the tails of logit-type scales
+_PERCENT = (50, 10, 90, 1, 99, 20, 80, 30, 70, 40, 60, 5, 95, 2, 98, 0.1, 99.9, 25, 75, 0.5,
+            99.5, 15, 85, 35, 45, 55, 65, 0, 100)
+
+
+def _greedy_percent(inv, d0, d1, lim, width_in, fontsize, vertical=False):
+    """Percent ticks on a transformed axis: candidates in priority order, each kept if its
+    label does not come within 0.6 em of a kept one."""
+    pos, labs = [], []
+    for v in _PERCENT:
+        if not d0 <= v <= d1:
+            continue
+        p = float(inv(np.array([v]))[0])
+        if not np.isfinite(p):
+            continue
+        lab = tick_label(v, "linear")
+        if _spaced(np.array(pos + [p]), labs + [lab], lim, width_in, fontsize, vertical):
+            pos.append(p)
+            labs.append(lab)
+    order = np.argsort(pos)
+    return np.asarray(pos)[order], [labs[i] for i in order]

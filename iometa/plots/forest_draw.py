@@ -16,7 +16,8 @@ from . import style
 from .axis import limits, tick_label
 from .layout import LINE, LINESPACING, Layout, row_centres, solve, text_width, wrap
 
-PAD = 0.3  # body margin above the first and below the last row, in line units
+PAD = 0.3  # body margin above the first row, in line units
+PAD_BOTTOM = 0.5  # body margin below the last row (diamonds stay clear of the axis)
 
 
 @dataclass
@@ -44,8 +45,8 @@ def _vertical(lay: Layout, rows, opts: Options, footer: list[str], u: float):
         axis += 1.3 * fs / 72
     foot = (len(footer) * LINESPACING * fs + (0.5 * fs if footer else 0)) / 72
     return dict(top=0.35 * fs / 72, head=(lay.header_lines * LINESPACING * fs + 0.3 * fs) / 72,
-                body=(units + 2 * PAD) * u, axis=axis, foot=foot, bottom=0.35 * fs / 72,
-                units=units)
+                body=(units + PAD + PAD_BOTTOM) * u, axis=axis, foot=foot,
+                bottom=0.35 * fs / 72, units=units)
 
 
 def render(rows, variants, fallbacks, scale, opts: Options, *, ax=None, core=(), spread=()):
@@ -74,7 +75,7 @@ def render(rows, variants, fallbacks, scale, opts: Options, *, ax=None, core=(),
         if ax is None or height <= canvas[3] or lay.fontsize <= style.MIN_FONTSIZE:
             break
         fixed = height - v["body"]
-        u_fit = (canvas[3] - fixed) / (v["units"] + 2 * PAD)
+        u_fit = (canvas[3] - fixed) / (v["units"] + PAD + PAD_BOTTOM)
         if u_fit >= 1.1 * lay.fontsize / 72:
             u = u_fit
             v = _vertical(lay, lay.rows, opts, footer, u)
@@ -90,7 +91,7 @@ def render(rows, variants, fallbacks, scale, opts: Options, *, ax=None, core=(),
         lim, ticks = limits(core, spread, scale.kind, width_in=lay.plot[1] - lay.plot[0],
                             fontsize=lay.fontsize, xlim=opts.xlim, ticks=opts.ticks,
                             lower=scale.lower)
-        _setup_axis(gax, scale, lim, ticks, v["units"])
+        _setup_axis(gax, scale, lim, ticks, v["units"], lay.fontsize)
         _draw_marks(gax, lay.rows, lim, u, opts)
         _draw_text(fig, gax, canvas, lay, v, u, footer, opts, scale)
     return fig
@@ -121,13 +122,15 @@ def _graph_axes(fig, ax, canvas, lay, v):
     return ax.inset_axes(((left - cx) / cw, (bottom - cy) / ch, w / cw, h / ch))
 
 
-def _setup_axis(gax, scale, lim, ticks, units):
+def _setup_axis(gax, scale, lim, ticks, units, fs):
     from matplotlib.ticker import NullFormatter, NullLocator
 
+    gax.tick_params(labelsize=fs, length=3, width=0.6, pad=2, labelfontfamily="DejaVu Sans")
+    gax.spines["bottom"].set_linewidth(0.6)
     if scale.kind == "log":
         gax.set_xscale("log")
     gax.set_xlim(*lim)
-    gax.set_ylim(units + PAD, -PAD)
+    gax.set_ylim(units + PAD_BOTTOM, -PAD)
     gax.set_xticks(ticks)
     gax.set_xticklabels([tick_label(t, scale.kind) for t in ticks])
     gax.xaxis.set_minor_locator(NullLocator())
@@ -146,7 +149,7 @@ def _draw_marks(gax, rows, lim, u, opts):
     draw_marks(gax, rows, ys, lim, u * 72, opts.square_scale)
     summaries = [(y, r) for y, r in zip(ys, rows, strict=True) if r.kind == "summary"]
     if opts.refline is not None and lim[0] < opts.refline < lim[1]:
-        for a, b in _free(rows, ys, units + PAD):
+        for a, b in _free(rows, ys, units + PAD_BOTTOM):
             gax.vlines(opts.refline, a, b, color=style.INK, lw=0.6, zorder=1)
     if opts.pooled_line and summaries:
         y, r = summaries[-1]
@@ -199,12 +202,12 @@ def _draw_text(fig, gax, canvas, lay, v, u, footer, opts, scale):
                 lo, hi = lay.extents[c.key]
                 x = {"left": lo, "right": hi, "center": (lo + hi) / 2}[c.align]
                 put(x, y, s, ha=c.align, multialignment=c.align, **kw)
-    below = units + PAD + (5.0 + 1.3 * fs + 0.45 * fs) / 72 / u
+    below = units + PAD_BOTTOM + (5.0 + 1.3 * fs + 0.45 * fs) / 72 / u
     mid = (lay.plot[0] + lay.plot[1]) / 2
     put(mid, below, opts.xlabel or scale.xlabel, ha="center", va="top")
     if opts.favours:
         _favours(put, gax, lay, below + 1.3 * fs / 72 / u, opts, fs)
-    yf = units + PAD + (v["axis"] + 0.5 * fs / 72) / u
+    yf = units + PAD_BOTTOM + (v["axis"] + 0.5 * fs / 72) / u
     for i, line in enumerate(footer):
         put(lay.extents["label"][0], yf + i * LINESPACING * _foot_fs(lay) / 72 / u, line,
             va="top", fontsize=_foot_fs(lay), color="#333333")
