@@ -164,7 +164,7 @@ _TRUE = frozenset({"true", "yes", "y", "t", "1", "1.0"})
 _FALSE = frozenset({"false", "no", "n", "f", "0", "0.0"})
 
 #: unit that ``value`` must have for each outcome kind
-_UNIT_OF_KIND = {"proportion": "proportion", "duration": "months"}
+_UNIT_OF_KIND = {"proportion": "proportion", "duration": "months", "score": "points"}
 #: |value - events/total| allowed (values are usually rounded to 2 decimals in papers)
 _CONSISTENCY_TOL = 0.005 + 1e-9
 _MAX_INT = 2**53
@@ -435,9 +435,9 @@ def _number_message(
     count = column in _INT
     estimate = column in ("value", "ci_low", "ci_high")
     if detail == "percent":
-        if estimate and kind != "duration":
+        if estimate and kind in ("proportion", None):
             return f"expected a proportion 0–1: write {_fmt(number / 100)}, not {shown}"
-        if estimate:
+        if estimate and kind == "duration":
             return "expected a number of months, not a percentage"
         if count:
             return "expected a whole number (a count), not a percentage"
@@ -587,7 +587,7 @@ def _decode(data: bytes, path: Any) -> tuple[str, str]:
     if "\x00" in text:
         raise binary
     controls = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\t\n\r") or ch == "\x7f")
-    if controls > 0.01 * len(text):
+    if controls > 3 and controls > 0.03 * len(text):  # a few stray ones are tolerated
         raise binary
     return text, encoding
 
@@ -1015,7 +1015,7 @@ class _Validator:
             status, x, detail = _parse_float(cell, self.decimal_comma)
             kind = self.kinds[i]
             if status == _NOT_REACHED:
-                allowed = col == "ci_high" or (col == "value" and kind != "proportion")
+                allowed = col == "ci_high" or (col == "value" and kind in ("duration", None))
                 if not allowed:
                     if col == "value":
                         status, detail = _BAD, None
@@ -1025,7 +1025,7 @@ class _Validator:
                             col,
                             _display(cell),
                             f"'not reached' applies only to a duration outcome (e.g. median_os), "
-                            f"not to '{self.values['outcome'][i]}' (a proportion 0–1)",
+                            f"not to '{self.values['outcome'][i]}' (a {kind})",
                         )
                         out.append(None)
                         continue
