@@ -744,3 +744,42 @@ def test_import_is_light():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_new_outcome_kinds_from_the_vocabulary(monkeypatch):
+    outcomes = {**vocabulary.OUTCOMES, "pain_score_test": "score"}
+    monkeypatch.setattr(vocabulary, "OUTCOMES", outcomes)
+    raw = pd.DataFrame(
+        {
+            "study_id": ["A", "B"],
+            "modality": ["RFA", "RFA"],
+            "outcome": ["pain_score_test", "pain_score_test"],
+            "value": ["6.5", "not reached"],
+            "unit": ["points", "months"],
+        }
+    )
+    with pytest.raises(StudyTableError) as info:
+        validate_studies(raw)
+    found = [(p.line, p.column) for p in info.value.problems]
+    assert found == [(3, "value"), (3, "unit")]
+    assert "(a score)" in info.value.problems[0].message
+    assert "use 'points'" in info.value.problems[1].message
+    df = validate_studies(raw.iloc[:1])
+    assert df.loc[0, "value"] == 6.5 and "pain_score_test" in df["outcome"].cat.categories
+
+
+def test_read_study_table_returns_raw_strings():
+    raw = read_study_table(GOOD / "trailing_and_nbsp_spaces.csv")
+    assert list(raw.columns) == [
+        "study_id",
+        "modality",
+        "outcome",
+        "value",
+        "ci_low",
+        "ci_high",
+        "author",
+        "line",
+    ]
+    assert raw.loc[0, "modality"] == "RFA\u00a0"  # cells untouched; header names trimmed
+    assert raw["line"].tolist() == [2, 3] and raw["line"].dtype == "Int64"
+    assert raw.attrs["delimiter"] == "," and raw.attrs["encoding"] == "utf-8"
