@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "SubgroupResult": "iometa.compare",
     "meta_regression": "iometa.compare",
     "permutation_test": "iometa.compare",
+    "contrasts": "iometa.compare",
     # diagnostics
     "leave_one_out": "iometa.diagnostics",
     "influence": "iometa.diagnostics",

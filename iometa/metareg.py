@@ -150,6 +150,12 @@ class MetaRegression:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        qm = f"F={self.qm:.4g}" if self.qm_df2 is not None else f"QM={self.qm:.4g}"
+        return (f"MetaRegression(k={self.k}, method={self.method!r}, test={self.test!r}, "
+                f"terms={list(self.terms)}, {qm} (p={self.qm_pval:.4g}), "
+                f"tau2={self.tau2:.4g}, r2={self.r2 if self.r2 is None else round(self.r2, 2)})")
+
     def _repr_html_(self) -> str:
         from .metareg_format import regression_html
 

@@ -66,6 +66,13 @@ class PermutationResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_html_(self) -> str:
+        import html
+
+        head = html.escape(self.summary().split("\n\n")[0:2][-1])
+        table = self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4f}")
+        return f"<div><p>{head}</p>{table}</div>"
+
 
 def _multiset_permutations(types: np.ndarray) -> np.ndarray:
     """All distinct orderings of the multiset ``types`` (ints 0..U-1) as an (N, k) array."""

@@ -224,12 +224,23 @@ for (method in c("REML", "DL")) for (test in TESTS) {
   x$dataset <- "ablation_inline"; x$by <- "modality"; add_sub(x)
 }
 
-# separate-tau^2 test on GLMM fits per group (rma.glmm, nAGQ = 7)
+# separate-tau^2 test on GLMM fits per group (rma.glmm, nAGQ = 7, with the tight lme4 controls
+# of glmm.R so that the fits are the exact maximum-likelihood solutions)
+GLMER_CTRL <- list(
+  optimizer = c("bobyqa", "Nelder_Mead"),
+  optCtrl = list(FtolAbs = 1e-15, FtolRel = 1e-15, XtolRel = 1e-15, xt = c(1e-12, 1e-12),
+                 maxfun = 1e6),
+  tolPwrss = 1e-12
+)
 glmm_sub <- local({
   levs <- unique(as.character(deb$ethnicity))
   fits <- lapply(levs, function(l) {
     s <- deb[deb$ethnicity == l, ]
-    r <- rma.glmm(measure = "PLO", xi = xi, ni = ni, data = s, nAGQ = 7)
+    r <- withCallingHandlers(
+      rma.glmm(measure = "PLO", xi = xi, ni = ni, data = s, nAGQ = 7,
+               control = list(glmerCtrl = GLMER_CTRL)),
+      warning = function(w) if (grepl("unused control arguments", conditionMessage(w)))
+        invokeRestart("muffleWarning"))
     list(k = r$k, b = num(r$beta), se = num(r$se), tau2 = num(r$tau2))
   })
   b <- sapply(fits, function(f) f$b); se <- sapply(fits, function(f) f$se); w <- 1 / se^2
