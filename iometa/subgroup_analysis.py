@@ -291,7 +291,8 @@ def subgroups(result: MetaResult, by, *, tau2: str = "separate") -> SubgroupResu
         notes.append(
             f"{len(singles)} group(s) with a single study ({', '.join(singles)}): reported with "
             "that study's own estimate; no within-group heterogeneity test, tau^2, I^2 or "
-            "prediction interval exists for them. They enter the separate-tau^2 test with "
+            "prediction interval exists for them (and a z test replaces Knapp-Hartung). They "
+            "enter the separate-tau^2 test with "
             "tau^2 = 0 (the study's own variance, as meta does) and the common-tau^2 test with "
             "their own coefficient (they add nothing to the estimate of tau^2)")
         warnings.warn(notes[-1], SmallSampleWarning, stacklevel=2)
