@@ -103,6 +103,7 @@ COLUMNS: tuple[str, ...] = (
     "events",
     "total",
     "value",
+    "value_type",
     "ci_low",
     "ci_high",
     "unit",
@@ -150,6 +151,7 @@ _CATEGORICAL: dict[str, str] = {
     "outcome": "OUTCOMES",
     "unit": "UNITS",
     "unit_reported": "UNITS_REPORTED",
+    "value_type": "VALUE_TYPES",
 }
 _INT = ("year", "ref_no", "n_patients", "n_lesions", "events", "total")
 _FLOAT = ("timepoint_months", "value", "ci_low", "ci_high", "lesion_size_cm")

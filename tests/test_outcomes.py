@@ -84,3 +84,10 @@ def test_project_table_rows_all_accounted_for():
         assert len(sel.rows) + len(sel.excluded) == n, outcome
     ranges = outcome_rows(studies, "median_os").excluded
     assert set(ranges.loc[ranges["study_id"] == "wang2017", "reason"].str[:5]) == {"range"}
+
+
+def test_loader_types_value_type():
+    from iometa.vocabulary import VALUE_TYPES
+
+    studies = iometa.load_studies()
+    assert list(studies["value_type"].cat.categories) == list(VALUE_TYPES)
