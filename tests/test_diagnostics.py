@@ -322,3 +322,41 @@ def test_method_sensitivity_reports_a_failed_glmm(monkeypatch):
     assert len(glmm) == 2 and glmm["estimate"].isna().all()
     assert glmm["warnings"].str.contains("could not be fitted: iometa.glmm is not").all()
     assert tab[tab.method != "GLMM"]["estimate"].notna().all()
+
+
+def _study_table():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return iometa.load_studies(strict=False)
+    except Exception:  # noqa: BLE001 - the table is being extracted concurrently
+        path = iometa.default_data_path()
+        return pd.read_csv(path) if Path(path).exists() else None
+
+
+def test_everything_runs_on_the_study_table():
+    st = _study_table()
+    if st is None:
+        pytest.skip("no study table")
+    counts = st[st["events"].notna() & st["total"].notna()]
+    ran = 0
+    for outcome, rows in counts.groupby("outcome"):
+        rows = rows.reset_index(drop=True)
+        if len(rows) < 2:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = iometa.pool_proportions("events", "total", data=rows, labels="study_id")
+            assert len(iometa.leave_one_out(res)) == res.k
+            assert iometa.influence(res)["influential"].dtype == bool
+            cum = iometa.cumulative(res, order="year")
+            assert cum["k"].tolist() == list(range(1, res.k + 1))
+            assert len(iometa.baujat(res)) == res.k
+            assert len(iometa.gosh(res)) == 2**res.k - 1
+            assert len(iometa.method_sensitivity(res)) == 20
+            if res.k >= 3:
+                for fn in (iometa.egger_test, iometa.begg_test, iometa.peters_test):
+                    assert 0 <= fn(res).pval <= 1, (outcome, fn)
+                assert iometa.trim_and_fill(res).k0 >= 0
+        ran += 1
+    assert ran >= 1 or counts.groupby("outcome").size().max() < 2

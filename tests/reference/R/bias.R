@@ -76,8 +76,11 @@ studies_note <- "data/studies.csv not present"
 if (file.exists(studies_csv)) {
   st <- read.csv(studies_csv, stringsAsFactors = FALSE)
   studies_note <- paste0("data/studies.csv md5 ", unname(tools::md5sum(studies_csv)))
-  for (oc in c("complete_ablation", "local_progression")) {
-    rows <- st[st$outcome == oc & !is.na(st$events) & !is.na(st$total), , drop = FALSE]
+  # every outcome with >= 3 rows with events and total (complete_ablation and
+  # local_progression, the issue's examples, have fewer at the time of writing)
+  has_counts <- !is.na(st$events) & !is.na(st$total)
+  for (oc in sort(unique(c("complete_ablation", "local_progression", st$outcome[has_counts])))) {
+    rows <- st[st$outcome == oc & has_counts, , drop = FALSE]
     studies_note <- paste0(studies_note, "; ", oc, ": ", nrow(rows), " rows with events/total")
     if (nrow(rows) >= 3) {
       datasets[[paste0("studies_", oc)]] <- list(
