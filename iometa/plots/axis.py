@@ -65,16 +65,47 @@ def effect_scale(res, transf=None, digits=None, xlabel=None, header=None) -> Eff
                        s.header if header is None else header, s.lower)
 
 
-def _nice_linear(lo, hi, nbins, bounds):
-    from matplotlib.ticker import MaxNLocator
+def _steps(lo, hi):
+    """Nice tick steps (1, 2, 5 × 10ⁿ; also 2.5 × 10ⁿ for n ≥ 1, e.g. 25) from fine to coarse
+    for the range [lo, hi]."""
+    span = max(hi - lo, 1e-12 * max(1.0, abs(hi)))
+    e = int(np.floor(np.log10(span))) - 2
+    out = []
+    while len(out) < 40:
+        for m in (1.0, 2.0, 2.5, 5.0) if e >= 1 else (1.0, 2.0, 5.0):
+            out.append(m * 10.0 ** e)
+        e += 1
+    return out
 
-    t = MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
-    eps = 1e-9 * max(hi - lo, 1e-300)
-    i0 = max(int(np.searchsorted(t, lo + eps, side="right")) - 1, 0)  # last tick <= lo
-    i1 = min(int(np.searchsorted(t, hi - eps, side="left")), t.size - 1)  # first tick >= hi
-    t = t[i0:i1 + 1]
+
+def _covering(lo, hi, step, bounds):
+    a = np.floor(lo / step + 1e-9) * step
+    b = np.ceil(hi / step - 1e-9) * step
+    t = np.arange(round((b - a) / step) + 1) * step + a
     if bounds is not None:
-        t = t[(t >= bounds[0] - 1e-12) & (t <= bounds[1] + 1e-12)]
+        t = t[(t >= bounds[0] - 1e-9) & (t <= bounds[1] + 1e-9)]
+    return t
+
+
+def _nice_linear(lo, hi, nbins, bounds):
+    """Ticks covering [lo, hi] with the finest nice step giving at most ``nbins`` + 1."""
+    for step in _steps(lo, hi):
+        t = _covering(lo, hi, step, bounds)
+        if t.size <= nbins + 1:
+            return t
+    return _covering(lo, hi, _steps(lo, hi)[-1], bounds)
+
+
+def _linear_ticks(lo, hi, bounds, width_in, fontsize):
+    """The finest nice ticks (at most 7) whose labels do not touch; coarser steps widen the
+    range to the covering ticks; two ticks if nothing else fits."""
+    t = None
+    for step in _steps(lo, hi):
+        t = _covering(lo, hi, step, bounds)
+        if t.size <= 7 and _fits(t, "linear", width_in, fontsize):
+            return t
+        if t.size <= 2:
+            return t
     return t
 
 
@@ -136,10 +167,7 @@ def limits(core, spread, kind, *, width_in, fontsize, xlim=None, ticks=None, low
                 break
     else:
         bounds = (0.0, 100.0) if kind == "percent" else None
-        for nbins in (8, 6, 5, 4, 3, 2, 1):
-            t = _nice_linear(lo, hi, nbins, bounds)
-            if _fits(t, kind, width_in, fontsize):
-                break
+        t = _linear_ticks(lo, hi, bounds, width_in, fontsize)
     if xlim is not None:
         return (float(ginv(lo)), float(ginv(hi))), t[(t >= ginv(lo) - 1e-12) &
                                                     (t <= ginv(hi) + 1e-12)]

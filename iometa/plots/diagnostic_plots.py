@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from . import style
-from .axis import mapped_ticks
 from .figures import finish_axes, fix_layout, new_figure, rc
 from .labels import place_labels
 

@@ -22,8 +22,7 @@ def new_figure(ax, width, fontsize, aspect):
 def finish_axes(ax, fontsize, grid=False):
     """Tick fonts fixed on the Axes itself (so later draws do not depend on global rcParams),
     thin outward ticks, no top/right spines."""
-    ax.tick_params(labelsize=fontsize, length=3, width=0.6, pad=2,
-                   labelfontfamily="DejaVu Sans")
+    tick_style(ax, fontsize)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     for side in ("left", "bottom"):
@@ -31,6 +30,15 @@ def finish_axes(ax, fontsize, grid=False):
     if grid:
         ax.grid(True, color="#e6e6e6", lw=0.5, zorder=0)
         ax.set_axisbelow(True)
+
+
+def tick_style(ax, fontsize, **kw):
+    """Tick size and font set on the Axes (matplotlib >= 3.8 also pins the font family)."""
+    ax.tick_params(labelsize=fontsize, length=3, width=0.6, pad=2, **kw)
+    try:
+        ax.tick_params(labelfontfamily="DejaVu Sans", **kw)
+    except (TypeError, ValueError):  # matplotlib < 3.8: the rc context sets the family
+        pass
 
 
 def fix_layout(fig):

@@ -66,7 +66,8 @@ def render(rows, variants, fallbacks, scale, opts: Options, *, ax=None, core=(),
     fs = pre.fontsize
     while True:
         lay = solve(variants[0], rows, width=width, fontsize=fs,
-                    plot_min=max(0.85, 0.3 * (width or 7.0)), variants=variants,
+                    plot_min=max(0.85, 0.2 * (width or 7.0)),
+                    plot_comfort=0.3 * (width or 7.0), variants=variants,
                     fallbacks=fallbacks)
         footer = _footer_lines(opts.footnote, lay)
         u = LINE * lay.fontsize / 72
@@ -125,7 +126,9 @@ def _graph_axes(fig, ax, canvas, lay, v):
 def _setup_axis(gax, scale, lim, ticks, units, fs):
     from matplotlib.ticker import NullFormatter, NullLocator
 
-    gax.tick_params(labelsize=fs, length=3, width=0.6, pad=2, labelfontfamily="DejaVu Sans")
+    from .figures import tick_style
+
+    tick_style(gax, fs, axis="x")
     gax.spines["bottom"].set_linewidth(0.6)
     if scale.kind == "log":
         gax.set_xscale("log")

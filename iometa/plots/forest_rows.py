@@ -74,7 +74,7 @@ def build_columns(kind, extras: dict, weights, est_header: str, label: str):
     ``weights="auto"``): the same without the weight column (the squares still show weights).
     """
     left = [Column("label", label, "left", "left", wrap=True)]
-    left += [Column(f"x:{k}", h, "left", "left") for k, h in extras.items()]
+    left += [Column(f"x:{k}", h, "left", "left", wrap=True) for k, h in extras.items()]
     est = [Column("estci", est_header, "right", "right")]
     wcol = [Column("weight", "Weight\n(%)", "right", "right")] if weights else []
     if kind == "events":

@@ -107,7 +107,8 @@ def _draw(ax, res, tf, yaxis, contours, levels, refline, pseudo_ci):
     ax.axvline(res.coef, color=style.INK, lw=0.8, zorder=2)
     if tf is not None:
         ax.axvline(tf.result.coef, color=style.ACCENT, lw=0.8, ls=(0, (3, 1.5)), zorder=2)
-        fyy = np.sqrt(fv) if yaxis == "se" else np.full(fy.size, np.nan)
+        fyy = (np.sqrt(fv) if yaxis == "se" else 1.0 / np.sqrt(tf.filled["n"].to_numpy(float))
+               if "n" in tf.filled else np.full(fy.size, np.nan))
         ax.scatter(fy, fyy, s=16, facecolors="white", edgecolors=style.INK, linewidths=0.7,
                    zorder=3)
     ax.scatter(yi, y, s=16, color=style.INK, linewidths=0, zorder=4)

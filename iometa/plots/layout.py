@@ -24,22 +24,35 @@ ELLIPSIS = "…"
 GAP = 0.9  # space between columns, in multiples of the font size
 
 
-@lru_cache(maxsize=1)
-def _renderer():
-    from matplotlib.backends.backend_agg import RendererAgg
+#: rendered widths vary by up to ±5 % with the output resolution when the font is hinted
+#: (matplotlib's default): layouts reserve this margin so no dpi makes texts collide
+HINT_MARGIN = 1.06
 
-    return RendererAgg(8, 8, 288)
+
+@lru_cache(maxsize=8)
+def _font(weight: str, style: str):
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    return get_font(findfont(FontProperties(family="DejaVu Sans", weight=weight, style=style)))
+
+
+def _no_hinting_flag():
+    from matplotlib import ft2font
+
+    flags = getattr(ft2font, "LoadFlags", None)
+    return flags.NO_HINTING if flags is not None else ft2font.LOAD_NO_HINTING
 
 
 @lru_cache(maxsize=20000)
 def _line_width(s: str, size: float, weight: str, style: str) -> float:
-    from matplotlib.font_manager import FontProperties
-
+    """Unhinted advance width of one line in inches (the same at every resolution)."""
     if not s:
         return 0.0
-    prop = FontProperties(family="DejaVu Sans", size=size, weight=weight, style=style)
-    w, _, _ = _renderer().get_text_width_height_descent(s, prop, ismath=False)
-    return w / 288.0  # inches
+    font = _font(weight, style)
+    font.set_size(size, 72.0 * 4)
+    font.set_text(s, 0.0, flags=_no_hinting_flag())
+    w, _ = font.get_width_height()  # 1/64 pixel units
+    return w / 64.0 / 288.0 * HINT_MARGIN
 
 
 def text_width(s: str, size: float, weight: str = "normal", style: str = "normal") -> float:
@@ -157,24 +170,69 @@ def _col_width(col: Column, rows: list[Row], fs: float) -> float:
     return w
 
 
-def _try(columns, rows, fs, width, plot_min, plot_pref, label_min_em):
-    gap, pad = GAP * fs / 72, 0.35 * fs / 72
+COMFORT_EM = {"label": 22.0}  # wrapping columns narrower than this wrap before the plot shrinks
+COMFORT_EM_OTHER = 14.0
+
+
+def _share(keys, widths, room):
+    """Split ``room`` among ``keys`` in proportion to their widths."""
+    total = sum(widths[k] for k in keys)
+    return {k: room * widths[k] / total for k in keys}
+
+
+def _try(columns, rows, fs, width, plot_min, plot_pref, label_min_em, plot_comfort=None):
+    """Column widths and plot width at font size ``fs``, or None if they do not fit.
+
+    In order: natural widths with a plot of at least ``plot_comfort``; wrapping columns
+    (labels, extra text columns) narrowed to fill that room, but not below a comfortable
+    width (22 em for labels, 14 em for others); the plot narrowed down to ``plot_min`` so
+    that the wrapping columns keep that comfortable width; finally the wrapping columns
+    narrowed (labels wrap to two lines, then end in an ellipsis) down to ``label_min_em``
+    (4 em for others; summary labels keep their two-line width)."""
+    gap, pad, em = GAP * fs / 72, 0.35 * fs / 72, fs / 72
     widths = {c.key: _col_width(c, rows, fs) for c in columns}
-    wrap_cols = [c.key for c in columns if c.wrap]
+    wrap_cols = [c.key for c in columns if c.wrap and widths[c.key] > 0]
     fixed = sum(w for k, w in widths.items() if k not in wrap_cols)
     text = fixed + gap * (len(columns) + 1) + 2 * pad
     if width is None:
         return widths, plot_pref, text + plot_pref
-    room = width - text - plot_min
+    comfort_plot = max(plot_min, plot_comfort or plot_min)
     natural = sum(widths[k] for k in wrap_cols)
-    if natural <= room:
+    if natural <= width - text - comfort_plot:
         return widths, width - text - natural, width
-    floor = max(label_min_em * fs / 72, _longest_word(wrap_cols, rows, fs)) * len(wrap_cols)
-    if room < floor:
+    comf = {k: min(widths[k], COMFORT_EM.get(k, COMFORT_EM_OTHER) * em) for k in wrap_cols}
+    room = width - text - comfort_plot
+    if sum(comf.values()) <= room:
+        over = [k for k in wrap_cols if widths[k] > comf[k]]
+        extra = _share(over, {k: widths[k] - comf[k] for k in over},
+                       room - sum(comf.values()))
+        widths.update({k: comf[k] + extra.get(k, 0.0) for k in wrap_cols})
+        return widths, comfort_plot, width
+    if sum(comf.values()) <= width - text - plot_min:
+        widths.update(comf)
+        return widths, width - text - sum(comf.values()), width
+    room = width - text - plot_min
+    floors = {k: min(widths[k], (label_min_em if k == "label" else min(4.0, label_min_em)) * em)
+              for k in wrap_cols}
+    if "label" in floors:
+        floors["label"] = max(floors["label"], _longest_word(["label"], rows, fs))
+    if room < sum(floors.values()):
         return None
-    for k in wrap_cols:  # share the room among wrapping columns
-        widths[k] = room / len(wrap_cols)
+    widths.update(_water_fill(floors, comf, room))
     return widths, plot_min, width
+
+
+def _water_fill(floors, caps, room):
+    """Widths between ``floors`` and ``caps`` summing to ``room``: the widest columns give
+    way first (every column is cut to one common level c, none below its floor)."""
+    lo, hi = 0.0, max(caps.values())
+    for _ in range(60):
+        c = (lo + hi) / 2
+        if sum(max(floors[k], min(caps[k], c)) for k in caps) > room:
+            hi = c
+        else:
+            lo = c
+    return {k: max(floors[k], min(caps[k], lo)) for k in caps}
 
 
 def _two_lines(s: str, fs: float, weight: str) -> float:
@@ -200,6 +258,7 @@ def _longest_word(keys, rows, fs) -> float:
 
 def solve(columns: list[Column], rows: list[Row], *, width: float | None, fontsize: float,
           plot_min: float, plot_pref: float = 2.4, plot_max_frac: float = 0.5,
+          plot_comfort: float | None = None,
           variants: list[list[Column]] | None = None,
           fallbacks: list[list[Column]] = (), label_min_em: float = 7.0,
           min_fontsize: float = MIN_FONTSIZE) -> Layout:
@@ -209,13 +268,16 @@ def solve(columns: list[Column], rows: list[Row], *, width: float | None, fontsi
     merged into one column), wrapping long labels to two lines; then font sizes 0.5 pt smaller
     down to ``min_fontsize``; then the same with the ``fallbacks`` variants (e.g. without the
     weight column). The graphical column gets at least ``plot_min`` inches and at most
-    ``plot_max_frac`` of the width (spare room widens the gaps between columns).
+    ``plot_max_frac`` of the width (spare room widens the gaps between columns); it shrinks
+    from ``plot_comfort`` towards ``plot_min`` before text columns are narrowed below a
+    comfortable width.
     """
     for group in ([*(variants or [columns])], list(fallbacks)):
         fs = fontsize
         while group:
             for cols in group:
-                got = _try(cols, rows, fs, width, plot_min, plot_pref, label_min_em)
+                got = _try(cols, rows, fs, width, plot_min, plot_pref, label_min_em,
+                           plot_comfort)
                 if got is not None:
                     return _finish(cols, rows, fs, *got, plot_max_frac)
             if fs - 0.5 < min_fontsize - 1e-9:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import style
-from .figures import finish_axes, rc
+from .figures import finish_axes, rc, tick_style
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _NEEDED = ("time", "group", "estimate", "ci_low", "ci_high")
@@ -126,7 +126,8 @@ def _k_table(ax, df, groups, fs):
                     color=style.PALETTE[i % len(style.PALETTE)])
     ax.set_ylim(len(groups) - 0.5, -0.5)
     ax.set_yticks(range(len(groups)), groups)
-    ax.tick_params(axis="y", length=0, labelsize=fs, labelfontfamily="DejaVu Sans")
+    tick_style(ax, fs, axis="y")
+    ax.tick_params(axis="y", length=0)
     for i, lab in enumerate(ax.get_yticklabels()):
         lab.set_color(style.PALETTE[i % len(style.PALETTE)])
     for side in ("top", "right", "left", "bottom"):
