@@ -6,11 +6,23 @@ different k: pad with anything and set ``mask`` to False). A single meta-analysi
 one. Each estimator returns a :class:`Tau2Fit` of arrays of shape ``(B,)``.
 
 The iterative estimators are solved to machine precision rather than to metafor's default
-stopping rule (|Δτ²| < 1e-5): REML and ML by Fisher scoring started from the (truncated)
-Hedges estimate, exactly as ``metafor::rma.uni`` iterates, but with a threshold of 1e-13; PM and
-EB as the root of the generalised Q-statistic equation Q(τ²) = k − 1 (EB's Fisher-scoring fixed
-point is the same root in the intercept-only model, Viechtbauer et al. 2015), by safeguarded
-Newton iterations inside a bracket.
+stopping rule (|Δτ²| < 1e-5), as roots of their estimating equations:
+
+* REML and ML maximise the (restricted) likelihood. The iterations start from the truncated
+  Hedges estimate, as ``metafor::rma.uni``'s Fisher scoring does; each step is a Newton step
+  where the log-likelihood is locally concave and a Fisher-scoring step elsewhere, kept inside
+  the bracket of the score's sign change seen so far (bisection when a step leaves it) and
+  projected onto τ² ≥ 0; metafor's ``ll0check`` follows. Where metafor's plain Fisher scoring
+  converges this is the same maximum; where it oscillates (metafor stops with "Fisher scoring
+  algorithm did not converge"; its remedy is ``control = list(stepadj = 0.5)``) this is the
+  maximum the adjusted iterations reach.
+* PM and EB: the root of the generalised Q-statistic equation Q(τ²) = k − 1 (EB's
+  Fisher-scoring fixed point is the same root in the intercept-only model, Viechtbauer et al.
+  2015), by the same safeguarded Newton iterations inside a bracket.
+
+Internally the study axis is the last one and batches are stored column-major (see
+:func:`prepare`), so every sum over studies is a fast strided reduction; a batch of one is
+iterated on 1-d arrays and scalars (the same functions, see :mod:`iometa.fitting`).
 
 References
 ----------
@@ -29,10 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+from ._solve import col, dot, msum, solve_root, where, work_arrays
 
-_THRESHOLD = 1e-13
-_MAXITER = 10000
+METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 
 
 @dataclass(frozen=True)
@@ -45,151 +56,206 @@ class Tau2Fit:
 
 
 def prepare(y, v, mask=None):
-    """Return float arrays ``(y, v, mask, k)`` of shape (B, k) with padding neutralised."""
-    y = np.atleast_2d(np.asarray(y, dtype=float))
-    v = np.atleast_2d(np.asarray(v, dtype=float))
-    m = np.ones(y.shape, dtype=bool) if mask is None else np.atleast_2d(np.asarray(mask, bool))
-    y = np.where(m, y, 0.0)
-    v = np.where(m, v, 1.0)
-    k = m.sum(axis=-1)
-    return y, v, m, k
+    """Return float arrays ``(y, v, mask, k)`` of shape (B, k) with padding neutralised.
+
+    Padding gets y = 0 and v = 1 (weight 0 once masked). Batches of more than one analysis come
+    back column-major (Fortran order): the sums over the short study axis then run over
+    contiguous memory, several times faster than row-wise sums of a C-ordered array.
+    """
+    y = np.asarray(y, dtype=float)
+    v = np.asarray(v, dtype=float)
+    if y.ndim != 2:
+        y = np.atleast_2d(y)
+    if v.ndim != 2:
+        v = np.atleast_2d(v)
+    shape = np.broadcast_shapes(y.shape, v.shape)
+    order = "F" if shape[0] > 1 and shape[1] > 1 else "C"
+    if mask is None:
+        m = np.ones(shape, dtype=bool, order=order)
+        y = np.asarray(np.broadcast_to(y, shape), order=order)
+        v = np.asarray(np.broadcast_to(v, shape), order=order)
+        return y, v, m, np.full(shape[0], shape[1], dtype=np.intp)
+    m = np.asarray(np.broadcast_to(np.asarray(mask, dtype=bool), shape), order=order)
+    yo = np.zeros(shape, order=order)
+    vo = np.ones(shape, order=order)
+    np.copyto(yo, y, where=m)
+    np.copyto(vo, v, where=m)
+    return yo, vo, m, m.sum(axis=-1)
+
+
+def as_weights_mask(m):
+    """The mask as the numerator of the weights: None if no study is padding, else 0/1 floats."""
+    if m is None or m.dtype == np.float64:
+        return m
+    return None if m.all() else m.astype(float, order="K")
+
+
+def sweep(y, v, m, tau2, work=None):
+    """One pass over the data at τ² = ``tau2``: ``(w, Σw, μ̂, r, w·r)``.
+
+    wᵢ = mᵢ/(vᵢ + τ²), μ̂ = Σwᵢyᵢ/Σwᵢ, rᵢ = yᵢ − μ̂. ``m`` is None (no padding) or the 0/1 float
+    mask; ``work`` optional scratch arrays (w, r, wr) shaped like ``y`` (no allocation).
+    """
+    w, r, wr = work_arrays(y) if work is None else work
+    np.add(v, col(tau2), out=w)
+    np.divide(1.0 if m is None else m, w, out=w)
+    sw = np.add.reduce(w, axis=-1)
+    mu = dot(w, y) / sw
+    np.subtract(y, col(mu), out=r)
+    np.multiply(w, r, out=wr)
+    return w, sw, mu, r, wr
+
+
+def fixed_moments(y, v, m):
+    """Inverse-variance quantities at τ² = 0: ``(Σw, Σw², μ̂, Q)`` with wᵢ = 1/vᵢ."""
+    w, sw, mu, r, wr = sweep(y, v, m, 0.0)
+    return sw, dot(w, w), mu, dot(wr, r)
 
 
 def weighted(y, v, m, tau2):
-    """Weights, weighted mean and generalised Q at ``tau2`` (shape (B,))."""
-    w = m / (v + tau2[:, None])
-    sw = w.sum(axis=-1)
-    mu = (w * y).sum(axis=-1) / sw
-    r = y - mu[:, None]
-    q = (w * r * r).sum(axis=-1)
-    return w, sw, mu, r, q
+    """Weights, weighted mean and generalised Q at ``tau2`` (shape (B,)): ``(w, Σw, μ̂, r, Q)``."""
+    w, sw, mu, r, wr = sweep(y, v, as_weights_mask(m), np.asarray(tau2, dtype=float))
+    return w, sw, mu, r, dot(wr, r)
 
 
 def _done(tau2, conv=None, it=None):
-    n = tau2.shape[0]
-    conv = np.ones(n, bool) if conv is None else conv
-    it = np.zeros(n, int) if it is None else it
+    shape = np.shape(tau2)
+    if not shape:  # a batch of one, as scalars
+        return Tau2Fit(tau2 if tau2 > 0 else 0.0, True if conv is None else conv,
+                       0 if it is None else it)
+    conv = np.ones(shape, dtype=bool) if conv is None else conv
+    it = np.zeros(shape, dtype=int) if it is None else it
     return Tau2Fit(np.maximum(tau2, 0.0), conv, it)
 
 
-def tau2_fe(y, v, m):
-    """Common-effect model: τ² = 0."""
-    return _done(np.zeros(y.shape[0]))
+def _he_raw(y, v, m, k):
+    ybar = np.add.reduce(y, axis=-1) / k  # padding has y = 0
+    d = y - col(ybar)
+    rss = dot(d if m is None else d * m, d)
+    return rss / (k - 1) - msum(m, v) / k
 
 
-def tau2_dl(y, v, m):
-    """DerSimonian–Laird: (Q − (k − 1)) / (Σw − Σw²/Σw), truncated at 0."""
-    k = m.sum(axis=-1)
-    w, sw, _, _, q = weighted(y, v, m, np.zeros(y.shape[0]))
-    trp = sw - (w * w).sum(axis=-1) / sw
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = (q - (k - 1)) / trp
-    return _done(np.where(k > 1, t, 0.0))
+def _fe(y, v, m, k, z0=None):
+    return _done(np.zeros(np.shape(k)))
 
 
-def tau2_he(y, v, m):
-    """Hedges (variance component): Σ(y − ȳ)²/(k − 1) − Σv/k, truncated at 0."""
-    k = m.sum(axis=-1)
-    ybar = (y * m).sum(axis=-1) / k
-    rss = (m * (y - ybar[:, None]) ** 2).sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = rss / (k - 1) - (v * m).sum(axis=-1) / k
-    return _done(np.where(k > 1, t, 0.0))
+def _dl(y, v, m, k, z0=None):
+    sw, s2, _, q = fixed_moments(y, v, m) if z0 is None else z0
+    t = (q - (k - 1)) / (sw - s2 / sw)
+    return _done(where(k > 1, t, 0.0))
 
 
-def tau2_hs(y, v, m):
-    """Hunter–Schmidt: (Q − k)/Σw, truncated at 0 (metafor's ``"HS"``)."""
-    k = m.sum(axis=-1)
-    _, sw, _, _, q = weighted(y, v, m, np.zeros(y.shape[0]))
-    return _done(np.where(k > 1, (q - k) / sw, 0.0))
+def _he(y, v, m, k, z0=None):
+    return _done(where(k > 1, _he_raw(y, v, m, k), 0.0))
 
 
-def tau2_sj(y, v, m):
-    """Sidik–Jonkman: τ₀² · Q(τ₀²)/(k − 1) with τ₀² = Σ(y − ȳ)²/k."""
-    k = m.sum(axis=-1)
-    ybar = (y * m).sum(axis=-1) / k
-    t0 = (m * (y - ybar[:, None]) ** 2).sum(axis=-1) / k
-    _, _, _, _, q = weighted(y, v, m, t0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = t0 * q / (k - 1)
-    return _done(np.where(k > 1, t, 0.0))
+def _hs(y, v, m, k, z0=None):
+    sw, _, _, q = fixed_moments(y, v, m) if z0 is None else z0
+    return _done(where(k > 1, (q - k) / sw, 0.0))
 
 
-def _fisher_step(y, v, m, tau2, kind):
-    w, sw, _, r, _ = weighted(y, v, m, tau2)
-    w2 = w * w
-    s2 = w2.sum(axis=-1)
-    ypy = (w2 * r * r).sum(axis=-1)  # Y'PPY
+def _sj(y, v, m, k, z0=None):
+    ybar = np.add.reduce(y, axis=-1) / k
+    d = y - col(ybar)
+    t0 = dot(d if m is None else d * m, d) / k
+    _, _, _, r, wr = sweep(y, v, m, t0)
+    t = t0 * dot(wr, r) / (k - 1)
+    return _done(where(k > 1, t, 0.0))
+
+
+def _score(y, v, m, t, kind, work):
+    """Score, Fisher and observed information (all × 2) of the (restricted) log-likelihood.
+
+    With P the projection of the intercept model: Y'PPY − tr(P) (REML) or Σw (ML) is twice the
+    score, tr(PP) (REML) or Σw² (ML) twice the Fisher information, 2·Y'PPPY − tr(PP) (or Σw²)
+    twice the observed information (Viechtbauer 2005; metafor's Fisher scoring uses the first).
+    """
+    w, sw, _, scratch, wr = sweep(y, v, m, t, work)
+    ypy = dot(wr, wr)  # Y'PPY
+    s2 = dot(w, w)
+    np.multiply(w, wr, out=scratch)  # w²r
+    yp3y = dot(scratch, wr) - np.add.reduce(scratch, axis=-1) ** 2 / sw  # Y'PPPY
     if kind == "ML":
-        return (ypy - sw) / s2
-    s3 = (w2 * w).sum(axis=-1)
-    trp = sw - s2 / sw
-    trpp = s2 - 2.0 * s3 / sw + (s2 / sw) ** 2
-    return (ypy - trp) / trpp
-
-
-def _loglik(y, v, m, tau2, kind):
-    """Log-likelihood (ML) or restricted log-likelihood (REML) of the random-effects model."""
-    k = m.sum(axis=-1)
-    w, sw, _, _, q = weighted(y, v, m, tau2)
-    ll = -0.5 * (np.log(np.where(m, v + tau2[:, None], 1.0)).sum(axis=-1) + q)
-    if kind == "REML":
-        ll = ll - 0.5 * np.log(sw) - 0.5 * (k - 1) * np.log(2 * np.pi)
+        u, fisher = ypy - sw, s2
     else:
-        ll = ll - 0.5 * k * np.log(2 * np.pi)
-    return ll
+        np.multiply(w, w, out=scratch)
+        s3 = dot(scratch, w)
+        u = ypy - (sw - s2 / sw)
+        fisher = s2 - 2.0 * s3 / sw + (s2 / sw) ** 2
+    return u, fisher, 2.0 * yp3y - fisher
 
 
-def _tau2_fisher(y, v, m, kind):
-    """ML/REML by Fisher scoring from max(0, HE), step halving to keep τ² ≥ 0 (as metafor)."""
-    k = m.sum(axis=-1)
-    tau2 = tau2_he(y, v, m).tau2.copy()
+def _loglik(k, sw, q, logdet, kind):
+    """Log-likelihood (ML) or restricted log-likelihood (REML) of the random-effects model
+    from Σwᵢ, the generalised Q and Σlog(vᵢ + τ²)."""
+    ll = -0.5 * (logdet + q)
+    if kind == "REML":
+        return ll - 0.5 * np.log(sw) - 0.5 * (k - 1) * np.log(2 * np.pi)
+    return ll - 0.5 * k * np.log(2 * np.pi)
+
+
+def _loglik_at(y, v, m, k, tau2, kind):
+    _, sw, _, r, wr = sweep(y, v, m, tau2)
+    return _loglik(k, sw, dot(wr, r), msum(m, np.log(v + col(tau2))), kind)
+
+
+def _likelihood(y, v, m, k, kind, z0=None):
+    """ML/REML from max(0, HE) (metafor's start), then metafor's ll0check."""
     active = k > 1
-    conv = ~active
-    it = np.zeros(y.shape[0], int)
-    for _ in range(_MAXITER):
-        if not active.any():
-            break
-        idx = np.flatnonzero(active)
-        adj = _fisher_step(y[idx], v[idx], m[idx], tau2[idx], kind)
-        adj = np.where(np.isfinite(adj), adj, 0.0)
-        new = tau2[idx] + adj
-        while (neg := new < 0).any():  # halve the step while it would make τ² negative
-            adj = np.where(neg, adj / 2.0, adj)
-            new = tau2[idx] + adj
-        change = np.abs(new - tau2[idx])
-        tau2[idx] = new
-        it[idx] += 1
-        fin = change < _THRESHOLD * np.maximum(1.0, new)
-        conv[idx[fin]] = True
-        active[idx[fin]] = False
-    # metafor's ll0check: keep τ² = 0 when the likelihood there is at least as high
-    z = np.zeros_like(tau2)
-    at0 = (k > 1) & (_loglik(y, v, m, z, kind) >= _loglik(y, v, m, tau2, kind))
-    tau2 = np.where(at0 | (tau2 < 1e-15), 0.0, tau2)
-    return _done(tau2, conv, it)
+    t0 = _he_raw(y, v, m, k)
+    t0 = where(active & (t0 > 0), t0, 0.0)
+
+    def slope(y, v, m, t, work):
+        u, fisher, observed = _score(y, v, m, t, kind, work)
+        return u, where(observed > 0, observed, fisher)  # Newton where concave, else Fisher
+
+    tau2, conv, it = solve_root(slope, y, v, m, t0, -np.inf, np.inf, active)
+    sw0, _, _, q0 = fixed_moments(y, v, m) if z0 is None else z0
+    ll0 = _loglik(k, sw0, q0, msum(m, np.log(v)), kind)
+    at0 = active & (ll0 >= _loglik_at(y, v, m, k, tau2, kind))
+    return _done(where(at0 | (tau2 < 1e-15), 0.0, tau2), conv, it)
 
 
-def tau2_ml(y, v, m):
-    """Maximum likelihood (Fisher scoring)."""
-    return _tau2_fisher(y, v, m, "ML")
+def _ml(y, v, m, k, z0=None):
+    return _likelihood(y, v, m, k, "ML", z0)
 
 
-def tau2_reml(y, v, m):
-    """Restricted maximum likelihood (Fisher scoring)."""
-    return _tau2_fisher(y, v, m, "REML")
+def _reml(y, v, m, k, z0=None):
+    return _likelihood(y, v, m, k, "REML", z0)
 
 
-def _upper_bracket(y, v, m, target, idx):
-    hi = np.maximum(1.0, 10.0 * np.var(np.where(m[idx], y[idx], np.nan), axis=-1))
+def _upper_bracket(y, v, m, k, target, active):
+    """A τ² with Q(τ²) ≤ target: 10·var(y) (at least 1), multiplied by 4 until it is."""
+    ybar = np.add.reduce(y, axis=-1) / k
+    d = y - col(ybar)
+    hi = np.maximum(1.0, 10.0 * dot(d if m is None else d * m, d) / k)
     hi = np.where(np.isfinite(hi), hi, 1.0)
     for _ in range(200):
-        q = weighted(y[idx], v[idx], m[idx], hi)[4]
-        up = q > target[idx]
+        _, _, _, r, wr = sweep(y, v, m, hi)
+        up = active & (dot(wr, r) > target)
         if not up.any():
             break
         hi = np.where(up, hi * 4.0, hi)
     return hi
+
+
+def root_q(y, v, m, k, target, z0=None):
+    """τ² solving Q(τ²) = ``target`` (internal form of :func:`q_root`: ``m`` as weights mask)."""
+    z0 = fixed_moments(y, v, m) if z0 is None else z0
+    target = np.broadcast_to(np.asarray(target, dtype=float), np.shape(k))
+    active = (k > 1) & (z0[3] > target)
+    zero = np.zeros(np.shape(k))
+    if not np.any(active):
+        return _done(zero, np.ones(np.shape(k), bool), np.zeros(np.shape(k), int))
+    hi = _upper_bracket(y, v, m, k, target, active)
+    start = np.where(active, np.clip(_dl(y, v, m, k, z0).tau2, 0.0, hi), 0.0)
+
+    def slope(y, v, m, t, work, target=target):
+        _, _, _, r, wr = sweep(y, v, m, t, work)
+        return dot(wr, r) - target, dot(wr, wr)  # Q − target and −dQ/dτ²
+
+    tau2, conv, it = solve_root(slope, y, v, m, start, zero, hi, active, extra=(target,))
+    return _done(tau2, conv, it)
 
 
 def q_root(y, v, m, target):
@@ -199,51 +265,39 @@ def q_root(y, v, m, target):
     analyses with Q(0) ≤ target (or k < 2) get 0. Safeguarded Newton steps inside a bracket,
     to machine precision. Used by Paule–Mandel/EB and by the Q-profile confidence interval.
     """
-    k = m.sum(axis=-1)
-    n = y.shape[0]
-    target = np.broadcast_to(np.asarray(target, dtype=float), (n,))
-    tau2 = np.zeros(n)
-    q0 = weighted(y, v, m, tau2)[4]
-    active = (k > 1) & (q0 > target)
-    conv = np.ones(n, bool)
-    it = np.zeros(n, int)
-    if not active.any():
-        return _done(tau2, conv, it)
-    idx = np.flatnonzero(active)
-    lo = np.zeros(idx.size)
-    hi = _upper_bracket(y, v, m, target, idx)
-    t = np.clip(np.maximum(tau2_dl(y[idx], v[idx], m[idx]).tau2, 0.0), lo, hi)
-    done = np.zeros(idx.size, bool)
-    for _ in range(_MAXITER):
-        w, _, _, r, q = weighted(y[idx], v[idx], m[idx], t)
-        f = q - target[idx]
-        lo = np.where(f > 0, t, lo)
-        hi = np.where(f < 0, t, hi)
-        dq = -(w * w * r * r).sum(axis=-1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = t - f / dq
-        bad = ~np.isfinite(new) | (new <= lo) | (new >= hi)
-        new = np.where(bad, 0.5 * (lo + hi), new)
-        step = np.abs(new - t)
-        t = np.where(done, t, new)
-        it[idx[~done]] += 1
-        done |= (step < _THRESHOLD * np.maximum(1.0, t)) | (f == 0) | (hi - lo < 1e-15 * hi)
-        if done.all():
-            break
-    tau2[idx] = t
-    conv[idx] = done
-    return _done(tau2, conv, it)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return root_q(y, v, as_weights_mask(m), m.sum(axis=-1), target)
 
 
-def tau2_pm(y, v, m):
-    """Paule–Mandel: the root of Q(τ²) = k − 1 (0 when Q(0) ≤ k − 1)."""
-    return q_root(y, v, m, (m.sum(axis=-1) - 1).astype(float))
+def _pm(y, v, m, k, z0=None):
+    return root_q(y, v, m, k, k - 1.0, z0)
 
 
-def tau2_eb(y, v, m):
-    """Empirical Bayes (Morris): the same root as Paule–Mandel in the intercept-only model."""
-    return tau2_pm(y, v, m)
+#: internal estimators: (y, v, weights mask or None, k, fixed moments or None) -> Tau2Fit
+TAU2 = {"FE": _fe, "DL": _dl, "HE": _he, "HS": _hs, "SJ": _sj, "ML": _ml, "REML": _reml,
+        "EB": _pm, "PM": _pm}
 
+
+def _public(name, doc):
+    def fn(y, v, m):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return TAU2[name](y, v, as_weights_mask(m), m.sum(axis=-1))
+
+    fn.__name__ = fn.__qualname__ = f"tau2_{name.lower()}"
+    fn.__doc__ = doc
+    return fn
+
+
+tau2_fe = _public("FE", "Common-effect model: τ² = 0.")
+tau2_dl = _public("DL", "DerSimonian–Laird: (Q − (k − 1)) / (Σw − Σw²/Σw), truncated at 0.")
+tau2_he = _public("HE", "Hedges (variance component): Σ(y − ȳ)²/(k − 1) − Σv/k, truncated at 0.")
+tau2_hs = _public("HS", "Hunter–Schmidt: (Q − k)/Σw, truncated at 0 (metafor's ``\"HS\"``).")
+tau2_sj = _public("SJ", "Sidik–Jonkman: τ₀² · Q(τ₀²)/(k − 1) with τ₀² = Σ(y − ȳ)²/k.")
+tau2_ml = _public("ML", "Maximum likelihood (safeguarded Newton/Fisher scoring).")
+tau2_reml = _public("REML", "Restricted maximum likelihood (safeguarded Newton/Fisher scoring).")
+tau2_pm = _public("PM", "Paule–Mandel: the root of Q(τ²) = k − 1 (0 when Q(0) ≤ k − 1).")
+tau2_eb = _public("EB", "Empirical Bayes (Morris): the Paule–Mandel root in the intercept-only "
+                  "model.")
 
 ESTIMATORS = {
     "FE": tau2_fe,
@@ -258,6 +312,11 @@ ESTIMATORS = {
 }
 
 
+def check_method(method):
+    if method not in TAU2:
+        raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+
+
 def estimate_tau2(y, v, mask=None, method="REML") -> Tau2Fit:
     """Estimate τ² for a batch of meta-analyses with the named method.
 
@@ -269,11 +328,7 @@ def estimate_tau2(y, v, mask=None, method="REML") -> Tau2Fit:
     >>> fit.tau2.round(4)
     array([0.1107])
     """
-    try:
-        fn = ESTIMATORS[method]
-    except KeyError:
-        raise ValueError(
-            f"unknown method {method!r}: expected one of {', '.join(METHODS)}"
-        ) from None
-    y, v, m, _ = prepare(y, v, mask)
-    return fn(y, v, m)
+    check_method(method)
+    y, v, m, k = prepare(y, v, mask)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return TAU2[method](y, v, as_weights_mask(m), k)

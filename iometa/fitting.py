@@ -22,11 +22,13 @@ Formulas (metafor ``rma.uni``/``predict.rma``/``confint.rma.uni`` conventions)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from .estimators import estimate_tau2, prepare, q_root, weighted
+from ._solve import col, dot, where
+from .estimators import TAU2, as_weights_mask, check_method, fixed_moments, prepare, root_q, sweep
 
 TESTS = ("z", "knha")
 
@@ -57,28 +59,40 @@ class BatchFit:
     weights: np.ndarray  # (B, k) model weights in percent (0 for padding)
 
 
-def _crit(level, df):
-    from scipy import stats
+@functools.cache
+def _special():
+    """scipy.special (imported on first use: ``import iometa`` stays light)."""
+    from scipy import special
 
-    a = 1.0 - level
-    z = stats.norm.ppf(1 - a / 2)
-    with np.errstate(invalid="ignore"):
-        t = stats.t.ppf(1 - a / 2, np.where(df > 0, df, np.nan))
-    return z, t
+    return special
 
 
-def _pvalues(stat, df, knha):
-    from scipy import stats
+@functools.lru_cache(maxsize=512)
+def _scalar_quantile(dist, p, df):
+    sc = _special()
+    q = {"z": lambda: sc.ndtri(p), "t": lambda: sc.stdtrit(df, p),
+         "chi2": lambda: 2 * sc.gammaincinv(df / 2, p)}[dist]()
+    return float(q)
 
-    with np.errstate(invalid="ignore"):
-        pt = 2 * stats.t.sf(np.abs(stat), np.where(df > 0, df, np.nan))
-    pz = 2 * stats.norm.sf(np.abs(stat))
-    return np.where(knha, pt, pz)
+
+def quantile(dist, p, df=None):
+    """Quantile of the standard normal (``"z"``), t or χ² distribution with ``df`` degrees of
+    freedom (scipy.stats' ``ppf``: ndtri, stdtrit, 2·gammaincinv(df/2, p)); scalars cached."""
+    if np.ndim(df) or np.ndim(p):
+        sc = _special()
+        if dist == "t":
+            return sc.stdtrit(df, p)
+        return 2 * sc.gammaincinv(df / 2, p)
+    return _scalar_quantile(dist, float(p), None if df is None else float(df))
+
+
+def _t_df(df):
+    return where(df > 0, df, np.nan)
 
 
 def typical_variance(v, m):
     """Higgins–Thompson typical within-study variance s² per analysis."""
-    w = m / v
+    w = m / np.asarray(v, dtype=float)
     sw = w.sum(axis=-1)
     k = m.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -88,7 +102,8 @@ def typical_variance(v, m):
 def fit_arrays(y, v, mask=None, *, method="REML", test="z", level=0.95, tau2=None) -> BatchFit:
     """Fit ``B`` meta-analyses given as ``(B, k)`` arrays (see the module docstring).
 
-    ``tau2`` fixes τ² (scalar or per analysis) instead of estimating it.
+    ``tau2`` fixes τ² (scalar or per analysis) instead of estimating it. A batch of one
+    analysis without padding is computed on 1-d arrays and scalars by the same code (fast).
 
     Example
     -------
@@ -96,58 +111,96 @@ def fit_arrays(y, v, mask=None, *, method="REML", test="z", level=0.95, tau2=Non
     >>> fit.coef.round(4), fit.tau2.round(4)
     (array([0.4834]), array([0.1107]))
     """
+    _check_options(method, test, level, tau2)
+    y, v, m, k = prepare(y, v, mask)
+    B = y.shape[0]
+    fixed = None if tau2 is None else np.broadcast_to(np.asarray(tau2, dtype=float), (B,))
+    if B == 1 and (mask is None or m.all()):
+        out = _fit(y[0], v[0], None, y.shape[1], method, test, level,
+                   None if fixed is None else fixed[0])
+        out = {name: np.array((x,)) for name, x in out.items()}
+        out["weights"] = out["weights"].reshape(1, -1)
+        return BatchFit(**out)
+    return BatchFit(**_fit(y, v, as_weights_mask(m), k, method, test, level,
+                           None if fixed is None else fixed.copy()))
+
+
+def fit_one(y, v, *, method="REML", test="z", level=0.95, tau2=None) -> dict:
+    """One meta-analysis of 1-d float arrays ``y``, ``v`` (no padding): the fields of
+    :class:`BatchFit` as scalars (``weights`` of shape (k,)) — :func:`fit_arrays`'s batch of
+    one without the arrays around it (used by :func:`iometa.models.fit_result`).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> f = fit_one(np.array([0.1, 0.5, 0.9]), np.array([0.04, 0.05, 0.06]), method="DL")
+    >>> round(float(f["coef"]), 4), round(float(f["tau2"]), 4)
+    (0.4834, 0.1107)
+    """
+    _check_options(method, test, level, tau2)
+    return _fit(y, v, None, y.size, method, test, level, None if tau2 is None else float(tau2))
+
+
+def _check_options(method, test, level, tau2):
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}: expected 'z' or 'knha'")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
-    y, v, m, k = prepare(y, v, mask)
-    B = y.shape[0]
     if tau2 is None:
-        tf = estimate_tau2(y, v, m, method=method)
-        t2, conv, nit = tf.tau2, tf.converged, tf.n_iter
-    else:
-        t2 = np.broadcast_to(np.asarray(tau2, dtype=float), (B,)).copy()
-        conv, nit = np.ones(B, bool), np.zeros(B, int)
-    fe = method == "FE" and tau2 is None
-    w, sw, mu, r, qgen = weighted(y, v, m, t2)
-    se = 1.0 / np.sqrt(sw)
-    q = weighted(y, v, m, np.zeros(B))[4]
-    q_df = k - 1
-    knha = test == "knha"
-    df = np.where(knha, k - 1.0, np.nan)
-    if knha:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            se = se * np.sqrt(qgen / (k - 1))
-    z, t = _crit(level, df)
-    crit = t if knha else np.full(B, z)
+        check_method(method)
+
+
+def _fit(y, v, m, k, method, test, level, tau2):
+    """The fit on prepared arrays: (B, k) batches, or 1-d arrays and scalars for one analysis."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        stat = mu / se
-    pval = _pvalues(stat, df, knha)
-    ci_low, ci_high = mu - crit * se, mu + crit * se
-    if fe:
-        pi_low, pi_high = ci_low, ci_high
-    else:
-        sp = np.sqrt(se**2 + t2)
-        pi_low, pi_high = mu - crit * sp, mu + crit * sp
-    q_pval = _chi2_sf(q, q_df)
-    s2 = typical_variance(v, m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if fe:
-            i2 = np.where(q > 0, 100 * np.maximum(0.0, (q - q_df) / q), 0.0)
-            h2 = np.where(q_df > 0, q / q_df, np.nan)
+        z0 = fixed_moments(y, v, m)
+        if tau2 is None:
+            tf = TAU2[method](y, v, m, k, z0)
+            t2, conv, nit = tf.tau2, tf.converged, tf.n_iter
         else:
-            i2 = np.where(t2 > 0, 100 * t2 / (t2 + s2), 0.0)
-            h2 = np.where(t2 > 0, (t2 + s2) / s2, 1.0)
-    weights = 100 * w / sw[:, None]
-    return BatchFit(k, mu, se, stat, pval, df, ci_low, ci_high, pi_low, pi_high, t2, q, q_df,
-                    q_pval, i2, h2, s2, conv, nit, weights)
+            shape = np.shape(k)
+            t2, conv, nit = tau2, np.ones(shape, bool) if shape else True, np.zeros(shape, int)
+        return _summary(y, v, m, k, t2, z0, method == "FE" and tau2 is None, test, level,
+                        conv, nit)
 
 
-def _chi2_sf(q, df):
-    from scipy import stats
+def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit):
+    """Everything that follows from τ²: inference, prediction interval, heterogeneity."""
+    w, sw, mu, r, wr = sweep(y, v, m, t2)
+    sw0, s20, _, q = z0
+    sc = _special()
+    p = 1 - (1 - level) / 2
+    se = 1.0 / np.sqrt(sw)
+    if test == "knha":
+        df = k - 1.0
+        se = se * np.sqrt(dot(wr, r) / df)
+        crit = quantile("t", p, _t_df(df))
+        stat = mu / se
+        pval = 2 * sc.stdtr(_t_df(df), -np.abs(stat))
+    else:
+        df = np.full(np.shape(k), np.nan) if np.ndim(k) else np.nan
+        crit = quantile("z", p)
+        stat = mu / se
+        pval = 2 * sc.ndtr(-np.abs(stat))
+    sp = se if fe else np.sqrt(se**2 + t2)
+    q_df = k - 1
+    s2 = q_df * sw0 / (sw0**2 - s20)
+    if fe:
+        i2 = where(q > 0, 100 * np.maximum(0.0, (q - q_df) / q), 0.0)
+        h2 = where(q_df > 0, q / q_df, np.nan)
+    else:
+        i2 = where(t2 > 0, 100 * t2 / (t2 + s2), 0.0)
+        h2 = where(t2 > 0, (t2 + s2) / s2, 1.0)
+    q_pval = where(q_df > 0, sc.chdtrc(where(q_df > 1, q_df, 1), q), 1.0)
+    return dict(k=k, coef=mu, se=se, stat=stat, pval=pval, df=df, ci_low=mu - crit * se,
+                ci_high=mu + crit * se, pi_low=mu - crit * sp, pi_high=mu + crit * sp, tau2=t2,
+                q=q, q_df=q_df, q_pval=q_pval, i2=i2, h2=h2, s2=s2, converged=conv,
+                n_iter=nit, weights=100 * w / col(sw))
 
-    with np.errstate(invalid="ignore"):
-        return np.where(df > 0, stats.chi2.sf(q, np.maximum(df, 1)), 1.0)
+
+def chi2_quantile(p, df):
+    """χ² quantile (scipy.stats.chi2.ppf): 2·P⁻¹(df/2, p), P the regularised gamma function."""
+    return quantile("chi2", p, df)
 
 
 def tau2_ci_qprofile(y, v, mask=None, *, level=0.95):
@@ -162,14 +215,19 @@ def tau2_ci_qprofile(y, v, mask=None, *, level=0.95):
     >>> float(lo[0]) >= 0 and float(hi[0]) > float(lo[0])
     True
     """
-    from scipy import stats
-
     y, v, m, k = prepare(y, v, mask)
+    if y.shape[0] == 1 and (mask is None or m.all()):
+        low, high = _qprofile(y[0], v[0], None, y.shape[1], level)
+        return np.reshape(low, (1,)), np.reshape(high, (1,))
+    return _qprofile(y, v, as_weights_mask(m), k, level)
+
+
+def _qprofile(y, v, m, k, level):
     a = 1.0 - level
-    df = np.maximum(k - 1, 1)
-    crit_hi = stats.chi2.ppf(1 - a / 2, df)
-    crit_lo = stats.chi2.ppf(a / 2, df)
-    low = q_root(y, v, m, crit_hi).tau2
-    high = q_root(y, v, m, crit_lo).tau2
+    df = where(k > 1, k - 1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z0 = fixed_moments(y, v, m)
+        low = root_q(y, v, m, k, chi2_quantile(1 - a / 2, df), z0).tau2
+        high = root_q(y, v, m, k, chi2_quantile(a / 2, df), z0).tau2
     few = k < 2
-    return np.where(few, np.nan, low), np.where(few, np.nan, high)
+    return where(few, np.nan, low), where(few, np.nan, high)

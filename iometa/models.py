@@ -13,11 +13,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ._solve import dot
 from ._warnings import ConvergenceWarning, IometaWarning, SmallSampleWarning, TransformWarning
 from .effects import ci_clopper_pearson, ci_wilson, proportion_effects
-from .estimators import METHODS
-from .fitting import fit_arrays, tau2_ci_qprofile
-from .results import MetaResult
+from .estimators import METHODS, sweep
+from .fitting import chi2_quantile, fit_one, tau2_ci_qprofile
+from .results import Deferred, MetaResult
 from .transforms import PROPORTION_BACKTRANSFORMS, harmonic_mean
 
 #: FT with sample sizes more unequal than this ratio gets a warning (Schwarzer et al. 2019)
@@ -54,6 +55,8 @@ def _check_effects(yi, vi, labels):
         raise ValueError(f"yi and vi differ in length ({yi.size} vs {vi.size})")
     if yi.size == 0:
         raise ValueError("no studies to pool (k = 0)")
+    if np.isfinite(np.add.reduce(yi) + np.add.reduce(vi)) and np.minimum.reduce(vi) > 0:
+        return yi, vi  # all finite (else the sum would not be) and all variances positive
     for name, arr in (("yi", yi), ("vi", vi)):
         bad = ~np.isfinite(arr)
         if bad.any():
@@ -67,8 +70,8 @@ def _check_effects(yi, vi, labels):
     return yi, vi
 
 
-def _warn(msgs: list[str], msg: str, cls=IometaWarning):
-    warnings.warn(msg, cls, stacklevel=4)
+def _warn(msgs: list[str], msg: str, cls=IometaWarning, stacklevel=4):
+    warnings.warn(msg, cls, stacklevel=stacklevel)
     msgs.append(msg)
 
 
@@ -83,12 +86,18 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
                measure="GEN", kind="generic", scale="model",
                backtransform: Callable | None = None, study_columns=None, data=None,
                refit=None, notes=(), extra=None) -> MetaResult:
-    """Fit a meta-analysis of ``yi``/``vi`` and build the result (used by every pool function)."""
+    """Fit a meta-analysis of ``yi``/``vi`` and build the result (used by every pool function).
+
+    The per-study table and the Q-profile intervals of τ², I² and H² are computed on first
+    access (:class:`~iometa.results.Deferred`), except where the τ² interval hits metafor's
+    search limit: then it is computed now, so that its warning is raised with the fit.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
     k = int(np.asarray(yi).size)
     labels = study_labels(labels, None, k) if labels is None else list(labels)
     yi, vi = _check_effects(yi, vi, labels)
+    yi, vi = yi.copy(), vi.copy()  # the deferred fields read them later
     msgs: list[str] = []
     if k == 1:
         _warn(msgs, f"only one study ({labels[0]}): the pooled estimate is that study's own "
@@ -101,27 +110,42 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
         _warn(msgs, "Knapp-Hartung adjustment with a common-effect model: the SE is scaled by "
               "sqrt(Q/(k - 1)), as metafor does; this is rarely meaningful")
     fixed = 0.0 if k == 1 else tau2
-    fit = fit_arrays(yi[None], vi[None], method=method, test=test, level=level, tau2=fixed)
-    converged = bool(fit.converged[0])
-    if not converged:
-        _warn(msgs, f"the {method} estimator of tau^2 did not converge after {fit.n_iter[0]} "
-              f"iterations; the last value ({fit.tau2[0]:.6g}) is reported. Try method='PM' "
+    f = fit_one(yi, vi, method=method, test=test, level=level, tau2=fixed)
+    weights = f.pop("weights")
+    f = {a: float(x) for a, x in f.items()}
+    if not f["converged"]:
+        _warn(msgs, f"the {method} estimator of tau^2 did not converge after {int(f['n_iter'])} "
+              f"iterations; the last value ({f['tau2']:.6g}) is reported. Try method='PM' "
               "or 'DL'", ConvergenceWarning)
-    t2 = float(fit.tau2[0])
-    s2 = float(fit.s2[0]) if k > 1 else float(vi[0])
-    is_fe = method == "FE" and tau2 is None
+    s2 = f["s2"] if k > 1 else float(vi[0])
     extra = dict(extra or {})
-    if is_fe or k < 2 or tau2 is not None:
+    if (method == "FE" and tau2 is None) or k < 2 or tau2 is not None:
         tau2_ci = i2_ci = h2_ci = (np.nan, np.nan)
     else:
-        tau2_ci, msg = _tau2_ci(yi, vi, level, t2, extra)
-        if msg:
-            _warn(msgs, msg)
-        i2_ci, h2_ci = _interval_stats(tau2_ci, s2)
+        tau2_ci, i2_ci, h2_ci = _heterogeneity_cis(yi, vi, level, f["tau2"], s2, extra, msgs)
     bt = backtransform if backtransform is not None else (lambda x: np.asarray(x, float))
-    c = {a: float(getattr(fit, a)[0]) for a in ("coef", "ci_low", "ci_high", "pi_low", "pi_high")}
-    rep = {a: float(bt(np.array([c[a]]))[0]) for a in c}
-    studies = pd.DataFrame({"label": labels, "yi": yi, "vi": vi, "weight": fit.weights[0]})
+    names = ("coef", "ci_low", "ci_high", "pi_low", "pi_high")
+    rep = dict(zip(names, (float(x) for x in bt(np.array([f[a] for a in names])))))
+    studies = Deferred(lambda: _studies_frame(labels, yi, vi, weights, study_columns,
+                                              bt, level))
+    return MetaResult(
+        measure=measure, method=method, test=test, level=level, kind=kind, scale=scale,
+        estimate=rep["coef"], ci_low=rep["ci_low"], ci_high=rep["ci_high"],
+        pi_low=rep["pi_low"], pi_high=rep["pi_high"],
+        coef=f["coef"], se=f["se"], stat=f["stat"], pval=f["pval"],
+        coef_ci_low=f["ci_low"], coef_ci_high=f["ci_high"], coef_pi_low=f["pi_low"],
+        coef_pi_high=f["pi_high"], df=f["df"] if test == "knha" else None,
+        k=k, tau2=f["tau2"], tau2_ci=tau2_ci, i2=f["i2"] if k > 1 else 0.0, i2_ci=i2_ci,
+        h2=f["h2"] if k > 1 else 1.0, h2_ci=h2_ci, q=f["q"], q_df=int(f["q_df"]),
+        q_pval=f["q_pval"], studies=studies, converged=bool(f["converged"]),
+        n_iter=int(f["n_iter"]), warnings=tuple(msgs) + tuple(notes), data=data, extra=extra,
+        _backtransform=backtransform, _refit=refit,
+    )
+
+
+def _studies_frame(labels, yi, vi, weights, study_columns, bt, level):
+    """The per-study table of a result (label, yi, vi, weight %, estimate and CI)."""
+    studies = pd.DataFrame({"label": labels, "yi": yi, "vi": vi, "weight": weights})
     if study_columns is not None:
         for name, values in study_columns.items():
             studies[name] = values
@@ -131,19 +155,33 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
         studies["estimate"] = bt(yi)
         studies["ci_low"] = bt(yi - z * se)
         studies["ci_high"] = bt(yi + z * se)
-    return MetaResult(
-        measure=measure, method=method, test=test, level=level, kind=kind, scale=scale,
-        estimate=rep["coef"], ci_low=rep["ci_low"], ci_high=rep["ci_high"],
-        pi_low=rep["pi_low"], pi_high=rep["pi_high"],
-        coef=c["coef"], se=float(fit.se[0]), stat=float(fit.stat[0]), pval=float(fit.pval[0]),
-        coef_ci_low=c["ci_low"], coef_ci_high=c["ci_high"], coef_pi_low=c["pi_low"],
-        coef_pi_high=c["pi_high"], df=float(fit.df[0]) if test == "knha" else None,
-        k=k, tau2=t2, tau2_ci=tau2_ci, i2=float(fit.i2[0]) if k > 1 else 0.0, i2_ci=i2_ci,
-        h2=float(fit.h2[0]) if k > 1 else 1.0, h2_ci=h2_ci, q=float(fit.q[0]),
-        q_df=int(fit.q_df[0]), q_pval=float(fit.q_pval[0]), studies=studies,
-        converged=converged, n_iter=int(fit.n_iter[0]), warnings=tuple(msgs) + tuple(notes),
-        data=data, extra=extra, _backtransform=backtransform, _refit=refit,
-    )
+    return studies
+
+
+def _heterogeneity_cis(yi, vi, level, tau2, s2, extra, msgs):
+    """Q-profile CIs of τ², I², H²: deferred, unless metafor's search limit may be reached."""
+    if _ci_may_hit_cap(yi, vi, level, tau2):
+        tau2_ci, msg = _tau2_ci(yi, vi, level, tau2, extra)
+        if msg:
+            _warn(msgs, msg, stacklevel=5)
+        return (tau2_ci, *_interval_stats(tau2_ci, s2))
+    memo = []
+
+    def cis():
+        if not memo:
+            tau2_ci = _tau2_ci(yi, vi, level, tau2, {})[0]
+            memo.append((tau2_ci, *_interval_stats(tau2_ci, s2)))
+        return memo[0]
+
+    return tuple(Deferred(lambda i=i: cis()[i]) for i in range(3))
+
+
+def _ci_may_hit_cap(yi, vi, level, tau2):
+    """Whether the upper Q-profile limit may exceed max(100, 10·τ̂²): Q(cap) > χ²_{α/2}(k − 1)
+    (Q decreases in τ²; the cap is lowered by 1e-9 relative so borderline cases count)."""
+    cap = max(100.0, 10.0 * tau2) * (1 - 1e-9)
+    _, _, _, r, wr = sweep(yi, vi, None, cap)
+    return float(dot(wr, r)) > float(chi2_quantile((1 - level) / 2, yi.size - 1))
 
 
 def _tau2_ci(yi, vi, level, tau2, extra):
