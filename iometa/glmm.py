@@ -254,11 +254,23 @@ def _optimise(d: _Data):
         near = p[0] < _BOUNDARY_THETA or f0 <= f(p) + 1e-10 * (1.0 + abs(f0))
         if near and f(b0 + [h[0], 0.0]) >= f0:
             return b0, _fd_derivs(f, b0, h)[1], n_iter, True, "boundary: tau = 0"
-        if p[0] < _BOUNDARY_THETA:  # a saddle: restart inside
-            p, hess, it, ok = _newton_polish(f, np.array([0.1, p[1]]), h)
+        if p[0] < _BOUNDARY_THETA:  # a saddle (D falls away from theta = 0): restart inside
+            p, hess, it, ok = _restart_inside(f, np.array([max(start[0], 0.1), p[1]]), h)
             n_iter += it
     msg = "converged" if ok else "no convergence: Newton polish stopped (Hessian not p.d.?)"
     return p, hess, n_iter, ok, msg
+
+
+def _restart_inside(f, p0, h):
+    """Minimise D again with theta kept off the boundary (theta >= 10 x the boundary limit),
+    then polish: used when the first run stopped at theta = 0 although D decreases from there
+    (theta = 0 is a saddle or maximum of the even function D, where the projected gradient
+    vanishes). Newton alone from a small theta fails where D is concave in theta."""
+    res = optimize.minimize(f, p0, jac=lambda p: _fd_derivs(f, p, h)[0], method="L-BFGS-B",
+                            bounds=[(10 * _BOUNDARY_THETA, None), (None, None)],
+                            options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500})
+    p, hess, it, ok = _newton_polish(f, np.asarray(res.x, dtype=float), h)
+    return p, hess, it + int(res.nit), ok
 
 
 def _vcov(hess, theta, w):
@@ -350,7 +362,10 @@ def fit_glmm_logit(events, n, *, nagq: int = 7) -> GLMMFit:
         raise ValueError("the GLMM needs k >= 2 studies (metafor: 'Number of parameters to be "
                          "estimated is larger than the number of observations.')")
     if np.sum(d.x) == 0 or np.sum(d.x) == np.sum(d.n):
-        raise ValueError("all studies have 0 events (or all n events): the MLE does not exist")
+        raise ValueError("every study has 0 events (or every study has all n events): the GLMM's "
+                         "maximum-likelihood estimate does not exist (metafor: 'Cannot fit ML "
+                         "model'); pool with measure='PLO' and a continuity correction "
+                         "(method='REML'), or report the total events/N with its exact CI")
     par, hess, n_iter, ok, msg = _optimise(d)
     u, w, dev0, dev_i = _criterion(par, d)
     if not ok:

@@ -33,11 +33,14 @@ def glmm_result(x, n, *, labels, data, refit, measure="PLO", method="GLMM", test
         raise ValueError("method='GLMM' models the logit of the proportion: use measure='PLO'")
     if tau2 is not None:
         raise ValueError("a fixed tau2 is not available with method='GLMM'")
+    _check_counts(x, n, labels)
     k = x.size
     if k < 2:
         raise ValueError("method='GLMM' needs at least 2 studies; with one study report its own "
                          "proportion and exact CI (or use measure='PLO', method='FE')")
-    fit = fit_glmm_logit(x, n, nagq=nagq)
+    with warnings.catch_warnings():  # re-issued below with the result's wording
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = fit_glmm_logit(x, n, nagq=nagq)
     msgs = []
     if not fit.converged:
         msgs.append(f"the GLMM did not converge ({fit.message}); estimates may be unreliable")
@@ -75,3 +78,18 @@ def glmm_result(x, n, *, labels, data, refit, measure="PLO", method="GLMM", test
                "loglik": fit.loglik, "deviance": fit.deviance},
         _backtransform=ilogit, _refit=refit,
     )
+
+
+def _check_counts(x, n, labels):
+    """ValueError naming the first study whose events/n cannot enter a binomial model."""
+    if x.shape != n.shape:
+        raise ValueError(f"events and n differ in length ({x.size} vs {n.size})")
+    for i, lab in enumerate(labels):
+        xi, ni = x[i], n[i]
+        problem = (
+            "events or n is missing or not finite" if not (np.isfinite(xi) and np.isfinite(ni))
+            else f"n = {ni:g} must be a whole number > 0" if not (ni > 0 and ni == round(ni))
+            else f"events = {xi:g} must be a whole number >= 0" if not (xi >= 0 and xi == round(xi))
+            else f"events ({xi:g}) exceed n ({ni:g})" if xi > ni else None)
+        if problem:
+            raise ValueError(f"study {lab!r}: {problem}")
