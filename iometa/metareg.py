@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._warnings import DataWarning, IometaWarning
+from ._warnings import ConvergenceWarning, DataWarning, IometaWarning
 from .estimators import METHODS, estimate_tau2
 from .metareg_core import RegFit, fit_regression_arrays
 from .metareg_design import Design, build_design, design_rows
@@ -194,12 +194,15 @@ def _inputs(yi, vi, mods, data, method, test, level, labels):
 
 def _check(y, v, X, method, tau2, labels):
     k, p = X.shape
-    if y.shape != v.shape:
-        raise ValueError(f"yi and vi differ in length ({y.size} vs {v.size})")
     bad = ~np.isfinite(y) | ~np.isfinite(v) | (v <= 0)
     if bad.any():
         raise ValueError(f"study {labels[int(np.argmax(bad))]!r} has a missing/non-finite effect "
                          "or a non-positive sampling variance")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise ValueError(f"study {labels[int(np.argmax(bad))]!r} has an infinite moderator value")
+    if tau2 is not None and not (np.isfinite(tau2) and tau2 >= 0):
+        raise ValueError(f"a fixed tau2 must be a finite number >= 0, got {tau2!r}")
     need = p if (method == "FE" or tau2 is not None) else p + 1
     if k < need:
         raise ValueError(f"{k} studies are too few for {p} coefficients"
@@ -210,13 +213,30 @@ def _check(y, v, X, method, tau2, labels):
                          "a moderator or merge categories")
 
 
+def _fit_warnings(fit: RegFit, method, test) -> list[str]:
+    """Warn (and return the messages) about a residual tau^2 that did not converge and about a
+    Knapp-Hartung fit whose residuals are all 0 (standard errors 0, F-test undefined)."""
+    msgs = []
+    if not bool(fit.converged[0]):
+        msgs.append(f"the {method} estimate of the residual tau^2 did not converge after "
+                    f"{int(fit.n_iter[0])} iterations; the last value ({float(fit.tau2[0]):.6g}) "
+                    "is reported. Try method='PM' or 'DL'")
+        warnings.warn(msgs[-1], ConvergenceWarning, stacklevel=3)
+    if test == "knha" and not np.isfinite(fit.qm[0]) and not np.any(fit.se[0] > 0):
+        msgs.append("the moderators reproduce every effect exactly (residual sum of squares 0): "
+                    "under Knapp-Hartung the standard errors are 0 and the test of the "
+                    "moderators is not defined (QM = NaN), as in metafor; use test='z'")
+        warnings.warn(msgs[-1], IometaWarning, stacklevel=3)
+    return msgs
+
+
 def _r2(fit: RegFit, y, v, method, intercept, p, k):
     """Pseudo-R² (percent) and the intercept-only τ², as metafor (r2def = "1")."""
     if not intercept or p < 2:
         return None, None
     if method == "FE":
-        if np.var(y) == 0:
-            return 0.0, None
+        if np.var(y) == 0 or k == p:  # metafor: R^2 NaN for a saturated model (no df left)
+            return (0.0 if k > p else None), None
         w = 1 / v
         q0 = float((w * (y - (w * y).sum() / w.sum()) ** 2).sum())
         adj = 1 - (float(fit.qe[0]) / (k - p)) / (q0 / (k - 1))
@@ -259,6 +279,8 @@ def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=Non
         yi, vi, mods, data, method, test, level, labels)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    if y.shape != v.shape:
+        raise ValueError(f"yi and vi differ in length ({y.size} vs {v.size})")
     design = build_design(mods, data, y.size, intercept=intercept)
     if not design.keep.all():
         dropped = [labs[i] for i in np.flatnonzero(~design.keep)]
@@ -277,6 +299,7 @@ def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=Non
     btt = tuple(range(1, p)) if (design.intercept and p > 1) else tuple(range(p))
     fit = fit_regression_arrays(y, v, X, method=method, test=test, level=level, tau2=tau2,
                                 btt=btt)
+    notes += _fit_warnings(fit, method, test)
     r2, t2re = _r2(fit, y, v, method, design.intercept, p, k)
     sub = None if data is None else data.reset_index(drop=True)[keep].reset_index(drop=True)
     one = {a: getattr(fit, a)[0] for a in ("beta", "se", "stat", "pval", "ci_low", "ci_high",

@@ -27,7 +27,8 @@ a full factor). With wᵢ = 1/vᵢ and r the weighted residuals:
 
 All estimates are truncated at 0. Then β̂ = AX'Wy with wᵢ = 1/(vᵢ + τ̂²), Var(β̂) = A; under
 ``test="knha"`` (Knapp & Hartung 2003) Var(β̂) = s²A with s² = Σw(y − Xβ̂)²/(k − p), t tests
-with k − p df. Q_M = β̂ⱼ'Var(β̂ⱼ)⁻¹β̂ⱼ over the tested coefficients (all but the intercept), χ²(m);
+with k − p df (when every residual is 0, s² = 0: standard errors 0 and Q_M NaN, metafor's
+NA). Q_M = β̂ⱼ'Var(β̂ⱼ)⁻¹β̂ⱼ over the tested coefficients (all but the intercept), χ²(m);
 under knha F = Q_M/m with F(m, k − p). Q_E = Σ(1/v)(y_c − Xβ̂_FE)² with k − p df. I² and H² use
 the typical variance ṽ = (k − p)/tr P (at τ² = 0): I² = 100τ²/(ṽ + τ²), H² = τ²/ṽ + 1; for the
 common-effect model I² = max(0, 100(Q_E − (k − p))/Q_E), H² = Q_E/(k − p).
@@ -306,7 +307,8 @@ def fit_regression_arrays(y, v, X, *, method="REML", test="z", level=0.95, tau2=
     knha = test == "knha"
     if knha:
         rss = (w * r * r).sum(-1)
-        s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - p))
+        with np.errstate(divide="ignore", invalid="ignore"):  # k = p (FE): no df, rss 0
+            s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - p))
         A = A * s2w[:, None, None]
     se = np.sqrt(np.diagonal(A, axis1=1, axis2=2))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -321,8 +323,12 @@ def fit_regression_arrays(y, v, X, *, method="REML", test="z", level=0.95, tau2=
         pval = 2 * stats.norm.sf(np.abs(stat))
     sub = A[:, btt][:, :, btt]
     bb = beta[:, btt]
-    with np.errstate(invalid="ignore"):
-        qm = np.einsum("bi,bi->b", bb, np.linalg.solve(sub, bb[..., None])[..., 0])
+    ok = s2w > 0 if knha else np.ones(B, bool)  # knha with zero residuals: Var = 0, QM NA
+    qm = np.full(B, np.nan)
+    if ok.any():
+        with np.errstate(invalid="ignore"):
+            qm[ok] = np.einsum("bi,bi->b", bb[ok],
+                               np.linalg.solve(sub[ok], bb[ok][..., None])[..., 0])
     m = len(btt)
     if knha:
         qm = qm / m
