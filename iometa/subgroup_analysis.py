@@ -197,13 +197,24 @@ def _fit_group(result: MetaResult, idx: np.ndarray, name: str, notes: list[str])
     return res
 
 
+def _no_se_reason(res: MetaResult) -> str:
+    if res.method in ("MM", "WM"):
+        return "pooled by the median of medians, which has no standard error"
+    if res.se == 0 and res.test == "knha":
+        return ("its effects are identical, so the Knapp-Hartung standard error, scaled by "
+                "their spread, is 0; use test='z'")
+    return f"standard error {res.se!r}"
+
+
 def _test_separate(groups: dict[str, MetaResult]) -> BetweenGroupTest:
     from scipy import stats
 
     names = [g for g, r in groups.items() if np.isfinite(r.se) and r.se > 0]
     if len(names) < len(groups):
+        why = "; ".join(f"group {g!r}: {_no_se_reason(r)}" for g, r in groups.items()
+                        if g not in names)
         return BetweenGroupTest("separate", np.nan, len(groups) - 1, np.nan, note=(
-            "a group has no standard error (e.g. pooled by the median of medians)"))
+            f"a group has no standard error ({why})"))
     if len(names) < 2:
         return BetweenGroupTest("separate", np.nan, 0, np.nan, groups=tuple(names),
                                 note="fewer than two groups")
@@ -233,8 +244,9 @@ def _test_common(result: MetaResult, values: pd.Series, order: list, notes: list
     notes.extend(f"common-tau^2 model: {w.message}" for w in caught)
     notes.extend(f"common-tau^2 model: {n}" for n in reg.warnings if n not in
                  [str(w.message) for w in caught])
+    note = "" if np.isfinite(reg.qm) else (reg.warnings[-1] if reg.warnings else "QM is NaN")
     test = BetweenGroupTest("common", reg.qm, reg.qm_df, reg.qm_pval, df2=reg.qm_df2,
-                            groups=tuple(str(g) for g in order))
+                            groups=tuple(str(g) for g in order), note=note)
     return test, reg
 
 
@@ -298,6 +310,11 @@ def subgroups(result: MetaResult, by, *, tau2: str = "separate") -> SubgroupResu
         warnings.warn(notes[-1], SmallSampleWarning, stacklevel=2)
     sep = _test_separate(groups)
     com, reg = _test_common(result, values, order, notes)
+    chosen = com if tau2 == "common" else sep
+    if not np.isfinite(chosen.q):
+        notes.append(f"no test for subgroup differences ({tau2} tau^2): {chosen.note}")
+        warnings.warn(notes[-1], SmallSampleWarning if len(order) < 2 else IometaWarning,
+                      stacklevel=2)
     return SubgroupResult(groups=groups, overall=result, tau2=tau2, test_separate=sep,
                           test_common=com, assignment=tuple(str(x) for x in values),
                           by_name=by_name, common_fit=reg, singletons=singles,
