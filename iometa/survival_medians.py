@@ -22,7 +22,7 @@ from .estimators import METHODS
 from .fitting import TESTS
 from .models import _subset_data, _zcrit, column, fit_result, study_labels
 from .results import MetaResult
-from .survival_rates import as_float, excluded_frame, vector, warn_excluded
+from .survival_rates import as_float, check_ci_level, excluded_frame, vector, warn_excluded
 from .transforms import exp, identity
 
 ROUTES = ("auto", "iv", "mm", "wm")
@@ -219,6 +219,8 @@ def _studies(m, lo, hi, nn, dd, cl, labs, scale, level):
     out = {k: [] for k in ("route", "yi", "vi", "reason", "ci_low", "ci_high")}
     for i, lab in enumerate(labs):
         _check_study(lab, m[i], lo[i], hi[i], nn[i], dd[i], scale)
+        if np.isfinite(lo[i]) or np.isfinite(hi[i]):
+            check_ci_level(lab, cl[i])
         lvl = f"{100 * cl[i]:g}"
         r, y, v, why = _study_variance(m[i], lo[i], hi[i], dd[i], _zcrit(cl[i]), scale, lvl)
         a, b = _display_ci(r, m[i], lo[i], hi[i], v, z, scale)

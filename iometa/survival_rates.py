@@ -93,6 +93,13 @@ def warn_excluded(excl: pd.DataFrame, what: str) -> str | None:
 
 
 
+def check_ci_level(lab, cl):
+    """ValueError unless the level of study ``lab``'s reported CI is strictly between 0 and 1."""
+    if not 0 < cl < 1:
+        raise ValueError(f"study {lab!r}: the level of its reported CI is {cl:g}; give it as a "
+                         "proportion strictly between 0 and 1 (e.g. 0.95)")
+
+
 def transform(s, scale):
     """Survival rate -> model scale (``cloglog``: ln(−ln S); ``logit``: ln(S/(1 − S)))."""
     s = np.asarray(s, dtype=float)
@@ -103,7 +110,8 @@ def transform(s, scale):
 def inverse(y, scale):
     """Model scale -> survival rate (``cloglog``: exp(−exp(y)); ``logit``: inverse logit)."""
     y = np.asarray(y, dtype=float)
-    return np.exp(-np.exp(y)) if scale == "cloglog" else ilogit(y)
+    with np.errstate(over="ignore"):  # exp(y) = inf for huge y: S = 0, as it should be
+        return np.exp(-np.exp(y)) if scale == "cloglog" else ilogit(y)
 
 
 def binomial_variance(s, n, scale):
@@ -118,8 +126,8 @@ def _check_rate(lab, s, n, lo, hi):
     if not 0 <= s <= 1:
         hint = " (give proportions, e.g. 0.886, not percent)" if 1 < s <= 100 else ""
         raise ValueError(f"study {lab!r}: survival rate {s:g} is outside 0-1{hint}")
-    if not np.isnan(n) and not n > 0:
-        raise ValueError(f"study {lab!r}: n must be > 0, got {n:g}")
+    if not np.isnan(n) and not 0 < n < math.inf:
+        raise ValueError(f"study {lab!r}: n must be > 0 and finite, got {n:g}")
     if np.isfinite(lo) and np.isfinite(hi) and not 0 <= lo <= s <= hi <= 1:
         raise ValueError(f"study {lab!r}: the CI [{lo:g}, {hi:g}] does not contain the rate "
                          f"{s:g} within 0-1")
@@ -136,6 +144,7 @@ def _one_rate(lab, s, n, lo, hi, cl, scale, z):
     _check_rate(lab, s, n, lo, hi)
     has_ci = np.isfinite(lo) and np.isfinite(hi)
     if ci_usable(s, lo, hi):
+        check_ci_level(lab, cl)
         g = transform([lo, s, hi], scale)
         se = abs(g[2] - g[0]) / (2 * _zcrit(cl))
         return g[1], se**2, False, f"reported {100 * cl:g}% CI (Wald on the {scale} scale)", (
