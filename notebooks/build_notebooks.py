@@ -1,7 +1,8 @@
 """Build the analysis notebooks from their cell sources, execute them and write them with outputs.
 
 The notebooks are written as code — one module per notebook (``cells_*.py`` next to this file,
-each a list ``CELLS`` of ``("markdown" | "code", source)``) — so that a change to a notebook is
+each a list ``CELLS`` of ``("markdown" | "code", source)``; the setup cell shared by the
+analysis notebooks is in ``cells_common.py``) — so that a change to a notebook is
 a reviewable diff. This script assembles them with nbformat, executes them top to bottom with
 nbclient (cwd = this directory, so relative paths such as ``example_user_table.csv`` work)
 and writes them *with* their outputs: clinicians read them on GitHub.
@@ -59,7 +60,11 @@ def cell_sources(name: str) -> list[tuple[str, str]]:
     path = HERE / f"{NOTEBOOKS[name]}.py"
     spec = importlib.util.spec_from_file_location(NOTEBOOKS[name], path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(HERE))  # the cell modules share cells_common.py
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(HERE))
     cells = []
     for kind, source in module.CELLS:
         if kind not in ("markdown", "code"):
