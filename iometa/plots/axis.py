@@ -109,7 +109,7 @@ def _linear_ticks(lo, hi, bounds, width_in, fontsize):
     return t
 
 
-_LOG_SERIES = ((1, 2, 5), (1, 3), (1,))
+_LOG_SERIES = ((1, 1.5, 2, 3, 5, 7), (1, 2, 5), (1, 3), (1,))
 
 
 def _nice_log(lo, hi, level):
@@ -121,6 +121,20 @@ def _nice_log(lo, hi, level):
     a = below[-1] if below.size else c[0]
     b = above[0] if above.size else c[-1]
     return c[(c >= a) & (c <= b)]
+
+
+def _log_ticks(lo, hi, width_in, fontsize):
+    """Log-axis ticks: the finest series whose labels fit, preferring a tight range (the
+    covering ticks of a coarse series are dropped for the finer series' ends)."""
+    for level in range(0, 9):
+        t = _nice_log(lo, hi, level)
+        if _fits(t, "log", width_in, fontsize):
+            return t
+        if level == 0:
+            ends = t[[0, -1]]
+    fine_ends = _nice_log(lo, hi, 0)[[0, -1]]
+    t = np.unique(np.concatenate([ends, fine_ends]))
+    return t if _fits(t, "log", width_in, fontsize) else t[[0, -1]]
 
 
 def tick_label(x, kind) -> str:
@@ -161,10 +175,7 @@ def limits(core, spread, kind, *, width_in, fontsize, xlim=None, ticks=None, low
     else:
         lo, hi = _data_range(g(core), g(spread), kind, lower)
     if kind == "log":
-        for level in range(0, 8):
-            t = _nice_log(ginv(lo), ginv(hi), level)
-            if _fits(t, kind, width_in, fontsize) or level == 7:
-                break
+        t = _log_ticks(ginv(lo), ginv(hi), width_in, fontsize)
     else:
         bounds = (0.0, 100.0) if kind == "percent" else None
         t = _linear_ticks(lo, hi, bounds, width_in, fontsize)

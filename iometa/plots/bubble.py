@@ -26,7 +26,7 @@ def _term(reg, moderator):
 
 
 def bubble_plot(reg, moderator=None, *, result=None, ax=None, width="single", fontsize=None,
-                ci=True, pi=False, labels=False, xlabel=None, ylabel=None):
+                ci=True, pi=False, labels=False, xlabel=None, ylabel=None, transf=None):
     """Bubble plot: study effects against one moderator, bubble area ∝ the study's weight in
     the meta-regression (1/(vᵢ + τ²)), with the fitted line and its confidence band.
 
@@ -35,7 +35,8 @@ def bubble_plot(reg, moderator=None, *, result=None, ax=None, width="single", fo
     ``predict``, other moderators held at their mean). ``moderator``: the term on the x-axis
     (default: the first one). ``result``: the MetaResult of the same studies, to label the
     y-axis on the reporting scale (percent for proportions). ``pi=True`` adds the prediction
-    band; ``labels=True`` labels studies where they fit.
+    band; ``labels=True`` labels studies where they fit; ``transf="exp"`` labels a log-ratio
+    y-axis with ratios.
 
     Reference: Thompson & Higgins 2002 (Stat Med 21:1559). metafor: ``regplot(res)``; meta:
     ``bubble(metareg(m))``.
@@ -72,7 +73,7 @@ def bubble_plot(reg, moderator=None, *, result=None, ax=None, width="single", fo
                    edgecolors=style.INK, linewidths=0.5, alpha=0.85, zorder=3)
         _limits(ax, x, y, pred)
         ax.set_xlabel(xlabel or str(reg.terms[j]))
-        _yaxis(ax, result, ylabel, fs)
+        _yaxis(ax, result, ylabel, fs, transf)
         ax.legend(loc="best", frameon=False, handlelength=1.5)
         if labels:
             fix_layout(fig)
@@ -91,8 +92,16 @@ def _limits(ax, x, y, pred):
     ax.set_xlim(xs.min() - 0.06 * xspan, xs.max() + 0.06 * xspan)
 
 
-def _yaxis(ax, result, ylabel, fs):
-    if result is not None and getattr(result, "scale", None) == "proportion":
+def _yaxis(ax, result, ylabel, fs, transf=None):
+    if transf == "exp":
+        lim = ax.get_ylim()
+        height = ax.get_position().height * ax.figure.get_figheight() * 0.9
+        pos, labs = mapped_ticks(lim, np.exp, "log", width_in=height, fontsize=fs,
+                                 vertical=True)
+        ax.set_yticks(pos, labs)
+        ax.set_ylim(lim)
+        ax.set_ylabel(ylabel or "Ratio (log scale)")
+    elif result is not None and getattr(result, "scale", None) == "proportion":
         lim = ax.get_ylim()
         height = ax.get_position().height * ax.figure.get_figheight() * 0.9
         pos, labs = mapped_ticks(lim, lambda v: 100 * result.backtransform(v), "percent",

@@ -61,7 +61,7 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     >>> import iometa
     >>> res = iometa.pool_proportions([13, 4, 9], [51, 30, 40], labels=["A", "B", "C"])
     >>> fig = iometa.forest_plot(res, width="single")
-    >>> fig.get_figwidth() > 3.5
+    >>> bool(fig.get_figwidth() > 3.5)
     True
     """
     if sort not in _SORTS:
@@ -142,6 +142,10 @@ _MEASURES = {"PLO": "logit transformation", "PAS": "arcsine transformation",
 
 def _footnote(res, common):
     method = res.method
+    if method in ("MM", "WM"):
+        name = "Median of medians" if method == "MM" else "Weighted median of medians"
+        return (f"{name} (McGrath et al. 2019); CI by inverting the sign test; study CIs as "
+                "reported (NR: not reported).")
     if method == "FE":
         parts = ["Common-effect (inverse-variance) model"]
     elif method == "GLMM":

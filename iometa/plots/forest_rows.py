@@ -129,8 +129,8 @@ def summary_rows(res, scale, label, *, common=None, pi="row", weight=100.0,
                         bold=True, mark=dict(shape="diamond", est=est, lo=lo, hi=hi,
                                              color=color, fill=fill),
                         values=(est, lo, hi)))
-    if pi and res.method != "FE" and res.k >= 3:
-        plo, phi = scale([res.pi_low, res.pi_high])
+    plo, phi = scale([res.pi_low, res.pi_high])
+    if pi and res.method != "FE" and res.k >= 3 and np.isfinite([plo, phi]).all():
         if pi == "line":
             rows[-1].mark.update(pi=(plo, phi))
         else:
@@ -142,13 +142,23 @@ def summary_rows(res, scale, label, *, common=None, pi="row", weight=100.0,
     return rows
 
 
+def _total(values) -> str:
+    """Sum of counts: "NR" if none is known, "≥ sum" if some are missing."""
+    v = np.asarray(values, float)
+    known = np.isfinite(v)
+    if not known.any():
+        return MISSING
+    total = _count(v[known].sum())
+    return total if known.all() else f"≥{total}"
+
+
 def _summary_counts(res) -> dict:
     st = res.studies
     out = {}
     if "events" in st:
-        out["events"] = _count(np.nansum(st["events"].to_numpy(float)))
+        out["events"] = _total(st["events"].to_numpy(float))
     if "n" in st:
-        out["total"] = out["n"] = _count(np.nansum(st["n"].to_numpy(float)))
+        out["total"] = out["n"] = _total(st["n"].to_numpy(float))
         out["evtot"] = f"{out.get('events', MISSING)}/{out['n']}"
     return out
 
@@ -163,8 +173,8 @@ def format_estci(rows: list[Row], digits: int) -> None:
 
 def _keys(res) -> list[tuple]:
     st = res.studies
-    return list(zip(st["label"].astype(str), np.round(st["yi"].to_numpy(float), 10),
-                    np.round(st["vi"].to_numpy(float), 10), strict=True))
+    return list(zip(st["label"].astype(str), (f"{v:.10g}" for v in st["yi"].to_numpy(float)),
+                    (f"{v:.10g}" for v in st["vi"].to_numpy(float)), strict=True))
 
 
 def overall_weights(sub) -> dict | None:

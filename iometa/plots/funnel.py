@@ -14,7 +14,7 @@ _SHADES = ("#f2f2f2", "#d9d9d9", "#bdbdbd")  # 90–95 %, 95–99 %, > 99 % (dar
 
 def funnel_plot(result, *, ax=None, width="single", fontsize=None, yaxis="se", contours=None,
                 levels=(0.90, 0.95, 0.99), refline=None, pseudo_ci=True, trimfill=None,
-                labels=False, xlabel=None, legend=True):
+                labels=False, xlabel=None, legend=True, transf=None):
     """Funnel plot of a :class:`~iometa.MetaResult`: study effects against their precision.
 
     x: the model-scale effect (e.g. logit proportion), labelled on the reporting scale
@@ -31,7 +31,8 @@ def funnel_plot(result, *, ax=None, width="single", fontsize=None, yaxis="se", c
     Trim-and-fill: ``trimfill`` is the object returned by :func:`iometa.trim_and_fill`
     (``filled`` DataFrame with yi, vi; ``result`` with the adjusted estimate) — or ``True``
     to call it; filled studies are open circles, the adjusted estimate a dashed line.
-    ``labels=True`` writes study labels where they fit without overlap.
+    ``labels=True`` writes study labels where they fit without overlap. ``transf="exp"``
+    labels a log-ratio axis with ratios (automatic for RR/OR/HR results).
 
     References: Light & Pillemer 1984; Sterne & Egger 2001 (J Clin Epidemiol 54:1046); Peters
     et al. 2008 (J Clin Epidemiol 61:991); Duval & Tweedie 2000 (Biometrics 56:455).
@@ -43,7 +44,7 @@ def funnel_plot(result, *, ax=None, width="single", fontsize=None, yaxis="se", c
     >>> import iometa
     >>> res = iometa.pool_proportions([13, 4, 9, 20, 7], [51, 30, 40, 60, 45])
     >>> fig = iometa.funnel_plot(res)
-    >>> fig.axes[0].yaxis_inverted()
+    >>> bool(fig.axes[0].yaxis_inverted())
     True
     """
     if yaxis not in ("se", "inv_sqrt_n"):
@@ -59,7 +60,7 @@ def funnel_plot(result, *, ax=None, width="single", fontsize=None, yaxis="se", c
         finish_axes(ax, fs)
         yi, ymax = _draw(ax, result, tf, yaxis, contours, levels, refline, pseudo_ci)
         ax.set_ylabel("Standard error" if yaxis == "se" else "1/√n")
-        _xaxis(ax, result, yi, xlabel, fs)
+        _xaxis(ax, result, xlabel, fs, transf)
         ax.set_ylim(ymax, 0)
         if legend:
             _legend(fig, ax, contours, levels, pseudo_ci, tf, yaxis)
@@ -137,12 +138,16 @@ def _contours(ax, ref, levels, ymax, span):
             ax.fill_betweenx(y, inner, outer, color=shade, lw=0, zorder=0)
 
 
-def _xaxis(ax, res, yi, xlabel, fs):
+def _xaxis(ax, res, xlabel, fs, transf):
     from .axis import RATIO_MEASURES
 
     lim = ax.get_xlim()
     mapped = None
-    if res.scale == "proportion":
+    if transf == "exp":
+        mapped = (np.exp, "log", "Ratio (log scale)")
+    elif transf is not None:
+        raise ValueError(f"transf={transf!r}: expected None or 'exp'")
+    elif res.scale == "proportion":
         mapped = (lambda v: 100 * res.backtransform(v), "percent",
                   f"Proportion (%), {_scale_name(res.measure)} scale")
     elif res.scale == "model" and res.measure in RATIO_MEASURES:

@@ -136,7 +136,7 @@ def cumulative_plot(data, result=None, *, ax=None, width="double", fontsize=None
     ...                     "estimate": [0.25, 0.2, 0.21], "ci_low": [0.15, 0.13, 0.15],
     ...                     "ci_high": [0.39, 0.29, 0.29]})
     >>> fig = iometa.cumulative_plot(cum, res)
-    >>> fig.get_figwidth() > 7
+    >>> bool(fig.get_figwidth() > 7)
     True
     """
     return _plot(data, result, "cumulative", "+ ", "Study added", "point", ax=ax, width=width,

@@ -12,6 +12,7 @@ Horizontal positions are inches from the left edge of the drawing area; vertical
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -86,17 +87,33 @@ def _split(s: str, seps: tuple[str, ...]) -> list[str]:
     return tokens + [cur] if cur else tokens
 
 
+def _hyphenate(tok: str, width: float, size: float, weight: str) -> list[str]:
+    """Break a word wider than ``width`` into pieces ending in a hyphen."""
+    out = []
+    while text_width(tok.rstrip(), size, weight) > width and len(tok) > 2:
+        n = len(tok) - 1
+        while n > 1 and text_width(tok[:n] + "-", size, weight) > width:
+            n -= 1
+        out.append(tok[:n] + "-")
+        tok = tok[n:]
+    return out + [tok]
+
+
 def wrap(s: str, width: float, size: float, max_lines: int | None = None,
-         weight: str = "normal", seps: tuple[str, ...] = (" ",)) -> list[str]:
+         weight: str = "normal", seps: tuple[str, ...] = (" ",), keep_tail: bool = False,
+         hyphenate: bool = False) -> list[str]:
     """Greedy wrap of ``s`` to ``width`` inches, breaking after the first of ``seps`` (e.g.
-    ", ") and after spaces only inside a piece that is wider than the line; a word longer than
-    the width, or text beyond ``max_lines``, is truncated with an ellipsis."""
+    ", ") and after the others only inside a piece wider than the line. A word wider than the
+    line is hyphenated (``hyphenate``) or truncated. Beyond ``max_lines`` the text ends in an
+    ellipsis; ``keep_tail`` keeps a final year ("Author Year", "Author (2019a)") after it."""
     tokens = []
     for tok in _split(s, seps[:1]):
         if len(seps) > 1 and text_width(tok.rstrip(), size, weight) > width:
             tokens += _split(tok, seps[1:])
         else:
             tokens.append(tok)
+    if hyphenate:
+        tokens = [p for t in tokens for p in _hyphenate(t, width, size, weight)]
     lines: list[str] = []
     line = ""
     for tok in tokens:
@@ -108,7 +125,16 @@ def wrap(s: str, width: float, size: float, max_lines: int | None = None,
     if line.strip():
         lines.append(line.rstrip())
     if max_lines is not None and len(lines) > max_lines:
-        lines = lines[: max_lines - 1] + [" ".join(lines[max_lines - 1:])]  # too wide: "…"
+        rest = " ".join(lines[max_lines - 1:]).replace("- ", "-")
+        tail = s.split()[-1] if keep_tail and len(s.split()) > 1 else ""
+        if re.fullmatch(r"\(?\d{4}[a-z]?\)?", tail) and \
+                text_width(" " + tail, size, weight) < 0.5 * width:
+            room = width - text_width(" " + tail, size, weight)
+            last = truncate(rest[: len(rest) - len(tail)].rstrip() + ELLIPSIS, room, size,
+                            weight).rstrip() + " " + tail
+        else:
+            last = rest
+        lines = lines[: max_lines - 1] + [last]  # too wide: ends in "…"
     return [truncate(x, width, size, weight) for x in lines] or [""]
 
 
@@ -333,7 +359,8 @@ def _fit_rows(cols, rows, fs, ext, span_w, full_w) -> list[Row]:
                 continue
             w = ext[c.key][1] - ext[c.key][0]
             if c.wrap:
-                lines = wrap(s, w, fs, max_lines=2, weight=_weight(r), seps=(" ", "-"))
+                lines = wrap(s, w, fs, max_lines=2, weight=_weight(r), seps=(" ", "-"),
+                             keep_tail=c.key == "label", hyphenate=True)
                 cells[c.key] = "\n".join(lines)
                 height = max(height, 1.0 + (len(lines) - 1) * LINESPACING / LINE + 0.1 *
                              (len(lines) - 1))

@@ -45,6 +45,8 @@ def fmt_sig(x, sig: int = 2) -> str:
     x = float(x)
     if x == 0:
         return "0"
+    if 0 < abs(x) < 1e-4:
+        return "<0.0001" if x > 0 else f">{MINUS}0.0001"
     mag = math.floor(math.log10(abs(x)))
     digits = max(0, sig - 1 - mag)
     return fmt_num(round(x, digits), digits)
@@ -71,14 +73,16 @@ def pad_left(strings: list[str]) -> list[str]:
 def est_ci_strings(triples, digits: int = 1) -> list[str]:
     """``"est [lo, hi]"`` for each (est, lo, hi); est None gives the CI alone (prediction
     intervals); padded so that the estimates, lower and upper limits align when right-aligned.
+    A missing CI is written "[NR]", padded on the right so the estimate stays aligned.
     """
     ests = pad_left([fmt_num(t[0], digits) for t in triples if t[0] is not None])
     los = pad_left([fmt_num(t[1], digits) for t in triples])
     his = pad_left([fmt_num(t[2], digits) for t in triples])
     out, j = [], 0
     for i, t in enumerate(triples):
+        width = len(los[i]) + len(his[i]) + 4
         ci = (f"[{los[i]}, {his[i]}]" if _finite(t[1]) or _finite(t[2])
-              else f"[{MISSING}]".rjust(len(los[i]) + len(his[i]) + 4, FIGURE_SPACE))
+              else f"[{MISSING}]".ljust(width, FIGURE_SPACE))
         if t[0] is None:
             out.append(ci)
         else:
@@ -96,6 +100,8 @@ def heterogeneity_text(res, detail: str = "full", prefix: str = "Heterogeneity: 
     """
     if res.k < 2:
         return f"{prefix}not applicable (one study)"
+    if not _finite(res.q):
+        return f"{prefix}not estimable (no within-study variances)"
     lvl = f"{round(100 * res.level):g}%"
     i2 = f"I² = {fmt_num(res.i2, 0)}%"
     lo, hi = res.i2_ci
@@ -113,6 +119,8 @@ def heterogeneity_text(res, detail: str = "full", prefix: str = "Heterogeneity: 
 def subgroup_test_text(sub) -> str:
     """"Test for subgroup differences: Q = 4.52, df = 2, p = 0.10"."""
     q = float(sub.q_between)
+    if not _finite(q):
+        return "Test for subgroup differences: not available (no within-study variances)"
     return (f"Test for subgroup differences: Q = {fmt_num(q, 2 if q < 100 else 1)}, "
             f"df = {int(sub.q_between_df)}, {fmt_p(sub.q_between_pval)}")
 
