@@ -46,14 +46,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("MPLBACKEND", "Agg")  # files only: never open a window
     from .data import StudyTableError
-    from .report import build_report
+    from .report import ReportPathError, build_report
 
     try:
         build_report(data=args.data, out=args.out, verbose=not args.quiet)
     except StudyTableError as exc:
         print(str(exc), file=sys.stderr)
         print("report not written: fix the study table first", file=sys.stderr)
+        return 2
+    except ReportPathError as exc:
+        print(f"iometa report: {exc}", file=sys.stderr)
         return 2
     return 0
 

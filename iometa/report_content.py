@@ -1,118 +1,149 @@
-"""What the report contains: the analyses run on the study table and the files they produce."""
+"""What the report contains: the sections run on the study table and the files they produce.
+
+Order: the two median-OS comparisons, the survival-rate sections, one section per proportion
+outcome with usable rows, then the rows not pooled and the study-table overview. Every row of
+the study table ends up either used by a section or listed, with its reason, in
+``tables/excluded_rows``.
+"""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .report import markdown_table, write_table
+from . import report_sections, report_survival
+from .report import Progress, write_table
+from .report_model import Context, Section, collect, plural, pretty_outcome
+from .report_select import Ledger
+from .report_tables import sources_display
+
+EXCLUDED_COLUMNS = ["line", "study_id", "label", "source", "ref_no", "outcome", "modality",
+                    "site", "subgroup", "timepoint_months", "value", "value_type", "reason"]
 
 
-def _log(verbose, msg):
-    if verbose:
-        print(msg, flush=True)
+def build_sections(ctx: Context) -> list[Section]:
+    """Run every section builder (looked up at call time, so tests can replace one)."""
+    sections = [report_sections.median_comparison(ctx, c) for c in report_sections.COMPARISONS]
+    sections += report_survival.survival_sections(ctx)
+    sections += report_sections.proportion_sections(ctx)
+    _outside_reasons(ctx)
+    return [s for s in sections if s is not None]
 
 
-def table_overview(studies: pd.DataFrame) -> pd.DataFrame:
-    """Rows per outcome × modality (all rows, none dropped)."""
-    tab = (studies.assign(outcome=studies["outcome"].astype(str),
-                          modality=studies["modality"].astype(str))
-           .groupby(["outcome", "modality"], sort=True)
-           .agg(rows=("study_id", "size"), studies=("study_id", "nunique"))
+def _outside_reasons(ctx: Context) -> None:
+    """Reasons for rows no builder looked at (outcomes or scopes the report does not pool)."""
+    from .outcomes import outcome_rows
+    from .vocabulary import OUTCOMES
+
+    comps = "; ".join(f"{c.title.split(': ', 1)[1]}" for c in report_sections.COMPARISONS)
+    for outcome in sorted({str(o) for o in ctx.studies["outcome"]}):
+        sel = outcome_rows(ctx.studies, outcome)
+        report_sections.record_excluded(ctx, sel.excluded)
+        kind = OUTCOMES.get(outcome)
+        for r in sel.rows.itertuples():
+            if outcome == "median_os":
+                why = (f"median OS of {r.modality} ({r.site}): outside the report's "
+                       f"comparisons ({comps})")
+            elif kind == "duration" and outcome.startswith("mean_"):
+                why = ("mean survival time without a standard deviation: no pooling method, "
+                       "and not comparable with medians")
+            else:
+                why = (f"{kind} outcome '{outcome}': the report pools median OS, survival rates "
+                       "and proportions only")
+            ctx.ledger.exclude(r.line, why)
+
+
+def excluded_table(ctx: Context) -> pd.DataFrame:
+    """Every row of the study table not used by any section, with its reason (line order)."""
+    from .outcomes import study_label
+
+    unused = ctx.ledger.unused()
+    rows = ctx.studies[ctx.studies["line"].isin(list(unused))].copy()
+    rows["label"] = [study_label(r) for r in rows.to_dict("records")]
+    rows["reason"] = [unused[int(x)] for x in rows["line"]]
+    out = rows[EXCLUDED_COLUMNS].sort_values("line").reset_index(drop=True)
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(str)
+    return out
+
+
+def overview_table(ctx: Context) -> pd.DataFrame:
+    """Rows and studies per outcome × modality, with the rows used by at least one section."""
+    from .vocabulary import OUTCOMES
+
+    df = ctx.studies.assign(outcome=ctx.studies["outcome"].astype(str),
+                            modality=ctx.studies["modality"].astype(str))
+    df["used"] = [int(int(x) in ctx.ledger.used) for x in df["line"]]
+    tab = (df.groupby(["outcome", "modality"], sort=True)
+           .agg(rows=("study_id", "size"), studies=("study_id", "nunique"),
+                rows_pooled=("used", "sum"))
            .reset_index())
+    tab.insert(1, "kind", [OUTCOMES.get(o, "") for o in tab["outcome"]])
+    tab["rows_not_pooled"] = tab["rows"] - tab["rows_pooled"]
     return tab
 
 
-def proportion_rows(studies: pd.DataFrame, outcome: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of ``outcome`` usable for pooling (events and total known) and the excluded rows."""
-    rows = studies[studies["outcome"].astype(str) == outcome]
-    ok = rows["events"].notna() & rows["total"].notna()
-    excluded = rows.loc[~ok, ["study_id", "modality", "subgroup", "value", "line"]].copy()
-    excluded["reason"] = "no events/total (percentage without a stated denominator)"
-    return rows[ok].reset_index(drop=True), excluded
+def _write_figure(section: Section, outdir: Path, ctx: Context, progress: Progress) -> None:
+    """Draw and save the section's figure (PNG + SVG); a plotting failure is noted, not fatal."""
+    import matplotlib.pyplot as plt
+
+    stem = f"figures/{section.slug}"
+    try:
+        with collect(section.notes, ctx.internal):
+            import iometa
+
+            fig = section.figure()
+            paths = iometa.save_figure(fig, outdir / stem, formats=("png", "svg"), dpi=200)
+            plt.close(fig)
+    except Exception as exc:  # noqa: BLE001 - a broken plot must not lose the tables
+        section.figure_missing = f"the plotting function failed ({type(exc).__name__}: {exc})"
+        ctx.internal.append(f"figure {stem}: {section.figure_missing}")
+        progress("missing", stem, detail=section.figure_missing)
+        return
+    section.figure_files = [p.relative_to(outdir).as_posix() for p in paths]
+    progress("figure", stem, paths)
 
 
-def pooled_by_modality(rows: pd.DataFrame, outcome: str) -> pd.DataFrame:
-    """PLO/REML pooled proportion per modality and overall, one tidy row each."""
-    from .models import pool_proportions
-
-    out = []
-    groups = [(str(m), g) for m, g in rows.groupby(rows["modality"].astype(str), sort=True)]
-    groups.append(("All modalities", rows))
-    for name, g in groups:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = pool_proportions(g["events"].to_numpy(float), g["total"].to_numpy(float),
-                                   labels=g["study_id"].astype(str).tolist(), measure="PLO",
-                                   method="REML")
-        row = res.to_frame().iloc[0]
-        out.append({
-            "outcome": outcome, "modality": name, "k": res.k,
-            "N": int(g["total"].sum()), "estimate": row["estimate"], "ci_low": row["ci_low"],
-            "ci_high": row["ci_high"], "pi_low": row["pi_low"], "pi_high": row["pi_high"],
-            "i2": row["i2"], "tau2": row["tau2"], "q_pval": row["q_pval"],
-            "studies": ", ".join(g["study_id"].astype(str)),
-            "notes": "; ".join(sorted({str(w.message) for w in caught})),
-        })
-    return pd.DataFrame(out)
+def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progress) -> None:
+    if section.figure is not None:
+        _write_figure(section, outdir, ctx, progress)
+    for t in section.tables:
+        paths = write_table(t.data, outdir / t.stem, display=t.display)
+        progress("table", t.stem, paths, plural(len(t.data), "row"))
+    if section.sources is not None:
+        stem = f"tables/{section.slug}_sources"
+        paths = write_table(section.sources, outdir / stem,
+                            display=sources_display(section.sources, section.kind))
+        progress("table", stem, paths, plural(len(section.sources), "row") + " used")
 
 
-def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, verbose=True):
-    """Run the report's analyses and write their tables; return the written paths."""
-    from .vocabulary import OUTCOMES
+def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=None):
+    """Run the report's analyses on ``studies`` and write every file into ``outdir``.
 
-    written: list[Path] = []
-    overview = table_overview(studies)
-    written += write_table(overview, outdir / "tables" / "study_table_overview")
-    _log(verbose, f"  table  tables/study_table_overview ({len(overview)} rows)")
-    sections = []
-    excluded_all = []
-    for outcome in sorted(o for o, kind in OUTCOMES.items() if kind == "proportion"):
-        rows, excluded = proportion_rows(studies, outcome)
-        excluded_all.append(excluded.assign(outcome=outcome))
-        if rows.empty:
-            continue
-        pooled = pooled_by_modality(rows, outcome)
-        stem = outdir / "tables" / f"{outcome}_by_modality"
-        written += write_table(pooled, stem)
-        _log(verbose, f"  table  tables/{stem.name} (k = {len(rows)})")
-        sections.append((outcome, pooled))
-    excl = pd.concat(excluded_all, ignore_index=True) if excluded_all else pd.DataFrame()
-    written += write_table(excl, outdir / "tables" / "excluded_rows")
-    _log(verbose, f"  table  tables/excluded_rows ({len(excl)} rows not pooled)")
+    Returns the :class:`~iometa.report_model.Context` (its ``internal`` list holds warnings the
+    data did not cause; it should be empty).
+    """
+    from .report_readme import readme_text
+
+    progress = progress or Progress(False)
+    ctx = Context(studies=studies, ledger=Ledger(studies))
+    sections = build_sections(ctx)
+    for s in sections:
+        _write_section(s, outdir, ctx, progress)
+    excluded = excluded_table(ctx)
+    paths = write_table(excluded, outdir / "tables" / "excluded_rows")
+    progress("table", "tables/excluded_rows", paths, plural(len(excluded), "row") + " not pooled")
+    overview = overview_table(ctx)
+    paths = write_table(overview, outdir / "tables" / "study_table_overview")
+    progress("table", "tables/study_table_overview", paths, plural(len(overview), "row"))
     readme = outdir / "README.md"
-    readme.write_text(_readme(studies, data_path, overview, sections, excl), encoding="utf-8")
-    written.append(readme)
-    _log(verbose, "  text   README.md")
-    return written
+    readme.write_text(readme_text(studies, data_path, sections, excluded, overview),
+                      encoding="utf-8", newline="\n")
+    progress("text", "README.md", [readme], f"{len(sections)} sections")
+    return ctx
 
 
-def _readme(studies, data_path, overview, sections, excluded) -> str:
-    parts = [
-        "# iometa report\n",
-        f"Generated by `iometa report` from `{Path(data_path).name}` "
-        f"({len(studies)} rows, {studies['study_id'].nunique()} studies). "
-        "Do not edit: rerun the command.\n",
-        "Pooled proportions use the logit transformation with a REML random-effects model; "
-        "these are indirect comparisons of single-arm series (different populations, few "
-        "studies, no head-to-head data) and should be read as descriptive.\n",
-        "## Study table overview\n",
-        markdown_table(overview),
-    ]
-    for outcome, pooled in sections:
-        cols = ["modality", "k", "N", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
-                "i2", "tau2"]
-        parts += [f"## {outcome.replace('_', ' ').capitalize()}\n",
-                  markdown_table(pooled[cols]),
-                  "Sources: " + "; ".join(sorted(set(", ".join(pooled["studies"]).split(", "))))
-                  + "\n"]
-    parts += ["## Rows not pooled\n",
-              f"{len(excluded)} rows of proportion outcomes have no events/total and were not "
-              "pooled: see `tables/excluded_rows.csv`.\n"]
-    return "\n".join(parts)
-
-
-__all__ = ["build_artefacts", "table_overview", "proportion_rows", "pooled_by_modality", "np"]
+__all__ = ["build_artefacts", "build_sections", "excluded_table", "overview_table",
+           "pretty_outcome"]

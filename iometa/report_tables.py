@@ -1,0 +1,196 @@
+"""Tidy tables of the report: pooled results per group, and the rows each analysis used.
+
+Each table comes twice: a numeric frame (written as CSV, full precision) and a display frame
+(written as Markdown: percentages, months, "estimate [CI]" in one cell).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+POOLED_COLUMNS = ["group", "k", "N", "k_with_n", "estimate", "ci_low", "ci_high", "pi_low",
+                  "pi_high", "i2", "tau2", "q_between", "df_between", "p_between", "model"]
+SOURCE_COLUMNS = ["group", "label", "study_id", "source", "ref_no", "line", "modality", "site",
+                  "primary", "design", "subgroup", "timepoint_months"]
+NA = "–"
+
+
+def finite(x) -> bool:
+    """True for a finite number (not None, NA, nan or inf)."""
+    try:
+        return x is not None and not pd.isna(x) and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_value(x, kind: str) -> str:
+    """A proportion as percent with one decimal, months with one decimal, else 3 digits."""
+    if not finite(x):
+        return NA
+    if kind == "proportion":
+        return f"{100 * float(x):.1f}%"
+    if kind == "median":
+        return f"{float(x):.1f}"
+    return f"{float(x):.3g}"
+
+
+def fmt_interval(lo, hi, kind: str) -> str:
+    if not (finite(lo) and finite(hi)):
+        return NA
+    return f"{fmt_value(lo, kind)} to {fmt_value(hi, kind)}"
+
+
+def fmt_estci(est, lo, hi, kind: str) -> str:
+    if not finite(est):
+        return NA
+    if finite(lo) and finite(hi) and float(lo) == float(hi) == float(est):
+        return fmt_value(est, kind)  # a point, not an interval (one study, no CI)
+    ci = fmt_interval(lo, hi, kind)
+    return fmt_value(est, kind) + ("" if ci == NA else f" [{ci}]")
+
+
+def fmt_p(p) -> str:
+    if not finite(p):
+        return NA
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_count(x) -> str:
+    return str(int(x)) if finite(x) else NA
+
+
+def model_name(res) -> str:
+    """Plain-language model of a result: "logit, REML", "median of medians", …"""
+    if res is None:
+        return ""
+    if res.method in ("MM", "WM"):
+        return "median of medians" if res.method == "MM" else "weighted median of medians"
+    scale = {"PLO": "logit", "PAS": "arcsine", "PFT": "Freeman-Tukey", "MEDLN": "log median",
+             "MED": "median", "SRCLL": "cloglog", "SRLO": "logit"}.get(res.measure, res.measure)
+    return f"{scale}, {res.method}" + (", Knapp-Hartung" if res.test == "knha" else "")
+
+
+def pooled_row(group: str, res, n: pd.Series) -> dict:
+    """One row of a pooled-results table. Heterogeneity statistics are left empty where they
+    do not exist (k = 1; medians pooled without variances) and the prediction interval for
+    k < 3 (Riley et al. 2011: it needs at least three studies to mean anything)."""
+    n = pd.to_numeric(n, errors="coerce").astype(float)
+    row = dict.fromkeys(POOLED_COLUMNS, math.nan)
+    row.update(group=group, k=0 if res is None else int(res.k), model=model_name(res),
+               k_with_n=int(np.isfinite(n).sum()),
+               N=float(n.sum()) if np.isfinite(n).any() else math.nan)
+    if res is None:
+        return row
+    row.update(estimate=res.estimate, ci_low=res.ci_low, ci_high=res.ci_high)
+    if res.method in ("MM", "WM") and res.k == 1:  # the "CI" of one bare median is the point
+        row.update(ci_low=math.nan, ci_high=math.nan)
+    if res.k >= 3:
+        row.update(pi_low=res.pi_low, pi_high=res.pi_high)
+    if res.k >= 2:
+        row.update(i2=res.i2, tau2=res.tau2)
+    return row
+
+
+def between_test(row: dict, sub) -> dict:
+    """Add the test for subgroup differences (separate τ² per group) to the overall row."""
+    test = sub.test_separate
+    row.update(q_between=test.q, df_between=test.df, p_between=test.pval)
+    return row
+
+
+def pooled_frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=POOLED_COLUMNS)
+    for c in ("k", "k_with_n"):
+        df[c] = df[c].astype(int)
+    df["df_between"] = df["df_between"].astype("Int64")
+    return df
+
+
+def pooled_display(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The Markdown version of a pooled-results table."""
+    def n_cell(r):
+        if not finite(r.N):
+            return NA
+        return fmt_count(r.N) + ("" if r.k_with_n == r.k else f" ({r.k_with_n} of {r.k})")
+
+    out = pd.DataFrame({
+        "Group": df["group"], "k": df["k"].astype(str),
+        "N": [n_cell(r) for r in df.itertuples()],
+        "Estimate [95% CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, kind)
+                              for r in df.itertuples()],
+        "95% PI": [fmt_interval(r.pi_low, r.pi_high, kind) for r in df.itertuples()],
+        "I²": [f"{r.i2:.0f}%" if finite(r.i2) else NA for r in df.itertuples()],
+        "τ²": [f"{r.tau2:.3g}" if finite(r.tau2) else NA for r in df.itertuples()],
+        "p (subgroup differences)": [fmt_p(p) for p in df["p_between"]],
+        "Model": df["model"],
+    })
+    return out
+
+
+def sources_frame(rows: pd.DataFrame, group_col: str, extra: list[str],
+                  order: list[str] | None = None) -> pd.DataFrame:
+    """The rows an analysis used: label, review, reference number, study-table line, …
+    (grouped in ``order``, study-table order within a group)."""
+    df = rows.copy()
+    df["group"] = df[group_col].astype(str)
+    if order is not None:
+        rank = {g: i for i, g in enumerate(order)}
+        df = df.assign(_rank=[rank.get(g, len(rank)) for g in df["group"]])
+        df = df.sort_values("_rank", kind="stable").drop(columns="_rank")
+    cols = [c for c in SOURCE_COLUMNS + extra if c in df.columns]
+    out = df[cols].copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(str)
+    return out.reset_index(drop=True)
+
+
+def sources_display(src: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Markdown version of a sources table."""
+    out = pd.DataFrame({
+        "Group": src["group"], "Study": src["label"],
+        "Review, ref.": [f"{s} ref. {fmt_count(r)}" for s, r in zip(src["source"], src["ref_no"])],
+        "Line": [fmt_count(x) for x in src["line"]],
+        "Site": src["site"].astype(str), "Primary": src["primary"].astype(str),
+        "Design": src["design"].astype(str),
+    })
+    if "events_used" in src:
+        out["Events/total"] = [f"{fmt_count(e)}/{fmt_count(t)}"
+                               for e, t in zip(src["events_used"], src["total_used"])]
+        out["Counts"] = src["count_source"].astype(str)
+    if "value" in src:
+        none = pd.Series([None] * len(src), index=src.index)
+        lo, hi = src.get("ci_low", none), src.get("ci_high", none)
+        outcome = src.get("outcome", none)
+        out["Value [95% CI]"] = [_value_cell(v, a, b, kind, o)
+                                 for v, a, b, o in zip(src["value"], lo, hi, outcome)]
+    if "n_used" in src:
+        out["n used"] = [fmt_count(x) for x in src["n_used"]]
+    if "timepoint_months" in src and src["timepoint_months"].notna().any():
+        out.insert(2, "Months", [fmt_count(t) for t in src["timepoint_months"]])
+    if "outcome" in src:
+        out.insert(2, "Outcome", src["outcome"].astype(str).to_numpy())
+    return out
+
+
+def _value_cell(v, lo, hi, kind, outcome) -> str:
+    if kind == "survival_rate":
+        kind = "median" if str(outcome).startswith("median") else "proportion"
+    return fmt_estci(v, lo, hi, kind)
+
+
+def source_list(src: pd.DataFrame) -> list[str]:
+    """One line per used row: "Meloni 2009 — filippiadis2022 ref. 7, line 2" (with the outcome
+    and time point when the analysis uses several)."""
+    out = []
+    for r in src.to_dict("records"):
+        what = [str(r["outcome"])] if "outcome" in r else []
+        t = r.get("timepoint_months")
+        what += [f"{t:g} months"] if finite(t) else []
+        detail = f" ({', '.join(what)})" if what else ""
+        out.append(f"{r['label']}{detail} — {r['source']} ref. {fmt_count(r['ref_no'])}, "
+                   f"line {fmt_count(r['line'])}")
+    return out
