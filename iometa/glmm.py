@@ -54,6 +54,7 @@ __all__ = ["GLMMFit", "GLMMInference", "fit_glmm_logit", "glmm_deviance", "glmm_
 
 _BOUNDARY_THETA = 1e-4  # below this a bounded solution is checked against theta = 0
 _FD_STEP = 1e-3
+NOT_IDENTIFIABLE = "tau not identifiable: every study has n = 1; boundary fit tau = 0"
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,18 @@ def _optimise(d: _Data):
     return p, hess, n_iter, ok, msg
 
 
+def _bernoulli(d: _Data):
+    """Every study has n = 1: the likelihood depends on (beta, tau) only through
+    pi = E[expit(beta + tau u)] (each study is one Bernoulli trial), so every tau, with the beta
+    giving pi = sum x / k, is a maximum (the quadrature only adds rounding-level slopes). The
+    fit is the boundary one, tau = 0, beta = logit(sum x / k) (lme4 stops near it with
+    'Hessian is numerically singular')."""
+    f = lambda p: _objective(p, d)  # noqa: E731
+    b0 = np.array([0.0, special.logit(np.sum(d.x) / np.sum(d.n))])
+    h = _start(d)[1]
+    return b0, _fd_derivs(f, b0, h)[1], 0, True, NOT_IDENTIFIABLE
+
+
 def _restart_inside(f, p0, h):
     """Minimise D again with theta kept off the boundary (theta >= 10 x the boundary limit),
     then polish: used when the first run stopped at theta = 0 although D decreases from there
@@ -366,7 +379,7 @@ def fit_glmm_logit(events, n, *, nagq: int = 7) -> GLMMFit:
                          "maximum-likelihood estimate does not exist (metafor: 'Cannot fit ML "
                          "model'); pool with measure='PLO' and a continuity correction "
                          "(method='REML'), or report the total events/N with its exact CI")
-    par, hess, n_iter, ok, msg = _optimise(d)
+    par, hess, n_iter, ok, msg = _optimise(d) if np.any(d.n > 1) else _bernoulli(d)
     u, w, dev0, dev_i = _criterion(par, d)
     if not ok:
         warnings.warn(f"GLMM (nagq={nagq}) did not converge: {msg}", ConvergenceWarning,

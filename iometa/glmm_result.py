@@ -26,7 +26,7 @@ def glmm_result(x, n, *, labels, data, refit, measure="PLO", method="GLMM", test
     """
     from scipy import stats
 
-    from .glmm import fit_glmm_logit
+    from .glmm import NOT_IDENTIFIABLE, fit_glmm_logit
     from .models import study_columns_proportions
 
     if measure not in ("PLO", "GLMM"):
@@ -45,6 +45,11 @@ def glmm_result(x, n, *, labels, data, refit, measure="PLO", method="GLMM", test
     if not fit.converged:
         msgs.append(f"the GLMM did not converge ({fit.message}); estimates may be unreliable")
         warnings.warn(msgs[-1], ConvergenceWarning, stacklevel=3)
+    if fit.message == NOT_IDENTIFIABLE:
+        msgs.append("every study has n = 1 (one patient each): the between-study variance "
+                    "cannot be told apart from the binomial variation, so tau^2 is set to 0 "
+                    "(the common-effect logistic model)")
+        warnings.warn(msgs[-1], SmallSampleWarning, stacklevel=3)
     if k < 5:
         msgs.append(f"GLMM with only {k} studies: tau^2 is poorly estimated")
         warnings.warn(msgs[-1], SmallSampleWarning, stacklevel=3)

@@ -220,7 +220,7 @@ def _fit_warnings(fit: RegFit, method, test) -> list[str]:
     if not bool(fit.converged[0]):
         msgs.append(f"the {method} estimate of the residual tau^2 did not converge after "
                     f"{int(fit.n_iter[0])} iterations; the last value ({float(fit.tau2[0]):.6g}) "
-                    "is reported. Try method='PM' or 'DL'")
+                    "is reported. Try method='DL' (closed form)")
         warnings.warn(msgs[-1], ConvergenceWarning, stacklevel=3)
     if test == "knha" and not np.isfinite(fit.qm[0]) and not np.any(fit.se[0] > 0):
         msgs.append("the moderators reproduce every effect exactly (residual sum of squares 0): "
