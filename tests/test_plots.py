@@ -249,12 +249,19 @@ def test_height_grows_and_long_labels_wrap_or_truncate():
     assert any("…" in t or "\n" in t for t in texts)
 
 
+def test_natural_width():
+    fig = iometa.forest_plot(proportions(8, 3), width="auto")
+    assert 4 < fig.get_figwidth() < 9
+    assert_clean(fig)
+
+
 def test_ax_is_honoured():
     res = proportions(5, 2)
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     out = iometa.forest_plot(res, ax=axes[0])
     assert out is fig and not axes[0].axison and axes[0].child_axes
     assert iometa.funnel_plot(res, ax=axes[1]) is fig and axes[1].collections
+    assert_clean(fig)
 
 
 def test_common_effect_diamond_is_the_fe_refit():

@@ -44,7 +44,10 @@ def effect_scale(res, transf=None, digits=None, xlabel=None, header=None) -> Eff
     measure = getattr(res, "measure", "GEN")
     if transf is None and scale == "model" and measure in RATIO_MEASURES:
         transf = "exp"
-    if transf == "percent" or (transf is None and scale == "proportion"):
+    if transf is None and getattr(res, "kind", None) == "survival_rate":
+        s = EffectScale("percent", lambda x: 100.0 * x, 1, "Survival (%)",
+                        f"Survival, %\n[{lvl}]", 0.0)
+    elif transf == "percent" or (transf is None and scale == "proportion"):
         s = EffectScale("percent", lambda x: 100.0 * x, 1, "Proportion (%)",
                         f"Proportion, %\n[{lvl}]", 0.0)
     elif transf is None and scale == "months":

@@ -155,6 +155,9 @@ def _footnote(res, common):
                  + (", Hartung–Knapp adjustment" if res.test == "knha" else "")]
         if common:
             parts[0] += " (grey diamond: common-effect model)"
+    if res.kind == "survival_rate":
+        parts.append({"SRCLL": "complementary log-log", "SRLO": "logit"}.get(
+            res.measure, "model") + " transformation of the survival rates")
     if res.kind == "proportion" and res.measure in _MEASURES:
         parts.append(_MEASURES[res.measure])
         parts.append("Clopper–Pearson CIs for individual studies")

@@ -54,7 +54,8 @@ def render(rows, variants, fallbacks, scale, opts: Options, *, ax=None, core=(),
     returns the Figure."""
     import matplotlib.pyplot as plt
 
-    pre = style.preset(opts.width if ax is None else "double", opts.fontsize)
+    pre = style.preset(opts.width if ax is None and opts.width != "auto" else "double",
+                       opts.fontsize)
     if ax is not None:
         fig = ax.figure
         bb = ax.get_position()

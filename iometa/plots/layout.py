@@ -220,13 +220,14 @@ def _try(columns, rows, fs, width, plot_min, plot_pref, label_min_em, plot_comfo
     wrap_cols = [c.key for c in columns if c.wrap and widths[c.key] > 0]
     fixed = sum(w for k, w in widths.items() if k not in wrap_cols)
     text = fixed + gap * (len(columns) + 1) + 2 * pad
-    if width is None:
-        return widths, plot_pref, text + plot_pref
+    comf = {k: min(widths[k], COMFORT_EM.get(k, COMFORT_EM_OTHER) * em) for k in wrap_cols}
+    if width is None:  # natural width: wrapping columns at their comfortable width
+        widths.update(comf)
+        return widths, plot_pref, text + sum(comf.values()) + plot_pref
     comfort_plot = max(plot_min, plot_comfort or plot_min)
     natural = sum(widths[k] for k in wrap_cols)
     if natural <= width - text - comfort_plot:
         return widths, width - text - natural, width
-    comf = {k: min(widths[k], COMFORT_EM.get(k, COMFORT_EM_OTHER) * em) for k in wrap_cols}
     room = width - text - comfort_plot
     if sum(comf.values()) <= room:
         over = [k for k in wrap_cols if widths[k] > comf[k]]
