@@ -108,7 +108,7 @@ def execute(nb: nbformat.NotebookNode, cwd: str | os.PathLike,
     from nbclient import NotebookClient
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                            coalesce_streams=True, resources={"metadata": {"path": str(cwd)}})
+                            resources={"metadata": {"path": str(cwd)}})
     with _kernel_environment():
         client.execute()
     return normalise(nb)

@@ -28,6 +28,7 @@ CELLS = [
      fix the spreadsheet in one pass. On success it returns a typed table.
      """),
     ("code", """
+     %matplotlib inline
      import iometa
      from iometa.outcomes import outcome_rows
 

@@ -101,11 +101,11 @@ CELLS = [
      """),
     ("markdown", """
      A within-study contrast by size (same centre, operators and device) is more trustworthy
-     than any comparison across studies, and the direction shown above agrees with the
-     ablation literature. But the subgroup denominators are not printed, so neither a
-     confidence interval nor a test can be computed, and a meta-regression of complete
+     than any comparison across studies; smaller lesions are expected to be ablated
+     completely more often. But where the subgroup denominators are not printed, neither a
+     confidence interval nor a test can be computed; and a meta-regression of complete
      ablation on lesion size (`iometa.meta_regression(result, "lesion_size_cm")`) needs
-     several studies reporting both counts and size — the count printed above.
+     several studies reporting both counts and size — their number is printed above.
      """),
     ("markdown", """
      ## 4. Local tumour progression
@@ -175,28 +175,7 @@ CELLS = [
      check below is attempted, and iometa's answer is printed.
      """),
     ("code", """
-     CHECKS = {"leave-one-out": iometa.leave_one_out, "influence": iometa.influence,
-               "Egger's test": iometa.egger_test, "Begg's test": iometa.begg_test,
-               "Peters' test": iometa.peters_test, "trim-and-fill": iometa.trim_and_fill}
-
-
-     def run_checks(res):
-         for name, check in CHECKS.items():
-             try:
-                 out = check(res)
-             except ValueError as err:
-                 print(f"{name}: not run. iometa: {err}")
-                 continue
-             print(f"{name}:")
-             display(out) if isinstance(out, pd.DataFrame) else print(out)
-
-
      run_checks(ltp_res)
-     if ltp_res.k >= 10:
-         fig = iometa.funnel_plot(ltp_res, trimfill=True)
-     else:
-         print(f"Funnel plot not drawn: k = {ltp_res.k}; below about ten studies its shape "
-               "cannot be told apart from chance.")
      """),
     ("markdown", """
      ## 5. Median overall survival
@@ -235,9 +214,8 @@ CELLS = [
      """),
     ("markdown", """
      Then **all liver-ablation medians by modality**, including the rows from mixed-primary
-     populations (the only way any non-RFA modality gets a median here), with a subgroup
-     diamond per modality. Because one study lacks n, every study is now pooled by the plain
-     median of medians. The forest plot's footnote says so; the heterogeneity lines and the
+     populations, with a subgroup diamond per modality. When any study lacks n, every study is
+     pooled by the plain (unweighted) median of medians. The forest plot's footnote says so; the heterogeneity lines and the
      prediction interval are switched off because they do not exist for this method.
      """),
     ("code", """

@@ -5,10 +5,12 @@ SETUP_INTRO = ("markdown", """
     ## Setup
 
     The first cell loads iometa and the project's study table (`data/studies.csv`, validated
-    on loading) and defines four small display helpers: `pct` and `months` format numbers,
-    `estimate_text` writes a pooled estimate with its confidence interval in words, and
+    on loading) and defines a few helpers: `pct` and `months` format numbers,
+    `estimate_text` writes a pooled estimate with its confidence interval in words,
     `show_selection` shows the rows of an outcome that can be pooled next to those that cannot,
-    with iometa's reason. iometa's cautions (small k, bare medians, missing denominators) are
+    with iometa's reason, and `run_checks` attempts the influence and small-study checks
+    (leave-one-out, influence, Egger, Begg, Peters, trim-and-fill, funnel plot) and prints
+    iometa's answer for each. iometa's cautions (small k, bare medians, missing denominators) are
     printed as plain sentences in square brackets, e.g. `[SmallSampleWarning] ...`.
     """)
 
@@ -67,6 +69,34 @@ SETUP = ("code", """
             display(sel.rows[columns])
         if len(sel.excluded):
             display(sel.excluded[["line", "label", "modality", "value", "reason"]])
+
+
+    CHECKS = {"leave-one-out": iometa.leave_one_out, "influence": iometa.influence,
+              "Egger's test": iometa.egger_test, "Begg's test": iometa.begg_test,
+              "Peters' test": iometa.peters_test, "trim-and-fill": iometa.trim_and_fill}
+    SHOWN = ["label", "k", "estimate", "ci_low", "ci_high", "tau2", "i2", "rstudent",
+             "cooks_d", "hat", "weight", "influential"]
+
+
+    def run_checks(res):
+        \"\"\"Attempt the influence and small-study checks on a pooled result; print iometa's
+        answer for each (a table, a test, or the reason it cannot be run).\"\"\"
+        for name, check in CHECKS.items():
+            try:
+                out = check(res)
+            except ValueError as err:
+                print(f"{name}: not run. iometa: {err}")
+                continue
+            print(f"{name}:")
+            if isinstance(out, pd.DataFrame):
+                display(out[[c for c in SHOWN if c in out]])
+            else:
+                print(out)
+        if res.k >= 10:
+            iometa.funnel_plot(res, trimfill=True)
+        else:
+            print(f"Funnel plot not drawn: k = {res.k}; below about ten studies its shape "
+                  "cannot be told apart from chance.")
 
 
     studies = iometa.load_studies()
