@@ -49,26 +49,31 @@ def where(cond, a, b):
     return a if cond else b
 
 
-def bracketed_step(t, u, d, lo, hi):
+def bracketed_step(t, u, d, lo, hi, newton=True):
     """One safeguarded Newton-type step for the root of a decreasing function ``u`` of τ² ≥ 0.
 
-    ``d`` > 0 is the (approximate) slope −u′. ``lo``/``hi`` are the largest point known to
-    have u > 0 and the smallest known to have u < 0 (−inf/inf while unknown); they are updated
-    with t. The step t + u/d is projected onto τ² ≥ 0; a step leaving the bracket (or not a
-    number) is replaced by bisection. Returns ``(new t, lo, hi)``.
+    ``d`` > 0 is the slope −u′ (``newton``) or a positive stand-in where −u′ ≤ 0 (a Fisher
+    scoring step). ``lo``/``hi`` are the largest point known to have u > 0 and the smallest
+    known to have u < 0 (−inf/inf while unknown); they are updated with t. The step t + u/d is
+    projected onto τ² ≥ 0; a step not strictly inside the bracket (or not a number), or a
+    stand-in step once the bracket is closed, is replaced by bisection: the bracket shrinks at
+    every step, no cycle is possible, and no slow crawl where u is not decreasing.
+    Returns ``(new t, lo, hi)``.
     """
     lo = where(u > 0, where(t > lo, t, lo), lo)
     hi = where(u < 0, where(t < hi, t, hi), hi)
     new = t + u / d
     new = where(new < 0, 0.0, new)
     mid = where(hi < np.inf, 0.5 * (where(lo > 0, lo, 0.0) + hi), t)
-    return where((new >= lo) & (new <= hi), new, mid), lo, hi
+    ok = (new > lo) & (new < hi) & (newton | (lo < 0) | (hi == np.inf))
+    return where(ok, new, mid), lo, hi
 
 
 def solve_root(slope, y, v, m, t0, lo, hi, active, extra=()):
     """Root of ``u(τ²)`` per active analysis: returns ``(τ², converged, iterations)``.
 
-    ``slope(y, v, m, t, work, *extra)`` returns ``(u, d)`` (see :func:`bracketed_step`); the
+    ``slope(y, v, m, t, work, *extra)`` returns ``(u, d, newton)`` (see
+    :func:`bracketed_step`); the
     iteration stops when |Δτ²| < 1e-13·max(1, τ²). A batch keeps iterating all rows of its
     working set (finished rows frozen) and compacts the set when half of it has finished, so
     no row is copied each iteration. 1-d data (a batch of one) iterate on scalars. Callers
@@ -84,8 +89,8 @@ def _solve_one(slope, y, v, m, t, lo, hi, active, extra):
         return t, True, 0
     work = work_arrays(y)
     for it in range(1, MAXITER + 1):
-        u, d = slope(y, v, m, t, work, *extra)
-        new, lo, hi = bracketed_step(t, u, d, lo, hi)
+        u, d, newton = slope(y, v, m, t, work, *extra)
+        new, lo, hi = bracketed_step(t, u, d, lo, hi, newton)
         if abs(new - t) < THRESHOLD * (new if new > 1.0 else 1.0):
             return new, True, it
         t = new
@@ -114,8 +119,8 @@ def _solve_batch(slope, y, v, m, t0, lo, hi, active, extra):
     its, done = np.zeros(sel.size, dtype=int), np.zeros(sel.size, dtype=bool)
     work = work_arrays(ys)
     for _ in range(MAXITER):
-        u, d = slope(ys, vs, ms, ts, work, *ex)
-        new, los, his = bracketed_step(ts, u, d, los, his)
+        u, d, newton = slope(ys, vs, ms, ts, work, *ex)
+        new, los, his = bracketed_step(ts, u, d, los, his, newton)
         fin = np.abs(new - ts) < THRESHOLD * np.maximum(1.0, new)
         ts = np.where(done, ts, new)
         its += ~done

@@ -207,7 +207,8 @@ def _likelihood(y, v, m, k, kind, z0=None):
 
     def slope(y, v, m, t, work):
         u, fisher, observed = _score(y, v, m, t, kind, work)
-        return u, where(observed > 0, observed, fisher)  # Newton where concave, else Fisher
+        concave = observed > 0  # Newton there, else Fisher scoring (bisection once bracketed)
+        return u, where(concave, observed, fisher), concave
 
     tau2, conv, it = solve_root(slope, y, v, m, t0, -np.inf, np.inf, active)
     sw0, _, _, q0 = fixed_moments(y, v, m) if z0 is None else z0
@@ -252,7 +253,7 @@ def root_q(y, v, m, k, target, z0=None):
 
     def slope(y, v, m, t, work, target=target):
         _, _, _, r, wr = sweep(y, v, m, t, work)
-        return dot(wr, r) - target, dot(wr, wr)  # Q − target and −dQ/dτ²
+        return dot(wr, r) - target, dot(wr, wr), True  # Q − target and −dQ/dτ²
 
     tau2, conv, it = solve_root(slope, y, v, m, start, zero, hi, active, extra=(target,))
     return _done(tau2, conv, it)
