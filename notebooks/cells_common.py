@@ -74,7 +74,7 @@ SETUP = ("code", """
     CHECKS = {"leave-one-out": iometa.leave_one_out, "influence": iometa.influence,
               "Egger's test": iometa.egger_test, "Begg's test": iometa.begg_test,
               "Peters' test": iometa.peters_test, "trim-and-fill": iometa.trim_and_fill}
-    SHOWN = ["label", "k", "estimate", "ci_low", "ci_high", "tau2", "i2", "rstudent",
+    SHOWN = ["label", "omitted study", "k", "estimate", "ci_low", "ci_high", "tau2", "i2", "rstudent",
              "cooks_d", "hat", "weight", "influential"]
 
 
@@ -88,6 +88,8 @@ SETUP = ("code", """
                 print(f"{name}: not run. iometa: {err}")
                 continue
             print(f"{name}:")
+            if name == "leave-one-out":  # each row is the fit WITHOUT the labelled study
+                out = out.rename(columns={"label": "omitted study"})
             if isinstance(out, pd.DataFrame):
                 display(out[[c for c in SHOWN if c in out]])
             else:
