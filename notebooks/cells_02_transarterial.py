@@ -7,8 +7,9 @@ CELLS = [
     ("markdown", """
      # Transarterial therapies: cTACE, DEB-TACE and TARE
 
-     Transarterial chemoembolisation (conventional, lipiodol-based **cTACE** — coded `TACE`
-     in the study table — and drug-eluting-bead **DEB-TACE**) and transarterial
+     Transarterial chemoembolisation (conventional TACE, **cTACE**, coded `TACE` in the study
+     table for every series not described as drug-eluting-bead TACE; and **DEB-TACE**) and
+     transarterial
      radioembolisation with yttrium-90 (**TARE**) are used for liver-dominant metastatic breast
      cancer, usually after several lines of systemic therapy. This notebook pools what the
      study table holds on **median overall survival** (mixing medians reported with and without
@@ -111,12 +112,16 @@ CELLS = [
                         f"{months(g.studies['median'].min())} to "
                         f"{months(g.studies['median'].max())})"
                         for name, g in mos_sub.groups.items())
+     per_study = mos_rows.groupby(mos_rows["modality"].astype(str))["study_id"].nunique()
+     arms = ", ".join(f"{m}: {mos_sub.groups[m].k} medians from {n} stud{'y' if n == 1 else 'ies'}"
+                      for m, n in per_study.items() if mos_sub.groups[m].k > n)
      display(Markdown(
          f"Median OS by modality: {groups}. The ratio of the pooled medians is printed above "
          "without a CI or p-value: with bare medians no test for subgroup differences exists. "
-         "The cTACE medians are the arms of a single trial, so the cTACE row is one study, "
-         "not several. Any ordering of the modalities here reflects which patients each "
-         "series treated as much as the treatment itself."))
+         + (f"Arms of one trial enter as separate medians ({arms}), so k overstates the "
+            "number of independent studies. " if arms else "")
+         + "Any ordering of the modalities here reflects which patients each series treated "
+         "as much as the treatment itself."))
      """),
     ("markdown", """
      Rows of the same outcome that were **not** pooled (ranges across studies from a
@@ -245,7 +250,7 @@ CELLS = [
     ("markdown", """
      ## 5. TARE combined with immune checkpoint inhibitors
 
-     The second review reports early series of TARE followed by (or combined with) immune
+     The interventional-oncology update (`newbury2022`) reports early series of TARE followed by (or combined with) immune
      checkpoint inhibitors, in hepatocellular carcinoma and uveal melanoma, and, as the
      review's own comparators, TARE-alone series in the same diseases. They are shown side by
      side **by primary tumour**; none is pooled with another:
@@ -288,8 +293,10 @@ CELLS = [
      if tare is not None and tace is not None:
          lines.append(
              f"- TACE vs TARE: pooled medians {months(tace.estimate)} vs "
-             f"{months(tare.estimate)}, from one cTACE trial ({tace.k} arms) and {tare.k} TARE "
-             "series in different patients; not a comparison of the treatments.")
+             f"{months(tare.estimate)}, from {per_study['TACE']} cTACE stud"
+             f"{'y' if per_study['TACE'] == 1 else 'ies'} ({tace.k} medians) and "
+             f"{per_study['TARE']} TARE series in different patients; not a comparison of the "
+             "treatments.")
      display(Markdown("\\n".join(lines)))
      """),
 ]

@@ -159,7 +159,7 @@ CELLS = [
     ("markdown", """
      ## 4. Ablation of the breast primary (and of fibroadenomas)
 
-     Percutaneous ablation of small breast cancers is reported in the second review mainly
+     Percutaneous ablation of small breast cancers is reported (in `newbury2022`) mainly
      through meta-analyses of RFA in small invasive ductal carcinomas. Meta-analyses of
      largely the same primary studies must not be pooled with each other (their patients
      overlap). The other rows are early series: cryoablation with immunotherapy before

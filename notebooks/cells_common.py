@@ -114,7 +114,7 @@ LIMITS = ("markdown", """
     > devices and follow-up, and no head-to-head trial. A difference between modality
     > subgroups is a between-study association, not a treatment effect, and with the very
     > small numbers of studies (k) here even that association is barely estimable: with k = 1
-    > a "pooled" estimate is just that one study's estimate. The study table holds what two
+    > a "pooled" estimate is just that one study's estimate. The study table holds what
     > narrative reviews printed, which is often a percentage without its denominator; such
     > rows are shown, never pooled, and never given invented counts.
     """)
