@@ -90,17 +90,22 @@ def as_weights_mask(m):
     return None if m.all() else m.astype(float, order="K")
 
 
-def sweep(y, v, m, tau2, work=None):
+def sweep(y, v, m, tau2, work=None, residuals=True):
     """One pass over the data at τ² = ``tau2``: ``(w, Σw, μ̂, r, w·r)``.
 
     wᵢ = mᵢ/(vᵢ + τ²), μ̂ = Σwᵢyᵢ/Σwᵢ, rᵢ = yᵢ − μ̂. ``m`` is None (no padding) or the 0/1 float
-    mask; ``work`` optional scratch arrays (w, r, wr) shaped like ``y`` (no allocation).
+    mask; ``work`` optional scratch arrays (w, r, wr) shaped like ``y`` (no allocation);
+    ``residuals=False`` skips r and w·r (returned as None).
     """
-    w, r, wr = work_arrays(y) if work is None else work
+    if work is None:
+        work = work_arrays(y) if residuals else (np.empty_like(y), None, None)
+    w, r, wr = work
     np.add(v, col(tau2), out=w)
     np.divide(1.0 if m is None else m, w, out=w)
     sw = np.add.reduce(w, axis=-1)
     mu = dot(w, y) / sw
+    if not residuals:
+        return w, sw, mu, None, None
     np.subtract(y, col(mu), out=r)
     np.multiply(w, r, out=wr)
     return w, sw, mu, r, wr

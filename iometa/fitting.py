@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._lazy import Deferred, LazyField
 from ._solve import col, dot, where
 from .estimators import TAU2, as_weights_mask, check_method, fixed_moments, prepare, root_q, sweep
 
@@ -35,7 +36,7 @@ TESTS = ("z", "knha")
 
 @dataclass(frozen=True)
 class BatchFit:
-    """Arrays of shape (B,) for B meta-analyses."""
+    """Arrays of shape (B,) for B meta-analyses (``q_pval`` may be given as a Deferred)."""
 
     k: np.ndarray
     coef: np.ndarray
@@ -50,7 +51,7 @@ class BatchFit:
     tau2: np.ndarray
     q: np.ndarray
     q_df: np.ndarray
-    q_pval: np.ndarray
+    q_pval: np.ndarray = LazyField()  # computed on first access (χ² tail: the costly part)
     i2: np.ndarray
     h2: np.ndarray
     s2: np.ndarray  # typical within-study variance
@@ -166,7 +167,7 @@ def _fit(y, v, m, k, method, test, level, tau2):
 
 def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit):
     """Everything that follows from τ²: inference, prediction interval, heterogeneity."""
-    w, sw, mu, r, wr = sweep(y, v, m, t2)
+    w, sw, mu, r, wr = sweep(y, v, m, t2, residuals=test == "knha")
     sw0, s20, _, q = z0
     sc = _special()
     p = 1 - (1 - level) / 2
@@ -191,11 +192,17 @@ def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit):
     else:
         i2 = where(t2 > 0, 100 * t2 / (t2 + s2), 0.0)
         h2 = where(t2 > 0, (t2 + s2) / s2, 1.0)
-    q_pval = where(q_df > 0, sc.chdtrc(where(q_df > 1, q_df, 1), q), 1.0)
+    q_pval = Deferred(lambda: _q_pval(q, q_df)) if np.ndim(k) else _q_pval(q, q_df)
+    w *= 100 / col(sw)  # weights in percent, in place (w is not a scratch array)
     return dict(k=k, coef=mu, se=se, stat=stat, pval=pval, df=df, ci_low=mu - crit * se,
                 ci_high=mu + crit * se, pi_low=mu - crit * sp, pi_high=mu + crit * sp, tau2=t2,
                 q=q, q_df=q_df, q_pval=q_pval, i2=i2, h2=h2, s2=s2, converged=conv,
-                n_iter=nit, weights=100 * w / col(sw))
+                n_iter=nit, weights=w)
+
+
+def _q_pval(q, q_df):
+    with np.errstate(invalid="ignore"):
+        return where(q_df > 0, _special().chdtrc(where(q_df > 1, q_df, 1), q), 1.0)
 
 
 def chi2_quantile(p, df):

@@ -15,6 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._lazy import Deferred, LazyField
+
+__all__ = ["Deferred", "MetaResult"]
+
 _METHOD_NAMES = {
     "FE": "common-effect (inverse variance)",
     "DL": "random-effects, DerSimonian-Laird",
@@ -29,43 +33,6 @@ _METHOD_NAMES = {
     "MM": "median of medians (McGrath et al. 2019)",
     "WM": "n-weighted median of medians (McGrath et al. 2019)",
 }
-
-
-class Deferred:
-    """A field value computed on first access: ``MetaResult(..., studies=Deferred(fn))``.
-
-    Lets the pool functions skip work most callers never look at (the per-study table, the
-    Q-profile intervals); the attribute reads exactly as if the value had been given.
-    """
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable[[], Any]):
-        self.fn = fn
-
-
-class _LazyField:
-    """Data descriptor of a :class:`MetaResult` field that may hold a :class:`Deferred`.
-
-    The value lives in the instance ``__dict__`` under the field's name; a Deferred is replaced
-    by its value on first access. ``__get__`` on the class raises AttributeError, so the
-    dataclass sees a field without a default.
-    """
-
-    def __set_name__(self, owner, name):
-        self.name = name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            raise AttributeError(self.name)
-        value = obj.__dict__[self.name]
-        if type(value) is Deferred:
-            value = value.fn()
-            obj.__dict__[self.name] = value
-        return value
-
-    def __set__(self, obj, value):  # reached only through object.__setattr__ (frozen class)
-        obj.__dict__[self.name] = value
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,16 +88,16 @@ class MetaResult:
     # heterogeneity
     k: int
     tau2: float
-    tau2_ci: tuple[float, float] = _LazyField()
+    tau2_ci: tuple[float, float] = LazyField()
     i2: float
-    i2_ci: tuple[float, float] = _LazyField()
+    i2_ci: tuple[float, float] = LazyField()
     h2: float
-    h2_ci: tuple[float, float] = _LazyField()
+    h2_ci: tuple[float, float] = LazyField()
     q: float
     q_df: int
     q_pval: float
     # per study and provenance
-    studies: pd.DataFrame = _LazyField()
+    studies: pd.DataFrame = LazyField()
     converged: bool = True
     n_iter: int = 0
     warnings: tuple[str, ...] = ()
