@@ -28,7 +28,18 @@ def is_glmm(result) -> bool:
     return result.method == "GLMM"
 
 
+def require_variances(result, what: str) -> None:
+    """Refuse results pooled without within-study variances (median of medians)."""
+    if result.method in ("MM", "WM"):
+        raise ValueError(
+            f"{what} needs within-study variances, but this result pools bare medians by the "
+            f"{'weighted ' if result.method == 'WM' else ''}median of medians, which has none "
+            "(no weights, SE or heterogeneity). Pool medians that have CIs or death counts with "
+            "pool_medians(..., route='iv') to use it")
+
+
 def require_k2(result, what: str) -> None:
+    require_variances(result, what)
     if result.k < 2:
         raise ValueError(f"{what} needs at least 2 studies (this result has k = {result.k})")
 

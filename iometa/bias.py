@@ -19,7 +19,7 @@ import pandas as pd
 
 from ._bias_core import kendall_test, metareg_fit, wls_lm_fit
 from ._format import fmt, fmt_p
-from ._subset_fits import tau2_fixed
+from ._subset_fits import require_variances, tau2_fixed
 from ._warnings import SmallSampleWarning
 from .trimfill import TrimFillResult, trim_and_fill
 
@@ -126,6 +126,7 @@ class RankTestResult:
 
 
 def _checked(result, what, min_k=3):
+    require_variances(result, what)
     if result.k < min_k:
         raise ValueError(f"{what} needs at least {min_k} studies (this result has k = "
                          f"{result.k})")

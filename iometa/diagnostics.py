@@ -22,7 +22,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._subset_fits import batch_frame, fit_subsets, is_glmm, refit_subsets, require_k2
+from ._subset_fits import (
+    batch_frame,
+    fit_subsets,
+    is_glmm,
+    refit_subsets,
+    require_k2,
+    require_variances,
+)
 from .case_influence import baujat, influence
 from .gosh_subsets import gosh
 from .sensitivity import method_sensitivity
@@ -110,6 +117,7 @@ def cumulative(result, order=None, *, decreasing=False) -> pd.DataFrame:
     >>> iometa.cumulative(res, order=[2003, 2001, 2002])["label"].tolist()
     ['Study 2', 'Study 3', 'Study 1']
     """
+    require_variances(result, "cumulative meta-analysis")
     keys = _order_keys(result, order)
     perm = _stable_order(keys, decreasing)
     k = result.k

@@ -95,7 +95,7 @@ def method_sensitivity(events, n=None, *, data=None, labels=None, level=None,
         for method in ("GLMM",) if measure == "GLMM" else methods:
             for test in tests:
                 rows.append(_fit_row(x, nn, labs, level, measure, method, test, add, to))
-    small = (f"only {x.size} studies: tau^2, the confidence and the prediction intervals are "
+    small = (f"only {x.size} stud{'y' if x.size == 1 else 'ies'}: tau^2, the confidence and the prediction intervals are "
              "imprecise, and the analysis choices matter more" if x.size < 5 else None)
     for row in rows:
         msgs = row["warnings"] + ([small] if small else [])

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ._bias_core import metareg_fit
 from ._format import fmt
+from ._subset_fits import require_variances
 from .fitting import fit_arrays
 
 ESTIMATORS = ("L0", "R0", "Q0")
@@ -189,6 +190,7 @@ def trim_and_fill(result, estimator="L0", side=None) -> TrimFillResult:
     if result.method == "GLMM":
         raise ValueError("trim and fill needs an inverse-variance model (metafor's trimfill "
                          "takes rma.uni only): refit with measure='PLO' and e.g. method='REML'")
+    require_variances(result, "trim and fill")
     if result.k < 3:
         raise ValueError(f"trim and fill needs at least 3 studies (k = {result.k})")
     side = side or _side(result)
