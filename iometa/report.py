@@ -3,9 +3,9 @@
 Safety: the study table is loaded and validated before anything is written (a bad table stops
 the run with the validator's message); the report is built in a temporary directory next to
 the destination and moved into place only when complete, so an interrupted run leaves the
-previous report intact and no temporary directory behind; nothing is ever written under
-``data/`` (or the directory of ``--data``), and an existing directory is replaced only if it
-is a report written by iometa. The output depends on the study table and the code only: no
+previous report intact and no temporary directory behind; nothing is ever written under the
+project's ``data/``, the directory holding ``--data`` is never replaced, and an existing
+directory is replaced only if it is a report written by iometa. The output depends on the study table and the code only: no
 dates, machine names, absolute paths or dict/set ordering, so two runs give identical files.
 """
 
@@ -87,11 +87,16 @@ def _inside(a: Path, b: Path) -> bool:
 
 def _check_out(out: Path, data_path: Path) -> None:
     target = out.resolve()
-    for data_dir in {data_path.resolve().parent, Path(__file__).resolve().parents[1] / "data"}:
-        if _inside(target, data_dir) or _inside(data_dir, target):
-            raise ReportPathError(
-                f"refusing to write the report to {out}: replacing that directory would touch "
-                f"the study data in {data_dir}; choose another --out")
+    repo_data = Path(__file__).resolve().parents[1] / "data"
+    data_dir = data_path.resolve().parent
+    if _inside(target, repo_data) or _inside(repo_data, target):
+        raise ReportPathError(
+            f"refusing to write the report to {out}: it would write under (or replace) the "
+            f"study data directory {repo_data}; choose another --out")
+    if _inside(data_dir, target):
+        raise ReportPathError(
+            f"refusing to write the report to {out}: replacing that directory would delete "
+            f"the study table {data_path}; choose another --out")
     if target.exists() and not target.is_dir():
         raise ReportPathError(f"refusing to write the report to {out}: it is a file")
     if target.is_dir() and any(target.iterdir()):

@@ -1,7 +1,8 @@
 """What the report contains: the sections run on the study table and the files they produce.
 
 Order: the two median-OS comparisons, the survival-rate sections, one section per proportion
-outcome with usable rows, then the rows not pooled and the study-table overview. Every row of
+outcome with usable rows, then the rows not pooled and the study-table overview. Each section
+is written as soon as it is built. Every row of
 the study table ends up either used by a section or listed, with its reason, in
 ``tables/excluded_rows``.
 """
@@ -22,13 +23,11 @@ EXCLUDED_COLUMNS = ["line", "study_id", "label", "source", "ref_no", "outcome", 
                     "site", "subgroup", "timepoint_months", "value", "value_type", "reason"]
 
 
-def build_sections(ctx: Context) -> list[Section]:
-    """Run every section builder (looked up at call time, so tests can replace one)."""
-    sections = [report_sections.median_comparison(ctx, c) for c in report_sections.COMPARISONS]
-    sections += report_survival.survival_sections(ctx)
-    sections += report_sections.proportion_sections(ctx)
-    _outside_reasons(ctx)
-    return [s for s in sections if s is not None]
+def section_builders():
+    """The section builders in report order (looked up at call time, so tests can replace
+    one): each takes the :class:`Context` and returns a list of sections."""
+    return [report_sections.median_sections, report_survival.survival_sections,
+            report_sections.proportion_sections]
 
 
 def _outside_reasons(ctx: Context) -> None:
@@ -67,6 +66,20 @@ def excluded_table(ctx: Context) -> pd.DataFrame:
         if isinstance(out[c].dtype, pd.CategoricalDtype):
             out[c] = out[c].astype(str)
     return out
+
+
+def excluded_display(ex: pd.DataFrame) -> pd.DataFrame:
+    """Markdown version of the excluded-rows table."""
+    def num(x):
+        return "–" if pd.isna(x) else f"{float(x):g}"
+
+    return pd.DataFrame({
+        "Line": ex["line"].astype(str), "Study": ex["label"],
+        "Review, ref.": [f"{s} ref. {r}" for s, r in zip(ex["source"], ex["ref_no"])],
+        "Outcome": ex["outcome"], "Modality": ex["modality"], "Site": ex["site"],
+        "Months": [num(t) for t in ex["timepoint_months"]],
+        "Value": [num(v) for v in ex["value"]], "Value type": ex["value_type"],
+        "Reason": ex["reason"]})
 
 
 def overview_table(ctx: Context) -> pd.DataFrame:
@@ -129,21 +142,26 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
 
     progress = progress or Progress(False)
     ctx = Context(studies=studies, ledger=Ledger(studies))
-    sections = build_sections(ctx)
-    for s in sections:
-        _write_section(s, outdir, ctx, progress)
+    sections: list[Section] = []
+    for builder in section_builders():
+        for s in builder(ctx):
+            _write_section(s, outdir, ctx, progress)
+            sections.append(s)
+    _outside_reasons(ctx)
     excluded = excluded_table(ctx)
-    paths = write_table(excluded, outdir / "tables" / "excluded_rows")
+    paths = write_table(excluded, outdir / "tables" / "excluded_rows",
+                        display=excluded_display(excluded))
     progress("table", "tables/excluded_rows", paths, plural(len(excluded), "row") + " not pooled")
     overview = overview_table(ctx)
     paths = write_table(overview, outdir / "tables" / "study_table_overview")
     progress("table", "tables/study_table_overview", paths, plural(len(overview), "row"))
     readme = outdir / "README.md"
-    readme.write_text(readme_text(studies, data_path, sections, excluded, overview),
+    readme.write_text(readme_text(studies, data_path, sections, excluded_display(excluded),
+                                  overview),
                       encoding="utf-8", newline="\n")
     progress("text", "README.md", [readme], f"{len(sections)} sections")
     return ctx
 
 
-__all__ = ["build_artefacts", "build_sections", "excluded_table", "overview_table",
+__all__ = ["build_artefacts", "section_builders", "excluded_table", "overview_table",
            "pretty_outcome"]

@@ -144,6 +144,11 @@ def median_comparison(ctx: Context, comp: Comparison) -> Section | None:
         notes=notes)
 
 
+def median_sections(ctx: Context) -> list[Section]:
+    """The median-OS comparisons (:data:`COMPARISONS`) that have usable rows."""
+    return [s for s in (median_comparison(ctx, c) for c in COMPARISONS) if s is not None]
+
+
 def proportion_sections(ctx: Context) -> list[Section]:
     """One section per proportion outcome (and time point) with usable rows, by modality."""
     from .vocabulary import OUTCOMES
@@ -207,5 +212,6 @@ def _proportion_section(ctx, outcome, rows, t, several) -> Section:
         notes=notes)
 
 
-__all__ = ["COMPARISONS", "Comparison", "median_comparison", "proportion_sections",
+__all__ = ["COMPARISONS", "Comparison", "median_comparison", "median_sections",
+           "proportion_sections",
            "pooled_tables", "record_excluded", "sources_display"]

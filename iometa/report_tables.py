@@ -97,7 +97,8 @@ def pooled_row(group: str, res, n: pd.Series) -> dict:
 def between_test(row: dict, sub) -> dict:
     """Add the test for subgroup differences (separate τ² per group) to the overall row."""
     test = sub.test_separate
-    row.update(q_between=test.q, df_between=test.df, p_between=test.pval)
+    if finite(test.q):
+        row.update(q_between=test.q, df_between=test.df, p_between=test.pval)
     return row
 
 
