@@ -48,6 +48,11 @@ def study_labels(labels, data, k):
     return [str(x) for x in lab]
 
 
+def _label(labels, i):
+    """Label of study ``i`` (labels None: the default "Study i+1")."""
+    return f"Study {i + 1}" if labels is None else labels[i]
+
+
 def _check_effects(yi, vi, labels):
     yi = np.asarray(yi, dtype=float).ravel()
     vi = np.asarray(vi, dtype=float).ravel()
@@ -61,12 +66,12 @@ def _check_effects(yi, vi, labels):
         bad = ~np.isfinite(arr)
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"{name} of study {labels[i]!r} is {arr[i]!r}: every study needs a "
-                             "finite effect size and sampling variance")
+            raise ValueError(f"{name} of study {_label(labels, i)!r} is {arr[i]!r}: every study "
+                             "needs a finite effect size and sampling variance")
     if (vi <= 0).any():
         i = int(np.argmax(vi <= 0))
-        raise ValueError(f"study {labels[i]!r} has sampling variance {vi[i]:g}; variances must be "
-                         "> 0 (a zero variance would get infinite weight)")
+        raise ValueError(f"study {_label(labels, i)!r} has sampling variance {vi[i]:g}; variances "
+                         "must be > 0 (a zero variance would get infinite weight)")
     return yi, vi
 
 
@@ -95,12 +100,12 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
     k = int(np.asarray(yi).size)
-    labels = study_labels(labels, None, k) if labels is None else list(labels)
+    labels = None if labels is None else list(labels)  # None: "Study 1", … built when needed
     yi, vi = _check_effects(yi, vi, labels)
     yi, vi = yi.copy(), vi.copy()  # the deferred fields read them later
     msgs: list[str] = []
     if k == 1:
-        _warn(msgs, f"only one study ({labels[0]}): the pooled estimate is that study's own "
+        _warn(msgs, f"only one study ({_label(labels, 0)}): the pooled estimate is that study's own "
               "estimate; heterogeneity cannot be estimated (tau^2 set to 0)", SmallSampleWarning)
         if test == "knha":
             _warn(msgs, "Knapp-Hartung needs k >= 2 (t with k - 1 = 0 df); used test='z' "
@@ -145,6 +150,7 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
 
 def _studies_frame(labels, yi, vi, weights, study_columns, bt, level):
     """The per-study table of a result (label, yi, vi, weight %, estimate and CI)."""
+    labels = study_labels(None, None, yi.size) if labels is None else labels
     studies = pd.DataFrame({"label": labels, "yi": yi, "vi": vi, "weight": weights})
     if study_columns is not None:
         for name, values in study_columns.items():
@@ -231,12 +237,13 @@ def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None,
     """
     y = np.asarray(column(yi, data, "yi"), dtype=float)
     v = np.asarray(column(vi, data, "vi"), dtype=float)
-    labs = study_labels(labels, data, y.size)
+    labs = None if labels is None else study_labels(labels, data, y.size)
     opts = dict(method=method, test=test, level=level, tau2=tau2)
 
     def refit(index=None, **changes):
         idx = slice(None) if index is None else index
-        return pool(y[idx], v[idx], labels=list(np.asarray(labs, dtype=object)[idx]),
+        full = study_labels(None, None, y.size) if labs is None else labs
+        return pool(y[idx], v[idx], labels=list(np.asarray(full, dtype=object)[idx]),
                     data=_subset_data(data, index), **{**opts, **changes})
 
     return fit_result(y, v, labels=labs, data=data, refit=refit, **opts)
