@@ -184,8 +184,12 @@ def test_extreme_tau2_interval_capped_like_metafor_with_a_warning():
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("test", ["z", "knha"])
 def test_k1_is_the_study_itself_with_a_warning(method, test):
-    with pytest.warns(SmallSampleWarning, match="only one study"):
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
         res = iometa.pool([0.3], [0.1], method=method, test=test, labels=["Solo 2020"])
+    said = [str(w.message) for w in rec if issubclass(w.category, SmallSampleWarning)]
+    assert any("only one study (Solo 2020)" in m for m in said)
+    assert (test == "knha") == any("Knapp-Hartung needs k >= 2" in m for m in said)
     assert (res.coef, res.tau2, res.q, res.i2, res.h2, res.test) == (0.3, 0.0, 0.0, 0.0, 1.0, "z")
     close(res.se, math.sqrt(0.1))
     assert_finite(res)
@@ -429,3 +433,323 @@ def test_median_edge_cases_match_metafor(c):
                 test=c["test"], route="iv")
     check_rma(res, c, reporting=True)
     assert_finite_or_zero_knha_se(res)
+
+
+# ---------------------------------------------------------------- non-convergence (engine)
+HETERO = ([-0.89, -1.59, -1.35, -1.44, -0.22, -0.79, 0.19], [0.33, 0.19, 0.42, 0.02, 0.05,
+                                                               0.01, 0.06])
+
+
+@pytest.mark.parametrize("method", ["ML", "REML", "EB", "PM"])
+def test_iteration_cap_gives_convergence_warning_and_last_value(monkeypatch, method):
+    """The iterative estimators stop at iometa._solve.MAXITER (10000; never reached by the
+    bracketed Newton in practice): forced to 1, the fit warns and reports the last value."""
+    monkeypatch.setattr("iometa._solve.MAXITER", 1)
+    with pytest.warns(ConvergenceWarning, match=f"{method} estimator.*did not converge"):
+        res = iometa.pool(*HETERO, method=method)
+    assert not res.converged and res.n_iter == 1 and res.tau2 >= 0
+    assert any("did not converge" in w for w in res.warnings)
+    assert_finite(res)
+
+
+@pytest.mark.parametrize("fn, args", [
+    (iometa.pool_proportions, ([13, 4, 9, 30, 1], [51, 30, 40, 35, 60])),
+    (iometa.pool_survival_rates, ([0.9, 0.6, 0.75, 0.3], [40, 50, 60, 30])),
+    (lambda m, **kw: iometa.pool_medians(m, ci_low=[5, 10, 20], ci_high=[8, 16, 40], **kw),
+     ([6.0, 13.0, 30.0],)),
+], ids=["proportions", "survival_rates", "medians"])
+def test_iteration_cap_in_every_inverse_variance_pool(monkeypatch, fn, args):
+    monkeypatch.setattr("iometa._solve.MAXITER", 1)
+    with pytest.warns(ConvergenceWarning):
+        res = fn(*args, method="REML")
+    assert not res.converged
+    assert_finite(res)
+
+
+def test_glmm_non_convergence_warns_once_and_reports(monkeypatch):
+    from iometa import glmm
+
+    monkeypatch.setattr(glmm, "_newton_polish", lambda f, p, h, max_iter=50: (
+        p, glmm._fd_derivs(f, p, h)[1], 0, False))
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        res = iometa.pool_proportions([1, 99, 2, 98, 50], [100] * 5, method="GLMM")
+    conv = [w for w in rec if issubclass(w.category, ConvergenceWarning)]
+    assert len(conv) == 1 and "did not converge" in str(conv[0].message)
+    assert not res.converged
+    assert_finite(res)
+
+
+# ---------------------------------------------------------------- bad input: clear errors
+LABELS = ["Alpha 2019", "Beta 2020", "Gamma 2021"]
+NAN, INF = math.nan, math.inf
+BAD_INPUT = [
+    ("pool NaN yi", iometa.pool, ([0.1, NAN, 0.3], [0.1] * 3), "'Beta 2020'.*finite"),
+    ("pool inf vi", iometa.pool, ([0.1, 0.2, 0.3], [0.1, INF, 0.1]), "'Beta 2020'.*finite"),
+    ("pool negative vi", iometa.pool, ([0.1, 0.2, 0.3], [0.1, -1, 0.1]), "'Beta 2020'.*> 0"),
+    ("pool zero vi", iometa.pool, ([0.1, 0.2, 0.3], [0.1, 0, 0.1]), "'Beta 2020'.*infinite wei"),
+    ("pool lengths", iometa.pool, ([0.1, 0.2, 0.3], [0.1, 0.1]), "differ in length"),
+    ("GLMM NaN events", iometa.pool_proportions, ([1, NAN, 3], [10] * 3), "'Beta 2020'.*finite"),
+    ("GLMM negative n", iometa.pool_proportions, ([1, 2, 3], [10, -10, 10]), "'Beta 2020'.*> 0"),
+    ("GLMM events > n", iometa.pool_proportions, ([1, 12, 3], [10] * 3), "'Beta 2020'.*exceed"),
+    ("GLMM lengths", iometa.pool_proportions, ([1, 2, 3], [10, 10]), "differ in length"),
+    ("rates NaN n", iometa.pool_survival_rates, ([0.8, 0.6, 0.7], [40, NAN, 60]),
+     "'Beta 2020'.*n is missing"),
+    ("rates inf n", iometa.pool_survival_rates, ([0.8, 0.6, 0.7], [40, INF, 60]),
+     "'Beta 2020'.*n must be > 0 and finite"),
+    ("rates negative n", iometa.pool_survival_rates, ([0.8, 0.6, 0.7], [40, -5, 60]),
+     "'Beta 2020'.*n must be > 0"),
+    ("rates percent", iometa.pool_survival_rates, ([0.8, 60, 0.7], [40, 50, 60]),
+     "'Beta 2020'.*not percent"),
+    ("rates inf", iometa.pool_survival_rates, ([0.8, INF, 0.7], [40, 50, 60]),
+     "'Beta 2020'.*outside 0-1"),
+    ("rates lengths", iometa.pool_survival_rates, ([0.8, 0.6, 0.7], [40, 50]), "2 entries"),
+    ("medians negative n", iometa.pool_medians, ([12.0, 20, 15],), "'Beta 2020'.*n must be > 0",
+     {"n": [10, -5, 10]}),
+    ("medians -inf", iometa.pool_medians, ([12.0, -INF, 15],), "'Beta 2020'.*> 0 months"),
+    ("medians deaths > n", iometa.pool_medians, ([12.0, 20, 15],), "'Beta 2020'.*exceed",
+     {"deaths": [5, 60, 5], "n": [10, 50, 10]}),
+    ("medians inf lower", iometa.pool_medians, ([12.0, 20, 15],), "'Beta 2020'.*lower CI",
+     {"ci_low": [9, INF, 10], "ci_high": [15, 25, 20]}),
+    ("medians lengths", iometa.pool_medians, ([12.0, 20, 15],), "2 entries for 3",
+     {"ci_low": [9, 10], "ci_high": [15, 25, 20]}),
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+def test_bad_input_is_a_value_error_naming_the_study(case):
+    _, fn, args, match, *kw = case
+    extra = {"method": "GLMM"} if case[0].startswith("GLMM") else {}
+    with pytest.raises(ValueError, match=match):
+        fn(*args, labels=LABELS, **extra, **(kw[0] if kw else {}))
+
+
+@pytest.mark.parametrize("args, match", [
+    (([1, NAN, 3], [10] * 3), "study 2 is missing"), (([1, 2, 3], [10, -10, 10]), "study 2"),
+    (([1, 12, 3], [10] * 3), "study 2 \\(12 > 10\\)"), (([1, 2.5, 3], [10] * 3), "study 2"),
+])
+def test_proportion_errors_name_the_study_position(args, match):
+    with pytest.raises(ValueError, match=match):
+        iometa.pool_proportions(*args, labels=LABELS)
+
+
+@pytest.mark.xfail(strict=True, reason="iometa/effects.py _as_counts names the position "
+                   "('study 2'), not the label given in labels= (effects.py is not ours)")
+def test_proportion_errors_name_the_study_label():
+    with pytest.raises(ValueError, match="Beta 2020"):
+        iometa.pool_proportions([1, 12, 3], [10] * 3, labels=LABELS)
+
+
+@pytest.mark.parametrize("ci_level", [1.0, NAN, 0.0])
+@pytest.mark.parametrize("which", ["rates", "medians"])
+def test_ci_level_outside_unit_interval_is_named(which, ci_level):
+    levels = [0.95, ci_level, 0.95]
+    with pytest.raises(ValueError, match="'Beta 2020'.*level of its reported CI"):
+        if which == "rates":
+            iometa.pool_survival_rates([0.8, 0.6, 0.7], [40, 50, 60], ci_low=[0.7, 0.5, 0.6],
+                                       ci_high=[0.9, 0.7, 0.8], ci_level=levels, labels=LABELS)
+        else:
+            iometa.pool_medians([12.0, 20, 15], ci_low=[9, 15, 10], ci_high=[15, 25, 20],
+                                ci_level=levels, labels=LABELS)
+
+
+# ---------------------------------------------------------------- engine bugs (models.py)
+KNHA_IDENTICAL = ([0.3, 0.3, 0.3, 0.3], [0.1, 0.05, 0.2, 0.1])
+
+
+@pytest.mark.xfail(strict=True, reason="models.py/fitting.py: identical effects under "
+                   "Knapp-Hartung give SE 0, z = inf, p = 0 and a zero-width CI (metafor too) "
+                   "without any warning")
+@pytest.mark.parametrize("method", ["FE", "DL", "REML"])
+def test_knha_zero_se_warns(method):
+    with pytest.warns(IometaWarning, match="(?i)identical|standard error"):
+        iometa.pool(*KNHA_IDENTICAL, method=method, test="knha")
+
+
+@pytest.mark.xfail(strict=True, reason="models.py/fitting.py: a fixed tau2 that is negative, "
+                   "NaN or inf is accepted and gives NaN/inf estimates without a warning")
+@pytest.mark.parametrize("tau2", [-1.0, NAN, INF])
+def test_bad_fixed_tau2_is_a_value_error(tau2):
+    with pytest.raises(ValueError, match="tau2"):
+        iometa.pool([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], tau2=tau2)
+
+
+@pytest.mark.xfail(strict=True, reason="models.py: metafor warns 'Ratio of largest to smallest "
+                   "sampling variance extremely large' (max/min >= 1e7); iometa is silent")
+@pytest.mark.parametrize("data", ["tiny_variance_one", "huge_variance_one"])
+def test_extreme_variance_ratio_warns_like_metafor(data):
+    c = next(c for c in REF["generic"] if c["id"] == f"{data}-REML-z")
+    assert any("Ratio of largest to smallest" in w for w in c["warnings"])
+    with pytest.warns(IometaWarning, match="(?i)variance"):
+        iometa.pool(arr(c["yi"]), arr(c["vi"]))
+
+
+@pytest.mark.xfail(strict=True, reason="models.py/fitting.py: when 1/v or 1/v^2 overflows "
+                   "(v < ~1e-154) or y^2 does (|y| > ~1e154), estimates or I^2/H^2 are NaN with "
+                   "only numpy RuntimeWarnings (or a ConvergenceWarning)")
+@pytest.mark.parametrize("y, v", [([0.1, 0.2, 0.3], [5e-324, 0.1, 0.1]),
+                                  ([0.1, 0.2, 0.3], [1e-160] * 3),
+                                  ([1e200, -1e200, 0.0], [1.0] * 3)],
+                         ids=["subnormal", "1e-160", "y1e200"])
+def test_overflowing_input_is_an_error_not_nan(y, v):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = iometa.pool(y, v, method="REML")
+        except ValueError:
+            return
+    assert_finite(res)
+
+
+# ---------------------------------------------------------------- survival situations
+def test_survival_rate_k1_is_the_study_with_a_warning():
+    with pytest.warns(SmallSampleWarning, match="only one study"):
+        res = iometa.pool_survival_rates([0.8], [40], method="REML")
+    close(res.estimate, 0.8, 1e-12)
+    assert_finite(res)
+
+
+@pytest.mark.parametrize("scale", ["cloglog", "logit"])
+def test_survival_rate_next_to_one_gets_no_weight(scale):
+    """S = 1 - 1e-12 is not corrected (only S = 0 or 1 are): its binomial variance is huge,
+    so it gets ~0 weight and a display CI of [0, 1] — finite, and no numpy overflow warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = iometa.pool_survival_rates([1 - 1e-12, 0.6, 0.7], [40, 50, 60], scale=scale,
+                                         method="FE")
+    assert res.studies["weight"].iloc[0] < 1e-6
+    assert (res.studies["ci_low"].iloc[0], res.studies["ci_high"].iloc[0]) == (0.0, 1.0)
+    assert_finite(res)
+
+
+def test_survival_rates_missing_rate_excluded_all_missing_error():
+    with pytest.warns(iometa.DataWarning, match="Beta 2020"):
+        res = iometa.pool_survival_rates([0.8, NAN, 0.7], [40, 50, 60], labels=LABELS)
+    assert res.k == 2 and list(res.extra["excluded"]["label"]) == ["Beta 2020"]
+    with pytest.raises(ValueError, match="no study has a survival rate"):
+        iometa.pool_survival_rates([NAN, NAN], [40, 50])
+
+
+@pytest.mark.parametrize("route", ["iv", "mm", "wm"])
+def test_median_k1_is_the_study_with_a_warning(route):
+    with pytest.warns(SmallSampleWarning, match="only one study"):
+        res = iometa.pool_medians([12.0], ci_low=[9.0], ci_high=[15.0], n=[40], route=route)
+    close(res.estimate, 12.0, 1e-12)
+    assert_finite(res)
+
+
+@pytest.mark.parametrize("route", ["mm", "wm"])
+@pytest.mark.parametrize("medians", [[12.0, 20.0], [12.0, 12.0, 12.0]], ids=["k2", "identical"])
+def test_median_of_medians_small_k_ci_is_the_range(route, medians):
+    """k <= 3 at 95 %: the sign-test CI is the range of the medians (McGrath et al. 2019), with
+    a note that its coverage is not guaranteed; identical medians: estimate = CI = the median."""
+    res = iometa.pool_medians(medians, n=[40] * len(medians), route=route)
+    assert (res.ci_low, res.ci_high) == (min(medians), max(medians))
+    assert min(medians) <= res.estimate <= max(medians)
+    assert any("range of the study medians" in w for w in res.warnings)
+    assert_finite(res)
+
+
+def test_medians_not_reached_or_missing_everywhere_is_an_error():
+    with pytest.raises(ValueError, match="no study has a finite median.*not reached"):
+        iometa.pool_medians([INF, NAN], ci_low=[9, 15], ci_high=[INF, 25])
+
+
+def test_bare_medians_auto_route_warns_and_documents_the_nans():
+    with pytest.warns(iometa.DataWarning, match="median of medians"):
+        res = iometa.pool_medians([12.0, 20.0, 15.0], n=[40, 50, 30])
+    assert res.method == "WM" and documented_na(res) >= {"se", "tau2", "q"}
+    assert any("not defined (reported as NaN)" in w for w in res.warnings)
+    assert_finite(res)
+
+
+# ---------------------------------------------------------------- subgroups
+Y6, V6 = [0.1, 0.5, 0.2, 0.9, 1.1, 0.3], [0.02, 0.03, 0.02, 0.05, 0.04, 0.02]
+
+
+@pytest.mark.parametrize("method", ["FE", "DL", "REML"])
+def test_subgroups_single_group_has_no_test_and_says_so(method):
+    res = iometa.pool(Y6, V6, method=method)
+    with pytest.warns(SmallSampleWarning, match="no test for subgroup differences"):
+        sub = iometa.subgroups(res, ["a"] * 6)
+    assert np.isnan(sub.q_between) and "fewer than two groups" in sub.test_separate.note
+    assert_finite(sub.groups["a"])
+
+
+@pytest.mark.parametrize("method", ["FE", "DL", "REML"])
+def test_subgroups_all_singletons(method):
+    """Every group one study: the separate-tau^2 test is Cochran's Q of the studies; the
+    common-tau^2 model is saturated (FE: same Q; RE: too few studies, NaN with the reason)."""
+    res = iometa.pool(Y6, V6, method=method)
+    with pytest.warns(SmallSampleWarning, match="single study"):
+        sub = iometa.subgroups(res, list("abcdef"))
+    close(sub.test_separate.q, quiet(iometa.pool, Y6, V6, method="FE").q, 1e-12)
+    if method == "FE":
+        close(sub.test_common.q, sub.test_separate.q, 1e-9)
+    else:
+        assert np.isnan(sub.test_common.q) and "too few" in sub.test_common.note
+    for g in sub.groups.values():
+        assert_finite(g)
+
+
+@pytest.mark.parametrize("method", ["FE", "DL", "REML"])
+def test_subgroups_knha_identical_within_groups_warns_with_the_reason(method):
+    res = quiet(iometa.pool, [0.3, 0.3, 0.3, 0.8, 0.8, 0.8], V6, method=method, test="knha")
+    with pytest.warns(IometaWarning, match="no test for subgroup differences"):
+        sub = iometa.subgroups(res, ["a"] * 3 + ["b"] * 3)
+    assert np.isnan(sub.q_between) and "identical" in sub.test_separate.note
+    assert np.isnan(sub.test_common.q) and "exactly" in sub.test_common.note
+
+
+def test_subgroups_glmm_group_without_mle_names_the_group():
+    res = quiet(iometa.pool_proportions, [0, 0, 0, 9, 2, 7], [10, 12, 20, 30, 15, 25],
+                method="GLMM")
+    with pytest.raises(ValueError, match="subgroup 'a'.*does not exist"):
+        iometa.subgroups(res, ["a"] * 3 + ["b"] * 3)
+
+
+def test_subgroups_bad_by_is_a_clear_error():
+    res = iometa.pool(Y6, V6)
+    with pytest.raises(ValueError, match="no group for 1 study: Study 2"):
+        iometa.subgroups(res, ["a", None, "a", "b", "b", "b"])
+    with pytest.raises(ValueError, match="2 entries for the 6 studies"):
+        iometa.subgroups(res, ["a", "b"])
+
+
+# ---------------------------------------------------------------- pool_many
+def _long_table():
+    rows = [(c["data"], y, v) for c in REF["generic"] if c["id"].endswith("-REML-z")
+            for y, v in zip(arr(c["yi"]), arr(c["vi"]))]
+    return pd.DataFrame(rows, columns=["analysis", "yi", "vi"])
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_pool_many_edge_cases_equal_pool(method, test):
+    """Every generic edge data set as one analysis of a long table: the same numbers as
+    pool() (which matches metafor above), k = 1 and iteration notes included."""
+    table = _long_table()
+    out = quiet(iometa.pool_many, table, by="analysis", method=method, test=test)
+    for _, row in out.iterrows():
+        sub = table[table["analysis"] == row["analysis"]]
+        res = quiet(iometa.pool, sub["yi"].to_numpy(), sub["vi"].to_numpy(), method=method,
+                    test=test)
+        for name in ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "i2",
+                     "q"):
+            close(row[name], getattr(res, name), 1e-9, 1e-12)
+        assert (row["k"] == 1) == ("one study" in row["note"])
+
+
+@pytest.mark.xfail(strict=True, reason="iometa/batch.py: identical effects under Knapp-Hartung "
+                   "give se 0 and stat inf with an empty note (same as pool, models.py)")
+def test_pool_many_knha_zero_se_has_a_note():
+    table = pd.DataFrame({"a": ["x"] * 4, "yi": KNHA_IDENTICAL[0], "vi": KNHA_IDENTICAL[1]})
+    out = iometa.pool_many(table, by="a", test="knha")
+    assert out["note"].iloc[0] != ""
+
+
+def test_pool_many_bad_value_names_analysis_and_row():
+    table = _long_table()
+    table.loc[3, "vi"] = 0.0
+    with pytest.raises(ValueError, match="analysis \\(analysis='.*'\\), row 3"):
+        iometa.pool_many(table, by="analysis")
