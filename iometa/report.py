@@ -135,6 +135,11 @@ class Progress:
             extra = f" — {detail}" if detail else ""
             print(f"  {kind:<7}{name} ({suffixes}){extra}", flush=True)
 
+    def note(self, text: str) -> None:
+        """A line that is not an artefact (e.g. an analysis that could not be run)."""
+        if self.verbose:
+            print(f"  {text}", flush=True)
+
     def summary(self, out: Path) -> str:
         dt = time.perf_counter() - self.t0
         return (f"report: {self.artefacts} artefacts ({self.files} files) written to {out} "

@@ -144,9 +144,12 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     ctx = Context(studies=studies, ledger=Ledger(studies))
     sections: list[Section] = []
     for builder in section_builders():
+        seen = len(ctx.failures)
         for s in builder(ctx):
             _write_section(s, outdir, ctx, progress)
             sections.append(s)
+        for name, why in ctx.failures[seen:]:
+            progress.note(f"not run: {name} — {why}")
     _outside_reasons(ctx)
     excluded = excluded_table(ctx)
     paths = write_table(excluded, outdir / "tables" / "excluded_rows",
@@ -157,7 +160,7 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     progress("table", "tables/study_table_overview", paths, plural(len(overview), "row"))
     readme = outdir / "README.md"
     readme.write_text(readme_text(studies, data_path, sections, excluded_display(excluded),
-                                  overview),
+                                  overview, ctx.failures),
                       encoding="utf-8", newline="\n")
     progress("text", "README.md", [readme], f"{len(sections)} sections")
     return ctx

@@ -51,6 +51,18 @@ class Context:
     studies: pd.DataFrame
     ledger: Ledger
     internal: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def attempt(self, name: str, lines, fn, *args):
+        """``fn(*args)``, or None when the analysis refuses the data (ValueError): the
+        failure is recorded for the README and the rows ``lines`` get it as their reason."""
+        try:
+            return fn(*args)
+        except ValueError as exc:
+            self.failures.append((name, str(exc)))
+            for line in lines:
+                self.ledger.exclude(line, f"its analysis ({name}) could not be run: {exc}")
+            return None
 
 
 @contextmanager
@@ -77,14 +89,26 @@ def add_notes(notes: list[str], msgs) -> None:
 
 
 def modality_order(values) -> list[str]:
-    """Modalities in vocabulary order (unknown codes last, alphabetically)."""
+    """Modalities in vocabulary order (unknown codes last, alphabetically).
+
+    Example
+    -------
+    >>> modality_order(["TARE", "RFA", "zzz", "TACE"])
+    ['RFA', 'TACE', 'TARE', 'zzz']
+    """
     vals = sorted({str(v) for v in values})
     known = [m for m in MODALITIES if m in vals]
     return known + [v for v in vals if v not in known]
 
 
 def pretty_outcome(code: str) -> str:
-    """"median_os" -> "Median OS", "partial_response" -> "Partial response"."""
+    """Readable outcome name.
+
+    Example
+    -------
+    >>> pretty_outcome("median_os"), pretty_outcome("partial_response")
+    ('Median OS', 'Partial response')
+    """
     words = code.split("_")
     words = [w.upper() if w in ("os", "pfs", "dfs", "ici") else w for w in words]
     text = " ".join(words)

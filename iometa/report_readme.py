@@ -102,7 +102,8 @@ def section_text(s: Section, number: int) -> list[str]:
 
 
 def readme_text(studies: pd.DataFrame, data_path: Path, sections: list[Section],
-                excluded: pd.DataFrame, overview: pd.DataFrame) -> str:
+                excluded: pd.DataFrame, overview: pd.DataFrame,
+                failures: list[tuple[str, str]] = ()) -> str:
     """The whole README.md (deterministic: no date, no absolute path)."""
     from . import __version__
 
@@ -113,6 +114,9 @@ def readme_text(studies: pd.DataFrame, data_path: Path, sections: list[Section],
              f"{n_rows - len(excluded)} rows enter at least one analysis; {len(excluded)} do "
              "not, each with its reason in [Rows not pooled](#excluded_rows).\n",
              READING + "\n"]
+    parts += _bullets("Analyses that could not be run (the data were refused by the pool "
+                      "function; their rows are listed under Rows not pooled)",
+                      [f"{name}: {why}" for name, why in failures])
     parts += _toc(sections)
     parts += methods_text(sections)
     for i, s in enumerate(sections, 1):

@@ -145,12 +145,40 @@ def median_comparison(ctx: Context, comp: Comparison) -> Section | None:
 
 
 def median_sections(ctx: Context) -> list[Section]:
-    """The median-OS comparisons (:data:`COMPARISONS`) that have usable rows."""
-    return [s for s in (median_comparison(ctx, c) for c in COMPARISONS) if s is not None]
+    """The median-OS comparisons (:data:`COMPARISONS`) that have usable rows.
+
+    Example
+    -------
+    >>> import iometa
+    >>> from iometa.report_model import Context
+    >>> from iometa.report_select import Ledger
+    >>> studies = iometa.load_studies()
+    >>> [s.slug for s in median_sections(Context(studies, Ledger(studies)))]
+    ['median_os_ablation_liver', 'median_os_transarterial']
+    """
+    lines = _lines(ctx, "median_os")
+    return [s for s in (ctx.attempt(c.title, lines, median_comparison, ctx, c)
+                        for c in COMPARISONS) if s is not None]
+
+
+def _lines(ctx: Context, outcome: str) -> list[int]:
+    return [int(x) for x in ctx.studies.loc[ctx.studies["outcome"].astype(str) == outcome,
+                                            "line"]]
 
 
 def proportion_sections(ctx: Context) -> list[Section]:
-    """One section per proportion outcome (and time point) with usable rows, by modality."""
+    """One section per proportion outcome (and time point) with usable rows, by modality.
+
+    Example
+    -------
+    >>> import iometa
+    >>> from iometa.report_model import Context
+    >>> from iometa.report_select import Ledger
+    >>> studies = iometa.load_studies()
+    >>> secs = proportion_sections(Context(studies, Ledger(studies)))
+    >>> [s.title for s in secs if s.slug.startswith("partial")]
+    ['Partial response by modality']
+    """
     from .vocabulary import OUTCOMES
 
     present = sorted({str(o) for o in ctx.studies["outcome"]})
@@ -167,9 +195,11 @@ def proportion_sections(ctx: Context) -> list[Section]:
         for t in times:
             same = (rows["timepoint_months"].isna() if t is None
                     else rows["timepoint_months"] == t)
-            sections.append(_proportion_section(ctx, outcome, rows[same.to_numpy()]
-                                                .reset_index(drop=True), t, len(times) > 1))
-    return sections
+            sub = rows[same.to_numpy()].reset_index(drop=True)
+            sections.append(ctx.attempt(_slug_title(outcome, t, len(times) > 1)[1],
+                                        sub["line"], _proportion_section, ctx, outcome, sub, t,
+                                        len(times) > 1))
+    return [s for s in sections if s is not None]
 
 
 def _slug_title(outcome, t, several):

@@ -188,10 +188,21 @@ def _plot(tab):
 
 
 def survival_sections(ctx: Context) -> list[Section]:
-    """The survival-rate sections (OS, PFS) that have usable rows."""
+    """The survival-rate sections (OS, PFS) that have usable rows.
+
+    Example
+    -------
+    >>> import iometa
+    >>> from iometa.report_model import Context
+    >>> from iometa.report_select import Ledger
+    >>> studies = iometa.load_studies()
+    >>> [s.slug for s in survival_sections(Context(studies, Ledger(studies)))]
+    ['os_rate_by_modality_site']
+    """
     out = []
     for rate, median, what in PAIRS:
-        sec = survival_section(ctx, rate, median, what)
+        lines = ctx.studies.loc[ctx.studies["outcome"].astype(str) == rate, "line"]
+        sec = ctx.attempt(f"{what} rates", lines, survival_section, ctx, rate, median, what)
         if sec is not None:
             out.append(sec)
     return out

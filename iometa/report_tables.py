@@ -27,7 +27,13 @@ def finite(x) -> bool:
 
 
 def fmt_value(x, kind: str) -> str:
-    """A proportion as percent with one decimal, months with one decimal, else 3 digits."""
+    """A proportion as percent with one decimal, months with one decimal, else 3 digits.
+
+    Example
+    -------
+    >>> fmt_value(0.2549, "proportion"), fmt_value(29.94, "median"), fmt_value(None, "median")
+    ('25.5%', '29.9', '–')
+    """
     if not finite(x):
         return NA
     if kind == "proportion":
@@ -44,6 +50,13 @@ def fmt_interval(lo, hi, kind: str) -> str:
 
 
 def fmt_estci(est, lo, hi, kind: str) -> str:
+    """"estimate [low to high]"; the estimate alone when the interval is missing or a point.
+
+    Example
+    -------
+    >>> fmt_estci(0.25, 0.14, 0.39, "proportion"), fmt_estci(41.8, 41.8, 41.8, "median")
+    ('25.0% [14.0% to 39.0%]', '41.8')
+    """
     if not finite(est):
         return NA
     if finite(lo) and finite(hi) and float(lo) == float(hi) == float(est):

@@ -312,6 +312,24 @@ def test_broken_plot_function_keeps_the_tables(tmp_path, monkeypatch):
     assert (out / "figures" / "os_rate_by_modality_site.svg").exists()  # survival_plot works
 
 
+def test_analysis_refusing_the_data_is_reported_not_fatal(tmp_path, monkeypatch, capsys):
+    data = write_synthetic(tmp_path / "table" / "studies.csv")
+
+    def refuse(ctx, outcome, rows, t, several):
+        raise ValueError(f"study {rows['label'][0]!r}: refused")
+
+    monkeypatch.setattr(report_sections, "_proportion_section", refuse)
+    out = build_report(data=data, out=tmp_path / "out", verbose=True)
+    printed = capsys.readouterr().out
+    assert "not run: Complete ablation by modality — study 'Abla 2010': refused" in printed
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "Analyses that could not be run" in readme and "refused" in readme
+    excluded = pd.read_csv(out / "tables" / "excluded_rows.csv")
+    failed = excluded[excluded["outcome"] == "complete_ablation"]
+    assert len(failed) == 7 and failed["reason"].str.contains("could not be run").all()
+    assert (out / "tables" / "median_os_ablation_liver.csv").exists()
+
+
 # ----------------------------------------------------------------------------- selection rule
 def _rows(**cols):
     n = len(next(iter(cols.values())))
