@@ -161,7 +161,12 @@ def _one_rate(lab, s, n, lo, hi, cl, scale, z):
     else:
         s_c, n_c = s, n
     y = float(transform(s_c, scale))
-    v = float(binomial_variance(s_c, n_c, scale))
+    with np.errstate(over="ignore", divide="ignore"):
+        v = float(binomial_variance(s_c, n_c, scale))
+    if not 0 < v < math.inf:
+        raise ValueError(f"study {lab!r}: survival rate {s:g} with n = {n:g} is too close to 0 "
+                         "or 1 for a binomial variance (give 0 or 1 if that is what was "
+                         "observed, or the study's CI)")
     ci = tuple(sorted(inverse([y - z * math.sqrt(v), y + z * math.sqrt(v)], scale)))
     return y, v, corrected, source, ((lo, hi) if has_ci else ci)
 
