@@ -503,7 +503,7 @@ BAD_INPUT = [
      "'Beta 2020'.*not percent"),
     ("rates inf", iometa.pool_survival_rates, ([0.8, INF, 0.7], [40, 50, 60]),
      "'Beta 2020'.*outside 0-1"),
-    ("rates 1e-300", iometa.pool_survival_rates, ([0.8, 1e-300, 0.7], [40, 50, 60]),
+    ("rates 5e-324", iometa.pool_survival_rates, ([0.8, 5e-324, 0.7], [40, 50, 60]),
      "'Beta 2020'.*too close to 0 or 1"),
     ("rates lengths", iometa.pool_survival_rates, ([0.8, 0.6, 0.7], [40, 50]), "2 entries"),
     ("medians negative n", iometa.pool_medians, ([12.0, 20, 15],), "'Beta 2020'.*n must be > 0",
