@@ -126,8 +126,9 @@ def _row_caveats(rows: pd.DataFrame) -> list[str]:
     return out
 
 
-def common_caveats(table: pd.DataFrame, rows: pd.DataFrame, sub) -> list[str]:
-    """Caveats every section needs, computed from its table and rows."""
+def common_caveats(table: pd.DataFrame, rows: pd.DataFrame, sub, het: bool = True) -> list[str]:
+    """Caveats every section needs, computed from its table and rows (``het``: the model has
+    heterogeneity statistics)."""
     out = []
     groups = table[table["group"] != "All groups"]
     if sub is not None:
@@ -143,7 +144,7 @@ def common_caveats(table: pd.DataFrame, rows: pd.DataFrame, sub) -> list[str]:
         out.append(f"One study only (k = 1) for {', '.join(ones)}: the \"pooled\" value is that "
                    "study's own result, and no heterogeneity can be estimated.")
     twos = groups.loc[groups["k"] == 2, "group"].tolist()
-    if twos:
+    if twos and het:
         out.append(f"k = 2 for {', '.join(twos)}: τ² and I² are very imprecise and no "
                    "prediction interval is given.")
     return out + _row_caveats(rows)

@@ -37,7 +37,8 @@ def data_fingerprint(path: Path) -> str:
 
 
 def _toc(sections: list[Section]) -> list[str]:
-    lines = ["## Contents\n", "- [Methods](#methods)"]
+    lines = ["## Contents\n", "The models and the rule that decides which rows are pooled are in "
+             "[Methods](#methods).\n"]
     for i, s in enumerate(sections, 1):
         used = "" if s.sources is None else f" ({plural(len(s.sources), 'row')})"
         lines.append(f"{i}. [{s.title}](#{s.slug}){used}")

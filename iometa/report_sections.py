@@ -140,7 +140,8 @@ def median_comparison(ctx: Context, comp: Comparison) -> Section | None:
         tables=[Table(f"tables/{comp.slug}", "Pooled median OS by modality (months)",
                       table, display)],
         sources=src, figure=_forest(sub if sub is not None else res, res.method in ("MM", "WM")),
-        caveats=cav.common_caveats(table, rows, sub) + cav.median_caveats(res),
+        caveats=(cav.common_caveats(table, rows, sub, het=res.method not in ("MM", "WM"))
+                 + cav.median_caveats(res)),
         notes=notes)
 
 
