@@ -245,6 +245,10 @@ def _try(columns, rows, fs, width, plot_min, plot_pref, label_min_em, plot_comfo
         floors["label"] = max(floors["label"], _longest_word(["label"], rows, fs))
     if room < sum(floors.values()):
         return None
+    words = {k: max(f, min(widths[k], _widest_word(k, rows, fs, 12.0 * em))) if k != "label"
+             else f for k, f in floors.items()}
+    if room >= sum(words.values()):  # room for whole short words: never hyphenate them
+        floors = words
     widths.update(_water_fill(floors, comf, room))
     return widths, plot_min, width
 
@@ -269,6 +273,17 @@ def _two_lines(s: str, fs: float, weight: str) -> float:
         return text_width(s, fs, weight)
     return min(max(text_width(" ".join(words[:i]), fs, weight),
                    text_width(" ".join(words[i:]), fs, weight)) for i in range(1, len(words)))
+
+
+def _widest_word(key, rows, fs, cap) -> float:
+    """Width of the widest single word of column ``key`` that is not wider than ``cap``."""
+    w = 0.0
+    for r in rows:
+        for word in str(r.cells.get(key) or "").split():
+            ww = text_width(word, fs, _weight(r))
+            if ww <= cap:
+                w = max(w, ww)
+    return w
 
 
 def _longest_word(keys, rows, fs) -> float:

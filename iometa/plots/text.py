@@ -120,7 +120,11 @@ def subgroup_test_text(sub) -> str:
     """"Test for subgroup differences: Q = 4.52, df = 2, p = 0.10"."""
     q = float(sub.q_between)
     if not _finite(q):
-        return "Test for subgroup differences: not available (no within-study variances)"
+        chosen = getattr(sub, "test_chosen", None)
+        why = getattr(chosen, "note", "") or "no within-study variances"
+        if len(why) > 60:  # keep the figure's line short; the full note is on the result
+            why = why.split(" (")[0]
+        return f"Test for subgroup differences: not available ({why})"
     return (f"Test for subgroup differences: Q = {fmt_num(q, 2 if q < 100 else 1)}, "
             f"df = {int(sub.q_between_df)}, {fmt_p(sub.q_between_pval)}")
 
