@@ -125,6 +125,8 @@ def summary_rows(res, scale, label, *, common=None, pi="row", weight=100.0,
         lab = lab or label.replace("Random-effects", "Common-effect").replace(
             "random effects", "common effect").replace("Random effects", "Common effect")
         est, lo, hi = scale([r.estimate, r.ci_low, r.ci_high])
+        if r.method in ("MM", "WM") and r.k == 1:  # the "range" of one bare median: no CI
+            lo = hi = np.nan
         rows.append(Row("summary", {"label": lab, "weight": fmt_num(weight, 1, ""), **cells},
                         bold=True, mark=dict(shape="diamond", est=est, lo=lo, hi=hi,
                                              color=color, fill=fill),
