@@ -153,7 +153,7 @@ def validate_studies(
     if t.problems:
         raise StudyTableError(t.problems, path=t.file)
     out = _typed_frame(t)
-    _warn(t)  # warnings are attributed to the caller of this function
+    _warn(t)
     return out
 
 

@@ -80,6 +80,7 @@ _CI_RE = re.compile(rf"^{_NUM}\s*%?\s*[\(\[]")
 _RANGE_RE = re.compile(rf"^{_NUM}\s*(?:[-\u2013\u2014]|to)\s*[+-]?[\d.,]")
 _COMPARATOR_RE = re.compile(r"^(?:[<>\u2264\u2265~\u2248]|approx)", re.IGNORECASE)
 _WITH_UNIT_RE = re.compile(rf"^{_NUM}\s*[^\W\d_]")
+_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3},\d{3}$")
 #: the kinds of text that is almost a number, tried in this order
 _NEAR_NUMBERS = (
     ("fraction", _FRACTION_RE),
@@ -144,6 +145,8 @@ def _number_message(
         return _fraction_message(column)
     if detail == "unit":
         return _unit_message(column, count, estimate)
+    if detail == "comma" and count:
+        return _count_comma_message(shown)
     if detail == "comma":
         return f"expected a number with a decimal point: write {shown.replace(',', '.')}"
     if detail in _FIXED_MESSAGES:
@@ -190,6 +193,15 @@ def _fraction_message(column: str) -> str:
             "or the proportion in `value`"
         )
     return "expected a number, not a fraction"
+
+
+def _count_comma_message(shown: str) -> str:
+    """A count written with a comma: a thousands separator ('1,234') or a decimal comma."""
+    if _THOUSANDS_RE.match(shown):
+        return (
+            f"expected a whole number without a thousands separator: write {shown.replace(',', '')}"
+        )
+    return "expected a whole number"
 
 
 def _unit_message(column: str, count: bool, estimate: bool) -> str:

@@ -1,4 +1,4 @@
-"""The problems of a study table and the error that lists them.
+"""The problems of a study table, the error that lists them, and where its warnings point.
 
 Part of the study-table loader; :class:`Problem` and :class:`StudyTableError` are public
 through :mod:`iometa.data` (and :mod:`iometa`).
@@ -7,6 +7,7 @@ through :mod:`iometa.data` (and :mod:`iometa`).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,3 +118,21 @@ def _line_problem(path: Any, line: int | None, message: str, column: str | None 
 
 def _file_error(path: Any, message: str) -> StudyTableError:
     return StudyTableError([_line_problem(path, None, message)], path=path)
+
+
+def _outside_loader() -> int:
+    """The ``stacklevel`` for :func:`warnings.warn` that points at the code calling the loader.
+
+    Call it from the function that warns: it counts that function's frame and every frame of
+    the loader's modules (``iometa.data``, ``iometa.table_*``) above it, so a warning raised
+    by :func:`iometa.data.load_studies` names the user's line rather than the loader's.
+    """
+    level = 1
+    frame = sys._getframe(1)  # the function that warns
+    while frame.f_back is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != "iometa.data" and not name.startswith("iometa.table_"):
+            break
+        frame = frame.f_back
+        level += 1
+    return level

@@ -42,7 +42,8 @@ def select(df: pd.DataFrame, outcome: str, **filters: Any) -> pd.DataFrame:
     """The rows of one outcome, optionally filtered on other columns.
 
     Each keyword names a column; its value is one value, a list/tuple/set of values (any of
-    them), or None (rows where the column is empty). Categorical values are matched like the
+    them), or None (rows where the column is empty; for ``subgroup``, whose empty cells are
+    ``""``, the rows of the whole population). Categorical values are matched like the
     loader does ('rfa' = 'RFA'); an unknown value or column raises ValueError rather than
     silently selecting nothing. Nothing else is dropped: rows are returned whatever their
     other cells hold, with their original index and ``line``.
@@ -57,6 +58,8 @@ def select(df: pd.DataFrame, outcome: str, **filters: Any) -> pd.DataFrame:
     ...     "timepoint_months": ["12", "12", ""], "value": ["0.9", "0.8", "30"]}))
     >>> select(df, "os_rate", modality="rfa", timepoint_months=12)["study_id"].tolist()
     ['A']
+    >>> select(df, "os_rate", subgroup=None)["study_id"].tolist()
+    ['A', 'B']
     """
     if "outcome" not in df.columns:
         raise ValueError("the table has no 'outcome' column")
@@ -74,8 +77,11 @@ def _filter_mask(df: pd.DataFrame, column: str, wanted: Any):
         hint = f"; did you mean '{guess[0]}'?" if guess else ""
         raise ValueError(f"unknown column {column!r}{hint}")
     s = df[column]
-    if wanted is None:
-        return s.isna().to_numpy(dtype=bool)
+    if wanted is None:  # empty: missing, or the '' of a text column (subgroup)
+        empty = s.isna()
+        if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+            empty = empty | (s == "")
+        return empty.to_numpy(dtype=bool, na_value=True)
     if isinstance(wanted, (list, tuple, set, frozenset)):
         return s.isin([_canonical(column, w) for w in wanted]).to_numpy(dtype=bool, na_value=False)
     return (s == _canonical(column, wanted)).to_numpy(dtype=bool, na_value=False)

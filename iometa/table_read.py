@@ -20,7 +20,13 @@ import pandas as pd
 
 from iometa._warnings import DataWarning
 from iometa.table_cells import _clean
-from iometa.table_errors import Problem, StudyTableError, _file_error, _line_problem
+from iometa.table_errors import (
+    Problem,
+    StudyTableError,
+    _file_error,
+    _line_problem,
+    _outside_loader,
+)
 
 _EOF_MARK = "\ue000iometa-end-of-file\ue000"
 _SAVE_AS_CSV = "in Excel use File > Save As > 'CSV UTF-8 (comma delimited)'"
@@ -98,7 +104,7 @@ def _decode(data: bytes, path: Any) -> tuple[str, str]:
                 "characters (e.g. author names such as 'Kümler') and save the file as "
                 "'CSV UTF-8' to silence this warning.",
                 DataWarning,
-                stacklevel=3,  # the caller of read_study_table
+                stacklevel=_outside_loader(),
             )
     text = text.lstrip("\ufeff")
     if "\x00" in text or _is_binary(text):
@@ -172,14 +178,16 @@ def _csv_records(text: str, delimiter: str, skip_lines: int, path: Any) -> list[
     return records
 
 
-def _close_records(records: list[_Record], path: Any, problems: list[Problem]) -> int | None:
+def _close_records(
+    records: list[_Record], delimiter: str, path: Any, problems: list[Problem]
+) -> int | None:
     """Remove the end-of-file marker; return the line of a quote never closed (or None).
 
     The marker must come back as its own record; otherwise a quote was never closed and the
     rest of the file was read into the last record, which is kept without the marker.
     """
     last_start, last = records.pop()
-    if last == [_EOF_MARK]:
+    if delimiter.join(last) == _EOF_MARK:  # also when a "sep=" line names a letter of it
         return None
     problems.append(
         _line_problem(
@@ -324,7 +332,7 @@ def read_study_table(path: str | os.PathLike) -> pd.DataFrame:
     delimiter, skip_lines = _find_delimiter(text)
     records = _csv_records(text, delimiter, skip_lines, path)
     problems: list[Problem] = []
-    unclosed = _close_records(records, path, problems)
+    unclosed = _close_records(records, delimiter, path, problems)
     records = [(ln, rec) for ln, rec in records if any(_clean(c) for c in rec)]
     if not records:
         raise (

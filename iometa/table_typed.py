@@ -18,6 +18,7 @@ import pandas as pd
 
 from iometa._warnings import DataWarning
 from iometa.table_columns import _Table
+from iometa.table_errors import _outside_loader
 from iometa.table_schema import _CATEGORICAL, _FLOAT, _INT, _TEXT, COLUMNS
 
 
@@ -84,7 +85,7 @@ def _unit_warnings(t: _Table) -> list[str]:
 
 
 def _warn(t: _Table) -> None:
-    """Issue every warning of a valid table, attributed to the caller of validate_studies."""
+    """Issue every warning of a valid table, attributed to the code that called the loader."""
     where = f"{t.file}: " if t.file else ""
     for msg in t.warnings + _unit_warnings(t):
-        warnings.warn(where + msg, DataWarning, stacklevel=3)
+        warnings.warn(where + msg, DataWarning, stacklevel=_outside_loader())
