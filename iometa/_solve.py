@@ -14,6 +14,8 @@ THRESHOLD = 1e-13
 MAXITER = 10000
 #: compact the working set once fewer than half of its analyses are still iterating
 _COMPACT_MIN = 64
+#: Fisher steps become Newton steps once below this fraction of τ² (see bracketed_step)
+NEWTON_NEAR = 0.01
 #: longest vectors summed with BLAS (longer ones would start OpenBLAS threads, slow when busy)
 _BLAS_MAX = 8192
 
@@ -49,30 +51,52 @@ def where(cond, a, b):
     return a if cond else b
 
 
-def bracketed_step(t, u, d, lo, hi, newton=True):
-    """One safeguarded Newton-type step for the root of a decreasing function ``u`` of τ² ≥ 0.
+def halve_until_nonnegative(t, step):
+    """t + step, the step halved while it would make τ² negative (metafor's rule; from τ² = 0
+    a negative step ends at 0)."""
+    new = t + step
+    neg = new < 0
+    if not np.any(neg):
+        return new
+    with np.errstate(divide="ignore", invalid="ignore"):
+        j = np.floor(np.log2(np.where(neg & (t > 0), -step / t, 1.0))) - 1
+    s = np.ldexp(step, -np.maximum(j, 0).astype(int))  # exact: the first j that fails is j0
+    new = where(neg, t + s, new)
+    while np.any(bad := neg & (new < 0) & (t > 0)):
+        s = where(bad, s / 2, s)
+        new = where(bad, t + s, new)
+    return where(neg & (t <= 0), 0.0, new)
 
-    ``d`` > 0 is the slope −u′ (``newton``) or a positive stand-in where −u′ ≤ 0 (a Fisher
-    scoring step). ``lo``/``hi`` are the largest point known to have u > 0 and the smallest
-    known to have u < 0 (−inf/inf while unknown); they are updated with t. The step t + u/d is
-    projected onto τ² ≥ 0; a step not strictly inside the bracket (or not a number), or a
-    stand-in step once the bracket is closed, is replaced by bisection: the bracket shrinks at
-    every step, no cycle is possible, and no slow crawl where u is not decreasing.
-    Returns ``(new t, lo, hi)``.
+
+def bracketed_step(t, u, d_newton, d_fisher, lo, hi):
+    """One safeguarded step towards the root of ``u``, a function of τ² ≥ 0 with u > 0 left of
+    the root (a score, or Q − target).
+
+    ``d_fisher`` > 0 is Fisher's information (metafor's step u/d_fisher), ``d_newton`` the
+    slope −u′ (Newton's step where > 0). ``lo``/``hi`` are the largest point known to have
+    u > 0 and the smallest known to have u < 0 (−inf/inf while unknown), updated with t.
+    Until the root is bracketed the iterations follow metafor's Fisher scoring (steps halved
+    while they would make τ² negative), switching to Newton only once the Fisher step is below
+    1% of τ² — so the path stays in the basin of the maximum metafor finds, also when the
+    likelihood has another one at τ² = 0. Once bracketed: Newton steps, replaced by bisection
+    when they leave the bracket or where −u′ ≤ 0, so the bracket shrinks at every step (no
+    cycle, no crawl). Returns ``(new t, lo, hi)``.
     """
     lo = where(u > 0, where(t > lo, t, lo), lo)
     hi = where(u < 0, where(t < hi, t, hi), hi)
-    new = t + u / d
-    new = where(new < 0, 0.0, new)
-    mid = where(hi < np.inf, 0.5 * (where(lo > 0, lo, 0.0) + hi), t)
-    ok = (new > lo) & (new < hi) & (newton | (lo < 0) | (hi == np.inf))
-    return where(ok, new, mid), lo, hi
+    closed = (lo >= 0) & (hi < np.inf)
+    fisher = u / d_fisher
+    newton = (d_newton > 0) & (closed | (abs(fisher) <= NEWTON_NEAR * t))
+    new = halve_until_nonnegative(t, where(newton, u / d_newton, fisher))
+    bad = (new <= lo) | (new >= hi) | (d_newton <= 0) | (new != new)
+    new = where(closed & bad, 0.5 * (where(lo > 0, lo, 0.0) + hi), new)
+    return where(new != new, t, new), lo, hi
 
 
 def solve_root(slope, y, v, m, t0, lo, hi, active, extra=()):
     """Root of ``u(τ²)`` per active analysis: returns ``(τ², converged, iterations)``.
 
-    ``slope(y, v, m, t, work, *extra)`` returns ``(u, d, newton)`` (see
+    ``slope(y, v, m, t, work, *extra)`` returns ``(u, d_newton, d_fisher)`` (see
     :func:`bracketed_step`); the
     iteration stops when |Δτ²| < 1e-13·max(1, τ²). A batch keeps iterating all rows of its
     working set (finished rows frozen) and compacts the set when half of it has finished, so
@@ -89,8 +113,8 @@ def _solve_one(slope, y, v, m, t, lo, hi, active, extra):
         return t, True, 0
     work = work_arrays(y)
     for it in range(1, MAXITER + 1):
-        u, d, newton = slope(y, v, m, t, work, *extra)
-        new, lo, hi = bracketed_step(t, u, d, lo, hi, newton)
+        u, d_newton, d_fisher = slope(y, v, m, t, work, *extra)
+        new, lo, hi = bracketed_step(t, u, d_newton, d_fisher, lo, hi)
         if abs(new - t) < THRESHOLD * (new if new > 1.0 else 1.0):
             return new, True, it
         t = new
@@ -119,8 +143,8 @@ def _solve_batch(slope, y, v, m, t0, lo, hi, active, extra):
     its, done = np.zeros(sel.size, dtype=int), np.zeros(sel.size, dtype=bool)
     work = work_arrays(ys)
     for _ in range(MAXITER):
-        u, d, newton = slope(ys, vs, ms, ts, work, *ex)
-        new, los, his = bracketed_step(ts, u, d, los, his, newton)
+        u, d_newton, d_fisher = slope(ys, vs, ms, ts, work, *ex)
+        new, los, his = bracketed_step(ts, u, d_newton, d_fisher, los, his)
         fin = np.abs(new - ts) < THRESHOLD * np.maximum(1.0, new)
         ts = np.where(done, ts, new)
         its += ~done

@@ -9,13 +9,14 @@ The iterative estimators are solved to machine precision rather than to metafor'
 stopping rule (|Δτ²| < 1e-5), as roots of their estimating equations:
 
 * REML and ML maximise the (restricted) likelihood. The iterations start from the truncated
-  Hedges estimate, as ``metafor::rma.uni``'s Fisher scoring does; each step is a Newton step
-  where the log-likelihood is locally concave and a Fisher-scoring step elsewhere, kept inside
-  the bracket of the score's sign change seen so far (bisection when a step leaves it) and
-  projected onto τ² ≥ 0; metafor's ``ll0check`` follows. Where metafor's plain Fisher scoring
-  converges this is the same maximum; where it oscillates (metafor stops with "Fisher scoring
-  algorithm did not converge"; its remedy is ``control = list(stepadj = 0.5)``) this is the
-  maximum the adjusted iterations reach.
+  Hedges estimate and follow metafor's Fisher scoring (steps halved while they would make
+  τ² negative) until the root of the score is bracketed or the Fisher step falls below 1% of
+  τ²; from there Newton steps (bisection where a step leaves the bracket or the likelihood is
+  not concave) finish quadratically; metafor's ``ll0check`` follows. So the result is the
+  maximum metafor's Fisher scoring converges to (also where the likelihood has a second one at
+  τ² = 0), reached in fewer iterations; where Fisher scoring oscillates (metafor stops with
+  "Fisher scoring algorithm did not converge"; its remedy is ``control = list(stepadj =
+  0.5)``) it is the maximum the adjusted iterations reach.
 * PM and EB: the root of the generalised Q-statistic equation Q(τ²) = k − 1 (EB's
   Fisher-scoring fixed point is the same root in the intercept-only model, Viechtbauer et al.
   2015), by the same safeguarded Newton iterations inside a bracket.
@@ -212,8 +213,7 @@ def _likelihood(y, v, m, k, kind, z0=None):
 
     def slope(y, v, m, t, work):
         u, fisher, observed = _score(y, v, m, t, kind, work)
-        concave = observed > 0  # Newton there, else Fisher scoring (bisection once bracketed)
-        return u, where(concave, observed, fisher), concave
+        return u, observed, fisher
 
     tau2, conv, it = solve_root(slope, y, v, m, t0, -np.inf, np.inf, active)
     sw0, _, _, q0 = fixed_moments(y, v, m) if z0 is None else z0
@@ -258,7 +258,8 @@ def root_q(y, v, m, k, target, z0=None):
 
     def slope(y, v, m, t, work, target=target):
         _, _, _, r, wr = sweep(y, v, m, t, work)
-        return dot(wr, r) - target, dot(wr, wr), True  # Q − target and −dQ/dτ²
+        dq = dot(wr, wr)  # −dQ/dτ²
+        return dot(wr, r) - target, dq, dq
 
     tau2, conv, it = solve_root(slope, y, v, m, start, zero, hi, active, extra=(target,))
     return _done(tau2, conv, it)

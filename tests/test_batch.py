@@ -203,6 +203,26 @@ def test_reml_where_fisher_scoring_oscillates():
         assert abs(score(y, v, res.tau2)) < 1e-9
 
 
+def test_reml_keeps_metafors_maximum_when_tau2_0_is_also_a_local_maximum():
+    """Bimodal restricted likelihood: a local maximum at τ² = 0 (score < 0 there) and the
+    global one inside. metafor's Fisher scoring from the Hedges start reaches the inside one:
+    rma(..., control = list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)) gives
+    0.0231455668081831 (logLik -10.33831 vs -10.37588 at τ² = 0). A Newton step from the
+    start would jump past it to 0; the solver must not."""
+    y = [-0.22748, 0.58663, -0.67374, 0.22752, 0.25174, 0.39141, 0.11212, 0.05075, -0.08391,
+         -0.04609, 0.32375, 0.33827, 0.02065, -0.34215, 0.40334, 0.85887, 1.43955, 0.87666,
+         -0.14066, 0.27301]
+    v = [0.16428, 0.03365, 0.15403, 0.03978, 0.01118, 0.12778, 0.04659, 0.07621, 0.09173,
+         0.1406, 0.01971, 0.01375, 0.19284, 0.14438, 0.12328, 0.10165, 0.13472, 0.15368,
+         0.10783, 0.06034]
+    y, v = np.array(y), np.array(v)
+    assert _reml_score(y, v, 0.0) < 0  # τ² = 0 is a local maximum too
+    res = single(y, v, method="REML")
+    assert abs(res.tau2 - 0.0231455668081831) <= 1e-6 * 0.0231455668081831
+    batch_fit = fit_arrays(np.tile(y, (70, 1)), np.tile(v, (70, 1)))  # the batched path
+    assert np.allclose(batch_fit.tau2, res.tau2, rtol=1e-10, atol=0)
+
+
 def _reml_score(y, v, t):
     w = 1 / (v + t)
     mu = (w * y).sum() / w.sum()
