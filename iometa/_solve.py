@@ -40,8 +40,9 @@ def msum(m, a):
 
 
 def work_arrays(y):
-    """Three scratch arrays shaped (and ordered) like ``y``."""
-    return np.empty_like(y), np.empty_like(y), np.empty_like(y)
+    """Three scratch arrays shaped like ``y``, column-major for batches."""
+    order = "F" if y.ndim == 2 else "C"
+    return tuple(np.empty(y.shape, order=order) for _ in range(3))
 
 
 def where(cond, a, b):

@@ -95,14 +95,18 @@ def sweep(y, v, m, tau2, work=None, residuals=True):
     """One pass over the data at τ² = ``tau2``: ``(w, Σw, μ̂, r, w·r)``.
 
     wᵢ = mᵢ/(vᵢ + τ²), μ̂ = Σwᵢyᵢ/Σwᵢ, rᵢ = yᵢ − μ̂. ``m`` is None (no padding) or the 0/1 float
-    mask; ``work`` optional scratch arrays (w, r, wr) shaped like ``y`` (no allocation);
-    ``residuals=False`` skips r and w·r (returned as None).
+    mask (padding may hold any finite y and v > 0: its weight is exactly 0); ``work`` optional
+    scratch arrays (w, r, wr) shaped like ``y`` (no allocation); ``residuals=False`` skips r
+    and w·r (returned as None).
     """
     if work is None:
         work = work_arrays(y) if residuals else (np.empty_like(y), None, None)
     w, r, wr = work
-    np.add(v, col(tau2), out=w)
-    np.divide(1.0 if m is None else m, w, out=w)
+    if type(tau2) is float and tau2 == 0.0:  # the inverse-variance weights: v + 0 is v
+        np.divide(1.0 if m is None else m, v, out=w)
+    else:
+        np.add(v, col(tau2), out=w)
+        np.divide(1.0 if m is None else m, w, out=w)
     sw = np.add.reduce(w, axis=-1)
     mu = dot(w, y) / sw
     if not residuals:
@@ -135,7 +139,7 @@ def _done(tau2, conv=None, it=None):
 
 
 def _he_raw(y, v, m, k):
-    ybar = np.add.reduce(y, axis=-1) / k  # padding has y = 0
+    ybar = msum(m, y) / k
     d = y - col(ybar)
     rss = dot(d if m is None else d * m, d)
     return rss / (k - 1) - msum(m, v) / k
@@ -161,7 +165,7 @@ def _hs(y, v, m, k, z0=None):
 
 
 def _sj(y, v, m, k, z0=None):
-    ybar = np.add.reduce(y, axis=-1) / k
+    ybar = msum(m, y) / k
     d = y - col(ybar)
     t0 = dot(d if m is None else d * m, d) / k
     _, _, _, r, wr = sweep(y, v, m, t0)
@@ -232,7 +236,7 @@ def _reml(y, v, m, k, z0=None):
 
 def _upper_bracket(y, v, m, k, target, active):
     """A τ² with Q(τ²) ≤ target: 10·var(y) (at least 1), multiplied by 4 until it is."""
-    ybar = np.add.reduce(y, axis=-1) / k
+    ybar = msum(m, y) / k
     d = y - col(ybar)
     hi = np.maximum(1.0, 10.0 * dot(d if m is None else d * m, d) / k)
     hi = np.where(np.isfinite(hi), hi, 1.0)

@@ -113,7 +113,8 @@ def fit_arrays(y, v, mask=None, *, method="REML", test="z", level=0.95, tau2=Non
     (array([0.4834]), array([0.1107]))
     """
     _check_options(method, test, level, tau2)
-    y, v, m, k = prepare(y, v, mask)
+    shared = _shared_rows(y, v, mask)
+    y, v, m, k = prepare(y, v, mask) if shared is None else shared
     B = y.shape[0]
     fixed = None if tau2 is None else np.broadcast_to(np.asarray(tau2, dtype=float), (B,))
     if B == 1 and (mask is None or m.all()):
@@ -122,8 +123,27 @@ def fit_arrays(y, v, mask=None, *, method="REML", test="z", level=0.95, tau2=Non
         out = {name: np.array((x,)) for name, x in out.items()}
         out["weights"] = out["weights"].reshape(1, -1)
         return BatchFit(**out)
-    return BatchFit(**_fit(y, v, as_weights_mask(m), k, method, test, level,
+    return BatchFit(**_fit(y, v, m if shared else as_weights_mask(m), k, method, test, level,
                            None if fixed is None else fixed.copy()))
+
+
+def _shared_rows(y, v, mask):
+    """Subsets of one set of studies (leave-one-out, GOSH, cumulative): ``y`` and ``v`` are
+    one row broadcast to (B, k) (stride 0) with a mask. Then nothing needs copying or
+    neutralising (the row is finite, v > 0: masked studies get weight exactly 0); returns
+    ``(y, v, 0/1 float mask, k)``, or None for any other input (then :func:`prepare`)."""
+    if mask is None or not (isinstance(y, np.ndarray) and isinstance(v, np.ndarray)):
+        return None
+    if y.ndim != 2 or y.shape != v.shape or y.shape[0] < 2 or y.strides[0] or v.strides[0]:
+        return None
+    if y.dtype != np.float64 or v.dtype != np.float64:
+        return None
+    if not (np.isfinite(y[0]).all() and np.isfinite(v[0]).all() and (v[0] > 0).all()):
+        return None
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != y.shape:
+        return None
+    return y, v, m.astype(float, order="F"), m.sum(axis=-1)
 
 
 def fit_one(y, v, *, method="REML", test="z", level=0.95, tau2=None) -> dict:
