@@ -1,0 +1,34 @@
+"""The README's Python examples run, and its Quick start has exactly two command lines."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_quick_start_first_block_has_two_commands():
+    section = README.split("## Quick start", 1)[1]
+    block = re.search(r"```[a-z]*\n(.*?)```", section, re.S).group(1)
+    lines = [ln for ln in block.splitlines() if ln.strip()]
+    assert lines == [
+        'python -m pip install -e . && iometa report',
+        'python -m pip install -e ".[test]" && python -m pytest',
+    ]
+
+
+@pytest.mark.parametrize("i", range(len(re.findall(r"```python\n", README))))
+def test_python_examples_run(i, tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    code = "\n".join(blocks[: i + 1])  # later examples build on earlier ones
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(code, f"README example {i + 1}", "exec"), {})
