@@ -22,7 +22,7 @@ _BLAS_MAX = 8192
 
 def col(t):
     """A per-analysis value as a column against (B, k) arrays (a scalar stays a scalar)."""
-    return t[:, None] if getattr(t, "ndim", 0) else t
+    return t[:, None] if ndim(t) else t
 
 
 def dot(a, b):
@@ -39,15 +39,23 @@ def msum(m, a):
     return np.add.reduce(a, axis=-1) if m is None else dot(m, a)
 
 
+def ndim(x):
+    """Number of dimensions (0 for Python and numpy scalars), without numpy's dispatch."""
+    return getattr(x, "ndim", 0)
+
+
 def work_arrays(y):
     """Three scratch arrays shaped like ``y``, column-major for batches."""
-    order = "F" if y.ndim == 2 else "C"
-    return tuple(np.empty(y.shape, order=order) for _ in range(3))
+    if y.ndim == 1:
+        n = y.shape[0]
+        return np.empty(n), np.empty(n), np.empty(n)
+    return (np.empty(y.shape, order="F"), np.empty(y.shape, order="F"),
+            np.empty(y.shape, order="F"))
 
 
 def where(cond, a, b):
     """``np.where`` that stays a plain scalar when ``cond`` is one (a batch of one)."""
-    if getattr(cond, "ndim", 0):
+    if ndim(cond):
         return np.where(cond, a, b)
     return a if cond else b
 
@@ -57,7 +65,7 @@ def halve_until_nonnegative(t, step):
     a negative step ends at 0)."""
     new = t + step
     neg = new < 0
-    if not np.any(neg):
+    if not (neg.any() if ndim(neg) else neg):
         return new
     with np.errstate(divide="ignore", invalid="ignore"):
         j = np.floor(np.log2(np.where(neg & (t > 0), -step / t, 1.0))) - 1

@@ -100,7 +100,7 @@ def sweep(y, v, m, tau2, work=None, residuals=True):
     and w·r (returned as None).
     """
     if work is None:
-        work = work_arrays(y) if residuals else (np.empty_like(y), None, None)
+        work = work_arrays(y) if residuals else (np.empty(y.shape, order="F"), None, None)
     w, r, wr = work
     if type(tau2) is float and tau2 == 0.0:  # the inverse-variance weights: v + 0 is v
         np.divide(1.0 if m is None else m, v, out=w)

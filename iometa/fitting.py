@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._lazy import Deferred, LazyField
-from ._solve import col, dot, where
+from ._solve import col, dot, ndim, where
 from .estimators import TAU2, as_weights_mask, check_method, fixed_moments, prepare, root_q, sweep
 
 TESTS = ("z", "knha")
@@ -79,7 +79,7 @@ def _scalar_quantile(dist, p, df):
 def quantile(dist, p, df=None):
     """Quantile of the standard normal (``"z"``), t or χ² distribution with ``df`` degrees of
     freedom (scipy.stats' ``ppf``: ndtri, stdtrit, 2·gammaincinv(df/2, p)); scalars cached."""
-    if np.ndim(df) or np.ndim(p):
+    if ndim(df) or ndim(p):
         sc = _special()
         if dist == "t":
             return sc.stdtrit(df, p)
@@ -199,7 +199,7 @@ def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit):
         stat = mu / se
         pval = 2 * sc.stdtr(_t_df(df), -np.abs(stat))
     else:
-        df = np.full(np.shape(k), np.nan) if np.ndim(k) else np.nan
+        df = np.full(np.shape(k), np.nan) if ndim(k) else np.nan
         crit = quantile("z", p)
         stat = mu / se
         pval = 2 * sc.ndtr(-np.abs(stat))
@@ -212,7 +212,7 @@ def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit):
     else:
         i2 = where(t2 > 0, 100 * t2 / (t2 + s2), 0.0)
         h2 = where(t2 > 0, (t2 + s2) / s2, 1.0)
-    q_pval = Deferred(lambda: _q_pval(q, q_df)) if np.ndim(k) else _q_pval(q, q_df)
+    q_pval = Deferred(lambda: _q_pval(q, q_df)) if ndim(k) else _q_pval(q, q_df)
     w *= 100 / col(sw)  # weights in percent, in place (w is not a scratch array)
     return dict(k=k, coef=mu, se=se, stat=stat, pval=pval, df=df, ci_low=mu - crit * se,
                 ci_high=mu + crit * se, pi_low=mu - crit * sp, pi_high=mu + crit * sp, tau2=t2,
