@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._solve import col, dot, msum, solve_root, where, work_arrays
+from ._solve import col, dot, msum, ndim, solve_root, where, work_arrays
 
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 
@@ -191,8 +191,30 @@ def _score(y, v, m, t, kind, work):
         np.multiply(w, w, out=scratch)
         s3 = dot(scratch, w)
         u = ypy - (sw - s2 / sw)
-        fisher = s2 - 2.0 * s3 / sw + (s2 / sw) ** 2
+        fisher = _tr_pp(w, sw, s2, s3)
     return u, fisher, 2.0 * yp3y - fisher
+
+
+def _tr_pp(w, sw, s2, s3):
+    """tr(PP) = Σw² − 2Σw³/Σw + (Σw²/Σw)². Where that cancels (one weight dominating, e.g. a
+    study with a near-zero variance at τ² ≈ 0) it is recomputed as the sum of positive terms
+    Σᵢ wᵢ²((Σ_{j≠i} wⱼ)² + Σ_{j≠i} wⱼ²)/(Σw)², the sums over j ≠ i accumulated from both ends."""
+    trpp = s2 - 2.0 * s3 / sw + (s2 / sw) ** 2
+    bad = trpp <= 1e-6 * s2
+    if not (bad.any() if ndim(bad) else bad):
+        return trpp
+    w2 = w * w
+    stable = dot(w2, _others(w) ** 2 + _others(w2)) / sw**2
+    return where(bad, stable, trpp)
+
+
+def _others(a):
+    """Σ_{j≠i} aⱼ for every i (a ≥ 0), without subtracting aᵢ from the total."""
+    before = np.zeros_like(a)
+    after = np.zeros_like(a)
+    np.cumsum(a[..., :-1], axis=-1, out=before[..., 1:])
+    np.cumsum(a[..., :0:-1], axis=-1, out=after[..., -2::-1])
+    return before + after
 
 
 def _loglik(k, sw, q, logdet, kind):
