@@ -233,7 +233,7 @@ def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None,
     >>> import iometa
     >>> res = iometa.pool([-0.89, -1.59, -1.35, -1.44, -0.22], [0.33, 0.19, 0.42, 0.02, 0.05])
     >>> round(res.estimate, 3), res.k
-    (-0.863, 5)
+    (-1.06, 5)
     """
     y = np.asarray(column(yi, data, "yi"), dtype=float)
     v = np.asarray(column(vi, data, "vi"), dtype=float)
