@@ -230,6 +230,11 @@ def _heterogeneity_cis(Y, V, M, fit, level, none):
     return out
 
 
+#: what a zero Knapp-Hartung SE means (identical effects); metafor reports the same numbers
+KNHA_ZERO_SE_NOTE = ("identical effects: the Knapp-Hartung SE is 0 (zero-width CI, infinite "
+                     "t), as in metafor; use test='z'")
+
+
 def _notes(frame, method, test):
     """Per-analysis notes (what pool() would say in its warnings), "" when nothing to say."""
     notes = np.full(len(frame), "", dtype=object)
@@ -243,6 +248,8 @@ def _notes(frame, method, test):
     if method == "FE" and test == "knha":
         add(k > 1, "Knapp-Hartung with a common-effect model: SE scaled by sqrt(Q/(k - 1))")
     add(~frame["converged"].to_numpy(), f"{method} did not converge: last value reported")
+    if test == "knha":
+        add((k > 1) & (frame["se"].to_numpy() == 0), KNHA_ZERO_SE_NOTE)
     if "_capped" in frame:
         add(frame.pop("_capped").to_numpy(dtype=bool),
             "upper Q-profile limit of tau^2 beyond max(100, 10 tau^2): reported as that limit")

@@ -34,32 +34,39 @@ class ProportionEffects:
     measure: str
 
 
-def _as_counts(events, n):
+def _as_counts(events, n, labels=None):
+    """Validated float arrays of counts; errors name the study by position and label."""
     x = np.asarray(events, dtype=float).ravel()
     n = np.asarray(n, dtype=float).ravel()
     if x.shape != n.shape:
         raise ValueError(f"events and n differ in length ({x.size} vs {n.size})")
+
+    def fail(i, msg):
+        who = f" [{labels[i]}]" if labels is not None and i < len(labels) else ""
+        raise ValueError(msg + who)
+
     bad = ~np.isfinite(x) | ~np.isfinite(n)
     if bad.any():
-        raise ValueError(f"events and n must be finite numbers; study {int(np.argmax(bad)) + 1} "
-                         "is missing or not finite")
+        i = int(np.argmax(bad))
+        fail(i, f"events and n must be finite numbers; study {i + 1} is missing or not finite")
     for name, arr in (("events", x), ("n", n)):
         if (arr != np.round(arr)).any():
             i = int(np.argmax(arr != np.round(arr)))
-            raise ValueError(f"{name} must be whole numbers; study {i + 1} has {arr[i]:g}")
+            fail(i, f"{name} must be whole numbers; study {i + 1} has {arr[i]:g}")
     if (x < 0).any():
-        raise ValueError(f"events must be >= 0; study {int(np.argmax(x < 0)) + 1} has "
-                         f"{x[np.argmax(x < 0)]:g}")
+        i = int(np.argmax(x < 0))
+        fail(i, f"events must be >= 0; study {i + 1} has {x[i]:g}")
     if (n <= 0).any():
-        raise ValueError(f"n must be > 0; study {int(np.argmax(n <= 0)) + 1} has "
-                         f"{n[np.argmax(n <= 0)]:g}")
+        i = int(np.argmax(n <= 0))
+        fail(i, f"n must be > 0; study {i + 1} has {n[i]:g}")
     if (x > n).any():
         i = int(np.argmax(x > n))
-        raise ValueError(f"events exceed n in study {i + 1} ({x[i]:g} > {n[i]:g})")
+        fail(i, f"events exceed n in study {i + 1} ({x[i]:g} > {n[i]:g})")
     return x, n
 
 
-def proportion_effects(events, n, *, measure="PLO", add=None, to="only0") -> ProportionEffects:
+def proportion_effects(events, n, *, measure="PLO", add=None, to="only0",
+                       labels=None) -> ProportionEffects:
     """Effect sizes ``yi`` and sampling variances ``vi`` of single proportions.
 
     ============  ===========================================  ========================
@@ -88,7 +95,7 @@ def proportion_effects(events, n, *, measure="PLO", add=None, to="only0") -> Pro
                          f"{', '.join(PROPORTION_MEASURES)}")
     if to not in CORRECTION_MODES:
         raise ValueError(f"unknown to={to!r}: expected one of {', '.join(CORRECTION_MODES)}")
-    x, n = _as_counts(events, n)
+    x, n = _as_counts(events, n, labels)
     if add is None:
         add = 0.0 if measure in ("PAS", "PFT") else 0.5
     add = float(add)

@@ -169,6 +169,8 @@ def _check_options(method, test, level, tau2):
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
     if tau2 is None:
         check_method(method)
+    elif not np.all(np.isfinite(tau2)) or np.any(np.asarray(tau2) < 0):
+        raise ValueError(f"a fixed tau2 must be a finite number >= 0, got {tau2!r}")
 
 
 def _fit(y, v, m, k, method, test, level, tau2):

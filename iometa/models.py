@@ -75,6 +75,34 @@ def _check_effects(yi, vi, labels):
     return yi, vi
 
 
+#: magnitudes beyond which squares and inverse squares overflow double precision
+_TINY, _HUGE = 1e-150, 1e150
+
+
+def _check_range(yi, vi, labels):
+    """Refuse values whose squares or inverse squares overflow: a clear error, never NaN."""
+    if np.minimum.reduce(vi) >= _TINY and np.maximum.reduce(np.abs(yi)) <= _HUGE \
+            and np.maximum.reduce(vi) <= _HUGE:
+        return
+    for name, bad in (("sampling variance", (vi < _TINY) | (vi > _HUGE)),
+                      ("effect size", np.abs(yi) > _HUGE)):
+        if bad.any():
+            i = int(np.argmax(bad))
+            val = vi[i] if name == "sampling variance" else yi[i]
+            raise ValueError(f"study {_label(labels, i)!r} has {name} {val:g}, beyond what double "
+                             f"precision can square or invert ({_TINY:g} to {_HUGE:g}): rescale "
+                             "the effect sizes (e.g. change their unit)")
+
+
+def _variance_ratio_warning(vi, msgs):
+    """metafor's warning when the sampling variances span seven orders of magnitude or more."""
+    ratio = float(np.maximum.reduce(vi) / np.minimum.reduce(vi))
+    if ratio >= 1e7:
+        _warn(msgs, f"ratio of largest to smallest sampling variance is extremely large "
+              f"({ratio:.3g}); the results may not be numerically stable (metafor warns too)",
+              stacklevel=5)
+
+
 def _warn(msgs: list[str], msg: str, cls=IometaWarning, stacklevel=4):
     warnings.warn(msg, cls, stacklevel=stacklevel)
     msgs.append(msg)
@@ -102,8 +130,11 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
     k = int(np.asarray(yi).size)
     labels = None if labels is None else list(labels)  # None: "Study 1", … built when needed
     yi, vi = _check_effects(yi, vi, labels)
+    _check_range(yi, vi, labels)
     yi, vi = yi.copy(), vi.copy()  # the deferred fields read them later
     msgs: list[str] = []
+    if k > 1:
+        _variance_ratio_warning(vi, msgs)
     if k == 1:
         _warn(msgs, f"only one study ({_label(labels, 0)}): the pooled estimate is that study's own "
               "estimate; heterogeneity cannot be estimated (tau^2 set to 0)", SmallSampleWarning)
@@ -122,8 +153,13 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
         _warn(msgs, f"the {method} estimator of tau^2 did not converge after {int(f['n_iter'])} "
               f"iterations; the last value ({f['tau2']:.6g}) is reported. Try method='PM' "
               "or 'DL'", ConvergenceWarning)
+    if test == "knha" and k > 1 and f["se"] == 0:
+        _warn(msgs, "all studies have identical effects, so the Knapp-Hartung standard error is "
+              "0: the CI has zero width and the t statistic is infinite (metafor reports the "
+              "same); use test='z' for a meaningful interval")
     s2 = f["s2"] if k > 1 else float(vi[0])
     extra = dict(extra or {})
+    extra.setdefault("tau2_fixed", None if tau2 is None else float(tau2))
     if (method == "FE" and tau2 is None) or k < 2 or tau2 is not None:
         tau2_ci = i2_ci = h2_ci = (np.nan, np.nan)
     else:
@@ -307,7 +343,7 @@ def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level
         return glmm_result(x, nn, labels=labs, data=data, refit=refit, **opts)
     if measure not in PROPORTION_BACKTRANSFORMS or measure == "GLMM":
         raise ValueError(f"unknown measure {measure!r}: expected PR, PLN, PLO, PAS or PFT")
-    eff = proportion_effects(x, nn, measure=measure, add=add, to=to)
+    eff = proportion_effects(x, nn, measure=measure, add=add, to=to, labels=labs)
     inv = PROPORTION_BACKTRANSFORMS[measure]
     nn_orig = nn.copy()
 
