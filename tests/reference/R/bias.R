@@ -3,7 +3,8 @@
 #
 #   Rscript tests/reference/make_reference.R bias
 #
-# Sourced by make_reference.R with REF_DIR set (the tests/reference folder).
+# Sourced by make_reference.R with REF_DIR set (the tests/reference folder), after helpers.R
+# (num, vec, CTRL, back_transf, effects, add_study_outcomes, write_fixture, ...).
 #
 # metafor 3.8-1 conventions recorded here (from the sources of regtest, ranktest,
 # trimfill.rma.uni and stats:::cor.test.default):
@@ -23,22 +24,6 @@ suppressPackageStartupMessages({
   library(metafor)
   library(jsonlite)
 })
-
-CTRL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)
-
-num <- function(x) {
-  if (is.null(x)) return(NA)
-  x <- unname(as.numeric(x))
-  special <- is.nan(x) | is.infinite(x)
-  if (!any(special)) return(x)
-  out <- as.list(x)
-  for (i in which(special)) out[[i]] <- if (is.nan(x[i])) "NaN" else if (x[i] > 0) "Inf" else "-Inf"
-  if (length(out) == 1L) out[[1]] else out
-}
-vec <- function(x) {
-  v <- num(x)
-  if (is.list(v)) v else I(v)
-}
 
 bcg <- escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
 datasets <- list(
@@ -70,52 +55,16 @@ datasets <- list(
                         source = "inline: repeated n (ties in vi under PAS/PFT)")
 )
 
-studies_csv <- normalizePath(file.path(REF_DIR, "..", "..", "data", "studies.csv"),
-                             mustWork = FALSE)
-studies_note <- "data/studies.csv not present"
-if (file.exists(studies_csv)) {
-  st <- read.csv(studies_csv, stringsAsFactors = FALSE)
-  studies_note <- paste0("data/studies.csv md5 ", unname(tools::md5sum(studies_csv)))
-  # every outcome with >= 3 rows with events and total (complete_ablation and
-  # local_progression, the issue's examples, have fewer at the time of writing)
-  has_counts <- !is.na(st$events) & !is.na(st$total)
-  for (oc in sort(unique(c("complete_ablation", "local_progression", st$outcome[has_counts])))) {
-    rows <- st[st$outcome == oc & has_counts, , drop = FALSE]
-    studies_note <- paste0(studies_note, "; ", oc, ": ", nrow(rows), " rows with events/total")
-    if (nrow(rows) >= 3) {
-      datasets[[paste0("studies_", oc)]] <- list(
-        kind = "proportion", events = vec(rows$events), n = vec(rows$total),
-        labels = I(as.character(rows$study_id)),
-        source = paste0("data/studies.csv rows with outcome == '", oc, "' and events/total"))
-    }
-  }
-}
-
-transf_for <- function(measure, ni) {
-  switch(measure,
-         GEN = list(fun = NULL, targs = NULL),
-         PLO = list(fun = transf.ilogit, targs = NULL),
-         PAS = list(fun = transf.iarcsin, targs = NULL),
-         PFT = list(fun = transf.ipft.hm, targs = list(ni = ni)))
-}
-
-effects <- function(d, measure) {
-  if (d$kind == "generic") return(list(yi = as.numeric(d$yi), vi = as.numeric(d$vi)))
-  es <- escalc(measure, xi = as.numeric(d$events), ni = as.numeric(d$n))
-  list(yi = as.numeric(es$yi), vi = as.numeric(es$vi))
-}
+# project study table: every outcome with >= 3 rows with events and total
+studies <- add_study_outcomes(datasets)
+datasets <- studies$datasets
+studies_note <- studies$note
 
 fit_model <- function(e, method, test, level = 95, tau2 = NULL) {
   args <- list(yi = e$yi, vi = e$vi, method = method, test = test, level = level,
                control = CTRL)
   if (!is.null(tau2)) args$tau2 <- tau2
   suppressWarnings(do.call(rma, args))
-}
-
-pred_bt <- function(res, bt) {
-  if (is.null(bt$fun)) return(predict(res))
-  if (is.null(bt$targs)) predict(res, transf = bt$fun) else
-    predict(res, transf = bt$fun, targs = bt$targs)
 }
 
 reg_block <- function(rt) {
@@ -128,7 +77,7 @@ reg_block <- function(rt) {
 tf_block <- function(res, estimator, side, bt) {
   tf <- if (is.null(side)) suppressWarnings(trimfill(res, estimator = estimator, control = CTRL))
         else suppressWarnings(trimfill(res, estimator = estimator, side = side, control = CTRL))
-  p <- pred_bt(tf, bt)
+  p <- predict_transf(tf, bt$fun, bt$targs)
   fill <- tf$fill
   list(estimator = estimator, side_arg = if (is.null(side)) NA else side, k0 = tf$k0,
        side = tf$side, se_k0 = num(tf$se.k0), p_k0 = num(tf$p.k0), coef = num(tf$beta), se = num(tf$se),
@@ -144,7 +93,7 @@ add_case <- function(dname, measure, method, test, level = 95, tau2 = NULL) {
   d <- datasets[[dname]]
   e <- effects(d, measure)
   ni <- as.numeric(d$n)
-  bt <- transf_for(measure, ni)
+  bt <- back_transf(measure, ni)
   res <- fit_model(e, method, test, level, tau2)
   id <- paste(dname, measure, method, test, sep = "-")
   if (level != 95) id <- paste0(id, "-L", level)
@@ -172,19 +121,19 @@ add_case <- function(dname, measure, method, test, level = 95, tau2 = NULL) {
   cases[[length(cases) + 1]] <<- case
 }
 
-for (method in c("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")) {
-  for (test in c("z", "knha")) add_case("bcg", "GEN", method, test)
+for (method in ALL_METHODS) {
+  for (test in TESTS) add_case("bcg", "GEN", method, test)
 }
-for (method in c("FE", "DL", "REML", "PM")) for (test in c("z", "knha")) {
+for (method in c("FE", "DL", "REML", "PM")) for (test in TESTS) {
   add_case("asym_inline", "GEN", method, test)
 }
 add_case("asym_inline", "GEN", "REML", "z", level = 90)
 add_case("bcg", "GEN", "REML", "knha", level = 90)
-for (test in c("z", "knha")) add_case("bcg", "GEN", "REML", test, tau2 = 0.1)
+for (test in TESTS) add_case("bcg", "GEN", "REML", test, tau2 = 0.1)
 for (dname in names(datasets)) {
   if (datasets[[dname]]$kind != "proportion") next
   for (measure in c("PLO", "PFT", "PAS")) for (method in c("FE", "DL", "REML", "PM")) {
-    for (test in c("z", "knha")) add_case(dname, measure, method, test)
+    for (test in TESTS) add_case(dname, measure, method, test)
   }
 }
 
@@ -211,6 +160,5 @@ out <- list(
               date = format(Sys.time(), "%Y-%m-%d %H:%M:%S %Z"), rma_control = CTRL,
               studies_csv = studies_note),
   datasets = datasets, cases = cases, ranktest_raw = rank_cases)
-path <- file.path(REF_DIR, "bias.json")
-write_json(out, path, digits = NA, auto_unbox = TRUE, pretty = FALSE, na = "null", null = "null")
+path <- write_fixture(out, "bias", pretty = FALSE)
 message("wrote ", path, " (", length(cases), " cases)")

@@ -3,9 +3,11 @@
 #
 #   Rscript tests/reference/make_reference.R compare
 #
-# Sourced by make_reference.R with REF_DIR set (the tests/reference folder).
-# JSON encoding as engine.R: digits = NA (15 significant digits), R NA -> null, NaN/Inf ->
-# "NaN"/"Inf"/"-Inf" strings, a fit that failed has "error" and its warnings in "warnings".
+# Sourced by make_reference.R with REF_DIR set (the tests/reference folder), after helpers.R
+# (num, vec, capture, CTRL, GLMER_CTRL, write_fixture, ...).
+# JSON encoding as in helpers.R: digits = NA (15 significant digits), R NA -> null, NaN/Inf ->
+# "NaN"/"Inf"/"-Inf" strings (a NULL field -> {}), a fit that failed has "error" and its
+# warnings in "warnings".
 #
 # Conventions (metafor 3.8-1; package `meta` is NOT installed here, so meta's subgroup test is
 # computed by hand exactly as meta:::subgroup does it):
@@ -29,33 +31,6 @@ suppressPackageStartupMessages({
   library(metafor)
   library(jsonlite)
 })
-
-CTRL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)
-METHODS <- c("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
-TESTS <- c("z", "knha")
-
-num <- function(x) {
-  if (is.null(x)) return(NA)
-  x <- unname(as.numeric(x))
-  special <- is.nan(x) | is.infinite(x)
-  if (!any(special)) return(x)
-  out <- as.list(x)
-  for (i in which(special)) out[[i]] <- if (is.nan(x[i])) "NaN" else if (x[i] > 0) "Inf" else "-Inf"
-  if (length(out) == 1L) out[[1]] else out
-}
-vec <- function(x) { v <- num(x); if (is.list(v)) v else I(v) }
-
-capture <- function(expr) {
-  warns <- character(0)
-  value <- tryCatch(
-    withCallingHandlers(expr, warning = function(w) {
-      warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning")
-    }),
-    error = function(e) structure(list(msg = conditionMessage(e)), class = "captured_error"))
-  err <- if (inherits(value, "captured_error")) value$msg else NULL
-  if (!is.null(err)) value <- NULL
-  list(value = value, warnings = warns, error = err)
-}
 
 reg_numbers <- function(res) {
   list(terms = rownames(res$beta), beta = vec(res$beta), se = vec(res$se),
@@ -103,7 +78,7 @@ deb_plo <- escalc(measure = "PLO", xi = xi, ni = ni, data = deb)
 metareg <- list()
 for (spec in reg_specs) {
   d <- if (spec$data == "bcg") bcg else deb_plo
-  methods <- if (spec$data == "bcg") METHODS else c("DL", "REML", "PM", "FE")
+  methods <- if (spec$data == "bcg") ALL_METHODS else c("DL", "REML", "PM", "FE")
   for (method in methods) for (test in TESTS) {
     fit <- capture(if (is.null(spec$f)) {
       rma(yi, vi, data = d, method = method, test = test, control = CTRL)
@@ -225,13 +200,7 @@ for (method in c("REML", "DL")) for (test in TESTS) {
 }
 
 # separate-tau^2 test on GLMM fits per group (rma.glmm, nAGQ = 7, with the tight lme4 controls
-# of glmm.R so that the fits are the exact maximum-likelihood solutions)
-GLMER_CTRL <- list(
-  optimizer = c("bobyqa", "Nelder_Mead"),
-  optCtrl = list(FtolAbs = 1e-15, FtolRel = 1e-15, XtolRel = 1e-15, xt = c(1e-12, 1e-12),
-                 maxfun = 1e6),
-  tolPwrss = 1e-12
-)
+# GLMER_CTRL of glmm.R so that the fits are the exact maximum-likelihood solutions)
 glmm_sub <- local({
   levs <- unique(as.character(deb$ethnicity))
   fits <- lapply(levs, function(l) {
@@ -239,7 +208,7 @@ glmm_sub <- local({
     r <- withCallingHandlers(
       rma.glmm(measure = "PLO", xi = xi, ni = ni, data = s, nAGQ = 7,
                control = list(glmerCtrl = GLMER_CTRL)),
-      warning = function(w) if (grepl("unused control arguments", conditionMessage(w)))
+      warning = function(w) if (grepl(LME4_UNUSED_CTRL, conditionMessage(w)))
         invokeRestart("muffleWarning"))
     list(k = r$k, b = num(r$beta), se = num(r$se), tau2 = num(r$tau2))
   })
@@ -253,12 +222,10 @@ glmm_sub <- local({
 # project study table: ablation outcomes grouped by modality (when the table has them), and
 # every row with events/total grouped by modality (a numerical exercise on the table's numbers,
 # not a clinically meaningful pooling: it mixes outcomes)
-studies_csv <- normalizePath(file.path(REF_DIR, "..", "..", "data", "studies.csv"), mustWork = FALSE)
 studies_note <- "data/studies.csv not present"
-if (file.exists(studies_csv)) {
-  st <- read.csv(studies_csv, stringsAsFactors = FALSE)
-  studies_note <- paste0("data/studies.csv md5 ", unname(tools::md5sum(studies_csv)), ", ",
-                         nrow(st), " rows")
+if (file.exists(STUDIES_CSV)) {
+  st <- read.csv(STUDIES_CSV, stringsAsFactors = FALSE)
+  studies_note <- paste0("data/studies.csv md5 ", studies_md5(), ", ", nrow(st), " rows")
   sel <- list(
     studies_ablation = st$outcome %in% c("complete_ablation", "local_progression"),
     studies_all_binary_rows = rep(TRUE, nrow(st)))
@@ -314,7 +281,6 @@ out <- list(
   data = sub_data, bcg = bcg_data, debruin = deb_data,
   metareg = metareg, subgroups = subgroups, glmm_subgroups = list(glmm_sub),
   permutest = perm)
-write_json(out, file.path(REF_DIR, "compare.json"), digits = NA, auto_unbox = TRUE,
-           pretty = FALSE, na = "null")
-message("wrote ", file.path(REF_DIR, "compare.json"), ": ", length(metareg), " regressions, ",
+path <- write_fixture(out, "compare", pretty = FALSE, null = "list")
+message("wrote ", path, ": ", length(metareg), " regressions, ",
         length(subgroups), " subgroup analyses, ", length(perm), " permutation tests")

@@ -3,10 +3,11 @@
 #
 #   Rscript tests/reference/make_reference.R diagnostics
 #
-# Sourced by make_reference.R with REF_DIR set (the tests/reference folder).
+# Sourced by make_reference.R with REF_DIR set (the tests/reference folder), after helpers.R
+# (num, vec, CTRL, GLMER_CTRL, back_transf, effects, add_study_outcomes, write_fixture, ...).
 #
-# JSON encoding (read by tests/test_diagnostics.py): numbers with jsonlite digits = NA (15
-# significant digits); R NA -> null; NaN/Inf -> "NaN"/"Inf"/"-Inf".
+# JSON encoding (read by tests/test_diagnostics.py): as in helpers.R (digits = NA, R NA -> null,
+# NaN/Inf -> "NaN"/"Inf"/"-Inf").
 #
 # metafor 3.8-1 conventions recorded here (read from the sources of leave1out.rma.uni,
 # influence.rma.uni, hatvalues.rma.uni, cumul.rma.uni, baujat.rma, gosh.rma, .profile.rma.uni):
@@ -27,29 +28,6 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-CTRL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)
-# tight lme4 controls for rma.glmm, as tests/reference/R/glmm.R (see the reasons there)
-GLMER_CTRL <- list(
-  optimizer = c("bobyqa", "Nelder_Mead"),
-  optCtrl = list(FtolAbs = 1e-15, FtolRel = 1e-15, XtolRel = 1e-15, xt = c(1e-12, 1e-12),
-                 maxfun = 1e6),
-  tolPwrss = 1e-12
-)
-
-num <- function(x) {
-  if (is.null(x)) return(NA)
-  x <- unname(as.numeric(x))
-  special <- is.nan(x) | is.infinite(x)
-  if (!any(special)) return(x)
-  out <- as.list(x)
-  for (i in which(special)) out[[i]] <- if (is.nan(x[i])) "NaN" else if (x[i] > 0) "Inf" else "-Inf"
-  if (length(out) == 1L) out[[1]] else out
-}
-vec <- function(x) {
-  v <- num(x)
-  if (is.list(v)) v else I(v)
-}
-
 # ---------------------------------------------------------------- datasets
 bcg <- escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
 datasets <- list(
@@ -69,41 +47,10 @@ datasets <- list(
                          source = "inline complete-ablation-like counts (one 20/20 study)")
 )
 
-# project study table: complete_ablation / local_progression rows with events and total (k >= 3)
-studies_csv <- normalizePath(file.path(REF_DIR, "..", "..", "data", "studies.csv"),
-                             mustWork = FALSE)
-studies_note <- "data/studies.csv not present"
-if (file.exists(studies_csv)) {
-  st <- read.csv(studies_csv, stringsAsFactors = FALSE)
-  studies_note <- paste0("data/studies.csv md5 ", unname(tools::md5sum(studies_csv)))
-  # every outcome with >= 3 rows with events and total (complete_ablation and
-  # local_progression, the issue's examples, have fewer at the time of writing)
-  has_counts <- !is.na(st$events) & !is.na(st$total)
-  for (oc in sort(unique(c("complete_ablation", "local_progression", st$outcome[has_counts])))) {
-    rows <- st[st$outcome == oc & has_counts, , drop = FALSE]
-    studies_note <- paste0(studies_note, "; ", oc, ": ", nrow(rows), " rows with events/total")
-    if (nrow(rows) >= 3) {
-      datasets[[paste0("studies_", oc)]] <- list(
-        kind = "proportion", events = vec(rows$events), n = vec(rows$total),
-        labels = I(as.character(rows$study_id)),
-        source = paste0("data/studies.csv rows with outcome == '", oc, "' and events/total"))
-    }
-  }
-}
-
-transf_for <- function(measure, ni) {
-  switch(measure,
-         GEN = list(fun = NULL, targs = NULL),
-         PLO = list(fun = transf.ilogit, targs = NULL),
-         PAS = list(fun = transf.iarcsin, targs = NULL),
-         PFT = list(fun = transf.ipft.hm, targs = list(ni = ni)))
-}
-
-effects <- function(d, measure) {
-  if (d$kind == "generic") return(list(yi = as.numeric(d$yi), vi = as.numeric(d$vi)))
-  es <- escalc(measure, xi = as.numeric(d$events), ni = as.numeric(d$n))
-  list(yi = as.numeric(es$yi), vi = as.numeric(es$vi))
-}
+# project study table: every outcome with >= 3 rows with events and total
+studies <- add_study_outcomes(datasets)
+datasets <- studies$datasets
+studies_note <- studies$note
 
 fit_model <- function(e, method, test, tau2 = NULL) {
   args <- list(yi = e$yi, vi = e$vi, method = method, test = test, control = CTRL)
@@ -172,7 +119,7 @@ cases <- list()
 add_case <- function(dname, measure, method, test, tau2 = NULL, order = NULL, order_name = NULL) {
   d <- datasets[[dname]]
   e <- effects(d, measure)
-  bt <- transf_for(measure, as.numeric(d$n))
+  bt <- back_transf(measure, as.numeric(d$n))
   res <- fit_model(e, method, test, tau2)
   id <- paste(dname, measure, method, test, sep = "-")
   if (!is.null(tau2)) id <- paste0(id, "-tau2=", tau2)
@@ -188,14 +135,13 @@ add_case <- function(dname, measure, method, test, tau2 = NULL, order = NULL, or
   cases[[length(cases) + 1]] <<- case
 }
 
-all_methods <- c("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
-for (method in all_methods) for (test in c("z", "knha")) {
+for (method in ALL_METHODS) for (test in TESTS) {
   add_case("bcg", "GEN", method, test, order = dat.bcg$year, order_name = "year")
 }
-for (test in c("z", "knha")) add_case("bcg", "GEN", "REML", test, tau2 = 0.1)
+for (test in TESTS) add_case("bcg", "GEN", "REML", test, tau2 = 0.1)
 prop_names <- setdiff(names(datasets), "bcg")
 for (dname in prop_names) for (measure in c("PLO", "PFT", "PAS")) {
-  for (method in c("FE", "DL", "REML", "PM")) for (test in c("z", "knha")) {
+  for (method in c("FE", "DL", "REML", "PM")) for (test in TESTS) {
     add_case(dname, measure, method, test, order = as.numeric(datasets[[dname]]$n),
              order_name = "n")
   }
@@ -228,11 +174,10 @@ for (dname in prop_names) {
   rows <- list()
   for (measure in c("PLO", "PAS", "PFT")) {
     es <- escalc(measure, xi = xi, ni = ni)
-    bt <- transf_for(measure, ni)
-    for (method in c("DL", "REML", "PM")) for (test in c("z", "knha")) {
+    bt <- back_transf(measure, ni)
+    for (method in c("DL", "REML", "PM")) for (test in TESTS) {
       res <- fit_model(list(yi = as.numeric(es$yi), vi = as.numeric(es$vi)), method, test)
-      p <- if (is.null(bt$fun)) predict(res) else if (is.null(bt$targs))
-        predict(res, transf = bt$fun) else predict(res, transf = bt$fun, targs = bt$targs)
+      p <- predict_transf(res, bt$fun, bt$targs)
       rows[[length(rows) + 1]] <- list(
         measure = measure, method = method, test = test, coef = num(res$beta),
         estimate = num(p$pred), ci_low = num(p$ci.lb), ci_high = num(p$ci.ub),
@@ -260,6 +205,5 @@ out <- list(
               studies_csv = studies_note,
               glmm = "rma.glmm(measure='PLO', test='z'|'t', nAGQ = 7) with tight glmerControl (as glmm.R)"),
   datasets = datasets, cases = cases, gosh = gosh_cases, sensitivity = sens_cases)
-path <- file.path(REF_DIR, "diagnostics.json")
-write_json(out, path, digits = NA, auto_unbox = TRUE, pretty = FALSE, na = "null", null = "null")
+path <- write_fixture(out, "diagnostics", pretty = FALSE)
 message("wrote ", path, " (", length(cases), " cases, ", length(gosh_cases), " gosh)")

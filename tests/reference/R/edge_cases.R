@@ -3,7 +3,8 @@
 #
 #   Rscript tests/reference/make_reference.R edge_cases
 #
-# Sourced by make_reference.R with REF_DIR set (the tests/reference folder).
+# Sourced by make_reference.R with REF_DIR set (the tests/reference folder), after helpers.R
+# (num, vec, capture, CTRL, CI_CTRL, GLMER_CTRL, back_transf, write_fixture, ...).
 #
 # Sections (each case records R's numbers, or R's error message and warnings):
 #   * generic: rma(yi, vi, method, test) for k = 1, k = 2 (tau^2 = 0 and tau^2 > 0), identical
@@ -28,61 +29,21 @@
 #     k = 2, identical medians with different CIs and an extreme spread.
 #
 # Controls: rma(control = list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)),
-# confint(control = list(tol = 1e-12)); rma.glmm with the tight lme4 controls of glmm.R.
-# JSON encoding as engine.R: NA -> null, NaN/Inf -> strings "NaN", "Inf", "-Inf".
+# confint(control = list(tol = 1e-12)); rma.glmm with the tight lme4 controls of glmm.R; lme4's
+# "unused control arguments ignored" is not recorded among the warnings (drop = LME4_UNUSED_CTRL).
+# JSON encoding as in helpers.R: NA -> null, NaN/Inf -> strings "NaN", "Inf", "-Inf".
 suppressPackageStartupMessages({
   library(metafor)
   library(lme4)
   library(jsonlite)
 })
 
-CTRL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)
-CI_CTRL <- list(tol = 1e-12)
-METHODS <- c("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
-TESTS <- c("z", "knha")
+METHODS <- ALL_METHODS
 MEASURES <- c("PR", "PLN", "PLO", "PAS", "PFT")
-GLMER_CTRL <- list(
-  optimizer = c("bobyqa", "Nelder_Mead"),
-  optCtrl = list(FtolAbs = 1e-15, FtolRel = 1e-15, XtolRel = 1e-15, xt = c(1e-12, 1e-12),
-                 maxfun = 1e6),
-  tolPwrss = 1e-12
-)
-Z975 <- qnorm(0.975)
-
-num <- function(x) {
-  if (is.null(x)) return(NA)
-  x <- unname(as.numeric(x))
-  special <- is.nan(x) | is.infinite(x)
-  if (!any(special)) return(x)
-  out <- as.list(x)
-  for (i in which(special)) {
-    out[[i]] <- if (is.nan(x[i])) "NaN" else if (x[i] > 0) "Inf" else "-Inf"
-  }
-  if (length(out) == 1L) out[[1]] else out
-}
-vec <- function(x) {
-  v <- num(x)
-  if (is.list(v)) v else I(v)
-}
-
-capture <- function(expr) {
-  warns <- character(0)
-  value <- tryCatch(
-    withCallingHandlers(expr, warning = function(w) {
-      msg <- conditionMessage(w)
-      if (!grepl("unused control arguments ignored", msg)) warns <<- c(warns, msg)
-      invokeRestart("muffleWarning")
-    }),
-    error = function(e) structure(list(msg = conditionMessage(e)), class = "captured_error")
-  )
-  err <- if (inherits(value, "captured_error")) value$msg else NULL
-  if (!is.null(err)) value <- NULL
-  list(value = value, warnings = warns, error = err)
-}
 
 # ---------------------------------------------------------------- rma recorder
 record_rma <- function(args, transf = NULL, targs = NULL) {
-  fit <- capture(do.call(rma, args))
+  fit <- capture(do.call(rma, args), drop = LME4_UNUSED_CTRL)
   out <- list(warnings = I(fit$warnings))
   if (!is.null(fit$error)) return(c(out, list(error = fit$error)))
   res <- fit$value
@@ -94,12 +55,11 @@ record_rma <- function(args, transf = NULL, targs = NULL) {
     df = if (res$test == "z") NA else num(res$ddf), tau2 = num(res$tau2), i2 = num(res$I2),
     h2 = num(res$H2), q = num(res$QE), q_pval = num(res$QEp), weights = vec(weights(res))))
   if (!is.null(transf)) {
-    pt <- if (is.null(targs)) predict(res, transf = transf) else
-      predict(res, transf = transf, targs = targs)
+    pt <- predict_transf(res, transf, targs)
     out <- c(out, list(estimate = num(pt$pred), ci_low = num(pt$ci.lb), ci_high = num(pt$ci.ub),
                        pi_low = num(pt$pi.lb), pi_high = num(pt$pi.ub)))
   }
-  ci <- capture(confint(res, control = CI_CTRL))
+  ci <- capture(confint(res, control = CI_CTRL), drop = LME4_UNUSED_CTRL)
   out$confint_warnings <- I(ci$warnings)
   if (!is.null(ci$error)) {
     out$confint_error <- ci$error
@@ -140,7 +100,8 @@ for (name in names(GEN)) {
     case <- c(case, record_rma(list(yi = d$yi, vi = d$vi, method = method, test = test,
                                     control = ctrl)))
     if (name == "fisher_scoring_fails" && method %in% c("ML", "REML")) {
-      default <- capture(rma(d$yi, d$vi, method = method, test = test))
+      default <- capture(rma(d$yi, d$vi, method = method, test = test),
+                         drop = LME4_UNUSED_CTRL)
       case$default_control_error <- if (is.null(default$error)) NA else default$error
     }
     generic[[length(generic) + 1]] <- case
@@ -162,23 +123,19 @@ PROP <- list(
   identical = list(xi = c(3, 6, 9), ni = c(10, 20, 30)),
   k2 = list(xi = c(3, 8), ni = c(10, 12))
 )
-bt <- function(measure, ni) {
-  switch(measure, PR = list(NULL, NULL), PLN = list(exp, NULL), PLO = list(transf.ilogit, NULL),
-         PAS = list(transf.iarcsin, NULL), PFT = list(transf.ipft.hm, list(ni = ni)))
-}
 proportion <- list()
 for (name in names(PROP)) {
   d <- PROP[[name]]
   for (measure in MEASURES) {
     es <- escalc(measure = measure, xi = d$xi, ni = d$ni)
-    b <- bt(measure, d$ni)
+    b <- back_transf(measure, d$ni)
     for (method in c("FE", "DL", "REML", "PM")) for (test in TESTS) {
       case <- list(id = paste(name, measure, method, test, sep = "-"), data = name,
                    measure = measure, method = method, test = test, xi = vec(d$xi),
                    ni = vec(d$ni), yi = vec(es$yi), vi = vec(es$vi))
       rec <- record_rma(list(yi = as.numeric(es$yi), vi = as.numeric(es$vi), method = method,
                              test = test, control = CTRL),
-                        transf = if (is.null(b[[1]])) function(x) x else b[[1]], targs = b[[2]])
+                        transf = if (is.null(b$fun)) function(x) x else b$fun, targs = b$targs)
       proportion[[length(proportion) + 1]] <- c(case, rec)
     }
   }
@@ -194,7 +151,7 @@ for (name in names(GLMM)) {
   d <- GLMM[[name]]
   for (nagq in c(7, 1)) {
     fit <- capture(rma.glmm(measure = "PLO", xi = d$xi, ni = d$ni, nAGQ = nagq,
-                            control = list(glmerCtrl = GLMER_CTRL)))
+                            control = list(glmerCtrl = GLMER_CTRL)), drop = LME4_UNUSED_CTRL)
     case <- list(id = paste(name, nagq, sep = "-"), data = name, nagq = nagq, xi = vec(d$xi),
                  ni = vec(d$ni), warnings = I(fit$warnings))
     if (!is.null(fit$error)) {
@@ -230,7 +187,8 @@ metareg <- list()
 for (name in names(REG)) {
   d <- REG[[name]]
   for (method in d$methods) for (test in TESTS) {
-    fit <- capture(rma(d$yi, d$vi, mods = ~ d$x, method = method, test = test, control = CTRL))
+    fit <- capture(rma(d$yi, d$vi, mods = ~ d$x, method = method, test = test, control = CTRL),
+                   drop = LME4_UNUSED_CTRL)
     case <- list(id = paste(name, method, test, sep = "-"), data = name, method = method,
                  test = test, yi = vec(d$yi), vi = vec(d$vi), x = vec(d$x),
                  warnings = I(fit$warnings))
@@ -317,6 +275,5 @@ out <- list(
   generic = generic, proportion = proportion, glmm = glmm, metareg = metareg,
   survival_rates = survival_rates, medians = medians
 )
-path <- file.path(REF_DIR, "edge_cases.json")
-write_json(out, path, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null")
+path <- write_fixture(out, "edge_cases", pretty = TRUE)
 message("wrote ", path)

@@ -3,9 +3,10 @@
 #
 #   Rscript tests/reference/make_reference.R engine
 #
-# Sourced by make_reference.R with REF_DIR set (the tests/reference folder).
+# Sourced by make_reference.R with REF_DIR set (the tests/reference folder), after helpers.R
+# (num, vec, capture, CTRL, CI_CTRL, back_transf, write_fixture, ...).
 #
-# JSON encoding (read by tests/test_reference_engine.py, see `_num` there):
+# JSON encoding (helpers.R; read by tests/test_reference_engine.py through tests/_fixture.py):
 #   * numbers are written with jsonlite digits = NA (15 significant digits);
 #   * R NA (and anything metafor does not compute, e.g. the prediction interval of an FE
 #     model, the tau^2 CI of an FE model or of k = 1) is written as null;
@@ -25,45 +26,8 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-CTRL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)
-CI_CTRL <- list(tol = 1e-12)
-METHODS <- c("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
-TESTS <- c("z", "knha")
+METHODS <- ALL_METHODS
 MEASURES <- c("PR", "PLN", "PLO", "PAS", "PFT")
-
-# ---------------------------------------------------------------- encoding helpers
-num <- function(x) {
-  # numeric vector -> JSON-ready: NA -> null, NaN/Inf -> strings; keeps length-1 as scalar
-  if (is.null(x)) return(NA)
-  x <- unname(as.numeric(x))
-  special <- is.nan(x) | is.infinite(x)
-  if (!any(special)) return(x)
-  out <- as.list(x)
-  for (i in which(special)) {
-    out[[i]] <- if (is.nan(x[i])) "NaN" else if (x[i] > 0) "Inf" else "-Inf"
-  }
-  if (length(out) == 1L) out[[1]] else out
-}
-
-vec <- function(x) {
-  # always an array, even of length 1
-  v <- num(x)
-  if (is.list(v)) v else I(v)
-}
-
-capture <- function(expr) {
-  warns <- character(0)
-  value <- tryCatch(
-    withCallingHandlers(expr, warning = function(w) {
-      warns <<- c(warns, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    }),
-    error = function(e) structure(list(msg = conditionMessage(e)), class = "captured_error")
-  )
-  err <- if (inherits(value, "captured_error")) value$msg else NULL
-  if (!is.null(err)) value <- NULL
-  list(value = value, warnings = warns, error = err)
-}
 
 # ---------------------------------------------------------------- datasets
 pritz <- dat.pritz1997
@@ -112,13 +76,11 @@ prop_data <- list(
 )
 
 # project study table, if present: every row of the outcome with events and total
-studies_csv <- normalizePath(file.path(REF_DIR, "..", "..", "data", "studies.csv"),
-                             mustWork = FALSE)
 studies_note <- "data/studies.csv not present when the fixtures were generated"
-if (file.exists(studies_csv)) {
-  st <- read.csv(studies_csv, stringsAsFactors = FALSE)
-  studies_note <- paste0("data/studies.csv present (md5 ", unname(tools::md5sum(studies_csv)),
-                         ", ", nrow(st), " rows)")
+if (file.exists(STUDIES_CSV)) {
+  st <- read.csv(STUDIES_CSV, stringsAsFactors = FALSE)
+  studies_note <- paste0("data/studies.csv present (md5 ", studies_md5(), ", ", nrow(st),
+                         " rows)")
   if (all(c("outcome", "events", "total") %in% names(st))) {
     for (oc in c("complete_ablation", "local_progression")) {
       rows <- st[st$outcome == oc & !is.na(st$events) & !is.na(st$total), , drop = FALSE]
@@ -153,18 +115,6 @@ gen_data <- list(
                       labels = paste(hack$author, hack$year),
                       source = "metadat::dat.hackshaw1998 (yi, vi as shipped: log odds ratios)")
 )
-
-# ---------------------------------------------------------------- back-transformations
-back_transf <- function(measure, ni) {
-  switch(measure,
-    PR = list(fun = NULL, targs = NULL, name = "identity"),
-    PLN = list(fun = exp, targs = NULL, name = "exp"),
-    PLO = list(fun = transf.ilogit, targs = NULL, name = "transf.ilogit"),
-    PAS = list(fun = transf.iarcsin, targs = NULL, name = "transf.iarcsin"),
-    PFT = list(fun = transf.ipft.hm, targs = list(ni = ni),
-               name = "transf.ipft.hm, targs = list(ni = ni) (harmonic mean of the raw ni)")
-  )
-}
 
 # ---------------------------------------------------------------- one fit
 fit_one <- function(yi, vi, method, test, level, tau2 = NULL, bt = NULL) {
@@ -207,13 +157,7 @@ fit_one <- function(yi, vi, method, test, level, tau2 = NULL, bt = NULL) {
   out$vt <- num(res$vt)
   # reporting scale
   if (!is.null(bt)) {
-    if (is.null(bt$fun)) {
-      pt <- p
-    } else if (is.null(bt$targs)) {
-      pt <- predict(res, transf = bt$fun)
-    } else {
-      pt <- predict(res, transf = bt$fun, targs = bt$targs)
-    }
+    pt <- if (is.null(bt$fun)) p else predict_transf(res, bt$fun, bt$targs)
     out$estimate <- num(pt$pred)
     out$ci_low <- num(pt$ci.lb)
     out$ci_high <- num(pt$ci.ub)
@@ -356,6 +300,5 @@ out <- list(
   cases = cases,
   study_ci = study_ci
 )
-path <- file.path(REF_DIR, "engine.json")
-write_json(out, path, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null")
+path <- write_fixture(out, "engine", pretty = TRUE)
 message("wrote ", path, " (", length(cases), " cases)")

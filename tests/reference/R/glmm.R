@@ -4,7 +4,8 @@
 #
 #   Rscript tests/reference/make_reference.R glmm
 #
-# Sourced by make_reference.R with REF_DIR set (the tests/reference folder).
+# Sourced by make_reference.R with REF_DIR set (the tests/reference folder), after helpers.R
+# (capture, GLMER_CTRL, write_fixture, ...).
 #
 # Per case and per nAGQ (7 = metafor's default, 1 = Laplace):
 #   * rma.glmm(measure = "PLO", xi, ni, nAGQ, control = list(glmerCtrl = GLMER_CTRL),
@@ -21,25 +22,18 @@
 #     defaults), so that the tests can emulate lme4's deviance function.
 # A case that fails in R (k = 1) has "error": "<message>" and no numbers.
 #
-# Controls: lme4's default optimizers (bobyqa for the nAGQ = 0 start, Nelder_Mead for the
+# Controls (GLMER_CTRL in helpers.R): lme4's default optimizers (bobyqa for the nAGQ = 0 start, Nelder_Mead for the
 # (theta, beta) stage) with tight Nelder-Mead tolerances. metafor passes control$glmerCtrl to
 # lme4::glmerControl(); the default Nelder_Mead x-tolerance (xt = 5e-4 * initial step) stops
 # with gradients ~1e-4 (relative error ~3e-6 in b), these stop at ~1e-7. bobyqa (stage 1)
 # ignores the Nelder-Mead-only options with a warning ("unused control arguments ignored"),
-# which is dropped from the recorded warnings.
+# which is dropped from the recorded warnings (drop = LME4_UNUSED_CTRL).
 suppressPackageStartupMessages({
   library(metafor)
   library(metadat)
   library(lme4)
   library(jsonlite)
 })
-
-GLMER_CTRL <- list(
-  optimizer = c("bobyqa", "Nelder_Mead"),
-  optCtrl = list(FtolAbs = 1e-15, FtolRel = 1e-15, XtolRel = 1e-15, xt = c(1e-12, 1e-12),
-                 maxfun = 1e6),
-  tolPwrss = 1e-12
-)
 
 CASES <- list(
   list(name = "pritz1997", xi = dat.pritz1997$xi, ni = dat.pritz1997$ni),
@@ -51,18 +45,6 @@ CASES <- list(
   list(name = "k1", xi = 15, ni = 40)
 )
 
-quiet_fit <- function(expr) {
-  warns <- character(0)
-  val <- withCallingHandlers(
-    tryCatch(expr, error = function(e) structure(conditionMessage(e), class = "fit_error")),
-    warning = function(w) {
-      msg <- conditionMessage(w)
-      if (!grepl("unused control arguments ignored", msg)) warns <<- c(warns, msg)
-      invokeRestart("muffleWarning")
-    })
-  list(value = val, warnings = warns)
-}
-
 pred_list <- function(p) {
   list(pred = p$pred, ci_lb = p$ci.lb, ci_ub = p$ci.ub, pi_lb = p$pi.lb, pi_ub = p$pi.ub)
 }
@@ -73,12 +55,12 @@ fit_glmm <- function(cs, nagq, test = "z") {
 }
 
 record_fit <- function(cs, nagq) {
-  out <- quiet_fit(fit_glmm(cs, nagq))
+  out <- capture(fit_glmm(cs, nagq), drop = LME4_UNUSED_CTRL)
+  if (!is.null(out$error)) return(list(error = out$error, warnings = out$warnings))
   res <- out$value
-  if (inherits(res, "fit_error")) return(list(error = unclass(res), warnings = out$warnings))
   ml <- res$res.ML
   d <- ml@optinfo$derivs
-  tt <- quiet_fit(fit_glmm(cs, nagq, test = "t"))
+  tt <- capture(fit_glmm(cs, nagq, test = "t"), drop = LME4_UNUSED_CTRL)
   rt <- tt$value
   list(
     warnings = out$warnings,
@@ -154,5 +136,4 @@ out <- list(
   ),
   cases = cases
 )
-write_json(out, file.path(REF_DIR, "glmm.json"), digits = NA, auto_unbox = TRUE,
-           pretty = TRUE, na = "null")
+write_fixture(out, "glmm", pretty = TRUE, null = "list")

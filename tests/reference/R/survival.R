@@ -3,7 +3,8 @@
 #
 #   Rscript tests/reference/make_reference.R survival
 #
-# Sourced by make_reference.R with REF_DIR set (the tests/reference folder).
+# Sourced by make_reference.R with REF_DIR set (the tests/reference folder), after helpers.R
+# (num, vec, CTRL, CI_CTRL, TESTS, Z975, write_fixture, ...).
 #
 # What is checked against what:
 #   * medians with a CI / deaths (inverse-variance route): metafor::rma() on
@@ -24,33 +25,13 @@
 #     Pooled with rma(); predict(res, transf = function(x) exp(-exp(x))) (or transf.ilogit),
 #     which returns the limits sorted.
 #
-# JSON encoding as in engine.R: NA -> null, NaN/Inf -> strings, 15 significant digits.
+# JSON encoding as in helpers.R: NA -> null, NaN/Inf -> strings, 15 significant digits.
 suppressPackageStartupMessages({
   library(metafor)
   library(jsonlite)
 })
 
-CTRL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)
-CI_CTRL <- list(tol = 1e-12)
 METHODS <- c("REML", "DL", "PM", "FE")
-TESTS <- c("z", "knha")
-Z975 <- qnorm(0.975)
-
-num <- function(x) {
-  if (is.null(x)) return(NA)
-  x <- unname(as.numeric(x))
-  special <- is.nan(x) | is.infinite(x)
-  if (!any(special)) return(x)
-  out <- as.list(x)
-  for (i in which(special)) {
-    out[[i]] <- if (is.nan(x[i])) "NaN" else if (x[i] > 0) "Inf" else "-Inf"
-  }
-  if (length(out) == 1L) out[[1]] else out
-}
-vec <- function(x) {
-  v <- num(x)
-  if (is.list(v)) v else I(v)
-}
 
 fit_one <- function(yi, vi, method, test, level, transf) {
   res <- suppressWarnings(rma(yi = yi, vi = vi, method = method, test = test,
@@ -235,14 +216,12 @@ for (dname in names(rate_data)) {
 # ---------------------------------------------------------------- the project study table
 # Selection (mirrored in tests/test_survival.py): outcome median_os (finite value) or os_rate
 # (value and n_patients present), site liver, modality in the listed set.
-studies_csv <- normalizePath(file.path(REF_DIR, "..", "..", "data", "studies.csv"),
-                             mustWork = FALSE)
 table_cases <- list()
 studies_note <- "data/studies.csv not present when the fixtures were generated"
-if (file.exists(studies_csv)) {
-  st <- read.csv(studies_csv, stringsAsFactors = FALSE, na.strings = c("", "NA"))
-  studies_note <- paste0("data/studies.csv present (md5 ", unname(tools::md5sum(studies_csv)),
-                         ", ", nrow(st), " rows)")
+if (file.exists(STUDIES_CSV)) {
+  st <- read.csv(STUDIES_CSV, stringsAsFactors = FALSE, na.strings = c("", "NA"))
+  studies_note <- paste0("data/studies.csv present (md5 ", studies_md5(), ", ", nrow(st),
+                         " rows)")
   st$value_num <- suppressWarnings(as.numeric(st$value))
   st$n_num <- suppressWarnings(as.numeric(st$n_patients))
   groups <- list(liver_ablation = c("RFA", "MWA"), liver_tace_tare = c("TACE", "DEB-TACE", "TARE"))
@@ -284,7 +263,6 @@ out <- list(
   median_cases = median_cases, mm_cases = mm_cases, rate_cases = rate_cases,
   table_cases = table_cases
 )
-path <- file.path(REF_DIR, "survival.json")
-write_json(out, path, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null")
+path <- write_fixture(out, "survival", pretty = TRUE)
 message("wrote ", path, " (", length(median_cases), " median, ", length(mm_cases), " MM/WM, ",
         length(rate_cases), " rate, ", length(table_cases), " study-table cases)")
