@@ -17,7 +17,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .fitting import BatchFit, fit_arrays
+from ._lazy import Deferred
+from .fitting import BatchFit, _special, fit_arrays
 
 #: the statistics every subset table carries, on the model scale
 MODEL_COLUMNS = ("coef", "se", "stat", "pval", "df", "coef_ci_low", "coef_ci_high",
@@ -60,36 +61,53 @@ def tau2_fixed(result) -> float | None:
 
 def fit_subsets(result, mask, *, method=None, test=None) -> BatchFit:
     """Fit the result's model on every row of the boolean ``mask`` (B, k) in one batched call."""
+    return fit_masks(result.yi, result.vi, mask, method=method or result.method,
+                     test=result.test if test is None else test, level=result.level,
+                     tau2=tau2_fixed(result))
+
+
+def fit_masks(yi, vi, mask, *, method, test, level, tau2=None) -> BatchFit:
+    """:func:`fit_subsets` on the studies' ``yi``, ``vi`` (1-d), read once by callers that fit
+    many chunks of subsets; ``tau2`` fixes τ² (:func:`tau2_fixed`)."""
     mask = np.asarray(mask, dtype=bool)
-    y = np.broadcast_to(result.yi, mask.shape)
-    v = np.broadcast_to(result.vi, mask.shape)
-    test = result.test if test is None else test
-    fit = fit_arrays(y, v, mask, method=method or result.method, test=test,
-                     level=result.level, tau2=tau2_fixed(result))
-    return _one_study_rows(fit, v, mask, result.level)
+    y = np.broadcast_to(yi, mask.shape)
+    v = np.broadcast_to(vi, mask.shape)
+    fit = fit_arrays(y, v, mask, method=method, test=test, level=level, tau2=tau2)
+    return _one_study_rows(fit, vi, mask, level)
 
 
-def _one_study_rows(fit: BatchFit, v, mask, level) -> BatchFit:
-    """metafor's k = 1 fits: z test (no t with 0 df), H² = 1 also for the common-effect model."""
-    one = fit.k == 1
-    if not one.any():
+def _one_study_rows(fit: BatchFit, vi, mask, level) -> BatchFit:
+    """metafor's k = 1 fits: z test (no t with 0 df), H² = 1 also for the common-effect model.
+
+    Only the one-study rows are recomputed (the others are copied), and the Q p-value stays
+    deferred (computed on first access, as in the fit)."""
+    idx = np.flatnonzero(fit.k == 1)
+    if not idx.size:
         return fit
-    from scipy import stats
+    sc = _special()
+    z = sc.ndtri(1 - (1 - level) / 2)
+    coef, t2 = fit.coef[idx], fit.tau2[idx]
+    se = np.sqrt(np.where(mask[idx], vi, 0.0).sum(axis=-1) + t2)
+    stat = coef / se
+    sp = np.sqrt(se**2 + t2)
+    new = {"se": se, "stat": stat, "pval": 2 * sc.ndtr(-np.abs(stat)), "df": np.nan,
+           "ci_low": coef - z * se, "ci_high": coef + z * se, "pi_low": coef - z * sp,
+           "pi_high": coef + z * sp, "i2": 0.0, "h2": 1.0, "q": 0.0}
+    changes = {name: _put(getattr(fit, name), idx, x) for name, x in new.items()}
+    q_pval = fit.__dict__["q_pval"]  # keep a Deferred deferred (LazyField)
+    if type(q_pval) is Deferred:
+        fn = q_pval.fn
+        changes["q_pval"] = Deferred(lambda: _put(fn(), idx, 1.0))
+    else:
+        changes["q_pval"] = _put(q_pval, idx, 1.0)
+    return replace(fit, **changes)
 
-    z = stats.norm.ppf(1 - (1 - level) / 2)
-    vi = np.where(mask, v, 0.0).sum(axis=-1)
-    se = np.where(one, np.sqrt(vi + fit.tau2), fit.se)
-    stat = np.where(one, fit.coef / se, fit.stat)
-    pval = np.where(one, 2 * stats.norm.sf(np.abs(stat)), fit.pval)
-    lo = np.where(one, fit.coef - z * se, fit.ci_low)
-    hi = np.where(one, fit.coef + z * se, fit.ci_high)
-    sp = np.sqrt(se**2 + fit.tau2)
-    return replace(fit, se=se, stat=stat, pval=pval, df=np.where(one, np.nan, fit.df),
-                   ci_low=lo, ci_high=hi,
-                   pi_low=np.where(one, fit.coef - z * sp, fit.pi_low),
-                   pi_high=np.where(one, fit.coef + z * sp, fit.pi_high),
-                   i2=np.where(one, 0.0, fit.i2), h2=np.where(one, 1.0, fit.h2),
-                   q=np.where(one, 0.0, fit.q), q_pval=np.where(one, 1.0, fit.q_pval))
+
+def _put(a, idx, x):
+    """A float copy of ``a`` with ``a[idx] = x``."""
+    out = np.array(a, dtype=float)
+    out[idx] = x
+    return out
 
 
 def batch_frame(result, fit: BatchFit) -> pd.DataFrame:
