@@ -83,7 +83,8 @@ def _gosh_core(y, v):
 
 
 def _forest_workload(tmp: Path):
-    """One forest plot, 3 subgroups and 20 studies, written to PNG (300 dpi)."""
+    """One forest plot, 3 subgroups and 20 studies, written to PNG (300 dpi) with
+    ``save_figure``, as ``iometa report`` and users write figures."""
     import iometa
 
     y, v = _studies(2029, 20)
@@ -95,7 +96,7 @@ def _forest_workload(tmp: Path):
         import matplotlib.pyplot as plt
 
         fig = iometa.forest_plot(sub)
-        fig.savefig(tmp / "forest.png", dpi=300)
+        iometa.save_figure(fig, tmp / "forest", formats=("png",), dpi=300)
         plt.close(fig)
 
     return run
