@@ -2,12 +2,18 @@
 #
 # make_reference.R sources this file into each topic's environment (with REF_DIR set to the
 # tests/reference folder) just before the topic script; it lives outside R/ so that the driver
-# does not take it for a topic. The topic scripts attach metafor, jsonlite (and lme4) themselves.
+# does not take it for a topic. It attaches metafor (with metadat) and jsonlite; a topic attaches
+# what else it needs (lme4).
 #
 # JSON encoding of every fixture (decoded by tests/_fixture.py):
 #   * numbers are written with jsonlite digits = NA (15 significant digits);
 #   * R NA (and anything metafor does not compute) is written as null;
 #   * IEEE specials are written as the strings "NaN", "Inf", "-Inf".
+
+suppressPackageStartupMessages({
+  library(metafor)
+  library(jsonlite)
+})
 
 # ---------------------------------------------------------------- tight controls
 # so that the fixtures are the exact solutions, not metafor's default stopping rule
@@ -101,6 +107,27 @@ effects <- function(d, measure) {
   list(yi = as.numeric(es$yi), vi = as.numeric(es$vi))
 }
 
+# a proportion dataset of bias.R / diagnostics.R (kind "proportion": events out of n)
+prop_dataset <- function(events, n, labels, source) {
+  list(kind = "proportion", events = vec(events), n = vec(n), labels = I(labels), source = source)
+}
+
+# The proportion datasets of both bias.R and diagnostics.R, which describe dat.debruin2009 each in
+# their own words (`debruin_source`).
+shared_proportions <- function(debruin_source) {
+  list(
+    pritz1997 = prop_dataset(dat.pritz1997$xi, dat.pritz1997$ni,
+                             as.character(dat.pritz1997$authors),
+                             "metadat::dat.pritz1997 (xi, ni)"),
+    debruin2009 = prop_dataset(dat.debruin2009$xi, dat.debruin2009$ni,
+                               as.character(dat.debruin2009$author), debruin_source),
+    ablation_inline = prop_dataset(c(20, 45, 30, 12, 38, 9, 25, 17),
+                                   c(20, 48, 35, 15, 40, 12, 31, 30),
+                                   paste0("Abl-", LETTERS[1:8]),
+                                   "inline complete-ablation-like counts (one 20/20 study)")
+  )
+}
+
 # the project study table (it may be absent when the fixtures are generated)
 STUDIES_CSV <- normalizePath(file.path(REF_DIR, "..", "..", "data", "studies.csv"),
                              mustWork = FALSE)
@@ -119,10 +146,9 @@ add_study_outcomes <- function(datasets) {
     rows <- st[st$outcome == oc & has_counts, , drop = FALSE]
     note <- paste0(note, "; ", oc, ": ", nrow(rows), " rows with events/total")
     if (nrow(rows) >= 3) {
-      datasets[[paste0("studies_", oc)]] <- list(
-        kind = "proportion", events = vec(rows$events), n = vec(rows$total),
-        labels = I(as.character(rows$study_id)),
-        source = paste0("data/studies.csv rows with outcome == '", oc, "' and events/total"))
+      datasets[[paste0("studies_", oc)]] <- prop_dataset(
+        rows$events, rows$total, as.character(rows$study_id),
+        paste0("data/studies.csv rows with outcome == '", oc, "' and events/total"))
     }
   }
   list(datasets = datasets, note = note)

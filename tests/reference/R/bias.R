@@ -20,13 +20,8 @@
 #     the filled model is rma(method = model's) with test = "z" AND level = 95% (the defaults;
 #     trimfill passes neither); with k0 = 0 the input model is returned unchanged. `control` is
 #     passed through `...` to every internal rma() call.
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
 bcg <- escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
-datasets <- list(
+datasets <- c(list(
   bcg = list(kind = "generic", yi = vec(bcg$yi), vi = vec(bcg$vi),
              labels = I(paste(bcg$author, bcg$year)),
              n = vec(dat.bcg$tpos + dat.bcg$tneg + dat.bcg$cpos + dat.bcg$cneg),
@@ -37,22 +32,11 @@ datasets <- list(
                                 0.020)),
                      labels = I(paste0("Asym-", 1:10)),
                      n = vec(c(400, 340, 140, 85, 70, 52, 45, 35, 500, 200)),
-                     source = "inline: small studies show larger effects (k0 > 0 on the left)"),
-  pritz1997 = list(kind = "proportion", events = vec(dat.pritz1997$xi),
-                   n = vec(dat.pritz1997$ni), labels = I(as.character(dat.pritz1997$authors)),
-                   source = "metadat::dat.pritz1997 (xi, ni)"),
-  debruin2009 = list(kind = "proportion", events = vec(dat.debruin2009$xi),
-                     n = vec(dat.debruin2009$ni),
-                     labels = I(as.character(dat.debruin2009$author)),
-                     source = "metadat::dat.debruin2009; studies 1 and 6 are both 11/29 (ties)"),
-  ablation_inline = list(kind = "proportion", events = vec(c(20, 45, 30, 12, 38, 9, 25, 17)),
-                         n = vec(c(20, 48, 35, 15, 40, 12, 31, 30)),
-                         labels = I(paste0("Abl-", LETTERS[1:8])),
-                         source = "inline complete-ablation-like counts (one 20/20 study)"),
-  equal_n_inline = list(kind = "proportion", events = vec(c(3, 7, 12, 5, 9, 4, 15, 6)),
-                        n = vec(c(40, 40, 60, 40, 60, 25, 60, 25)),
-                        labels = I(paste0("EqN-", 1:8)),
-                        source = "inline: repeated n (ties in vi under PAS/PFT)")
+                     source = "inline: small studies show larger effects (k0 > 0 on the left)")),
+  shared_proportions("metadat::dat.debruin2009; studies 1 and 6 are both 11/29 (ties)"),
+  list(equal_n_inline = prop_dataset(c(3, 7, 12, 5, 9, 4, 15, 6),
+                                     c(40, 40, 60, 40, 60, 25, 60, 25), paste0("EqN-", 1:8),
+                                     "inline: repeated n (ties in vi under PAS/PFT)"))
 )
 
 # project study table: every outcome with >= 3 rows with events and total

@@ -27,11 +27,6 @@
 #     for models without intercept.
 #   * permutest(res, exact = TRUE) for small k; a random permutest with set.seed for a
 #     distributional check.
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
 reg_numbers <- function(res) {
   list(terms = rownames(res$beta), beta = vec(res$beta), se = vec(res$se),
        stat = vec(res$zval), pval = vec(res$pval), ci_lb = vec(res$ci.lb),

@@ -23,28 +23,13 @@
 #     uses a closed form in which I^2 = max(0, 100 (Q - (k-1)) / Q) and H^2 = Q / (k - 1) even
 #     when tau^2 is truncated at 0 (so H^2 can be < 1); one-study subsets have Q = 0, I^2 = 0,
 #     H^2 = 1, tau^2 = 0.
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
 # ---------------------------------------------------------------- datasets
 bcg <- escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
-datasets <- list(
+datasets <- c(list(
   bcg = list(kind = "generic", yi = vec(bcg$yi), vi = vec(bcg$vi),
              labels = I(paste(bcg$author, bcg$year)), year = vec(bcg$year),
-             source = "metadat::dat.bcg, escalc('RR', ai=tpos, bi=tneg, ci=cpos, di=cneg)"),
-  pritz1997 = list(kind = "proportion", events = vec(dat.pritz1997$xi),
-                   n = vec(dat.pritz1997$ni), labels = I(as.character(dat.pritz1997$authors)),
-                   source = "metadat::dat.pritz1997 (xi, ni)"),
-  debruin2009 = list(kind = "proportion", events = vec(dat.debruin2009$xi),
-                     n = vec(dat.debruin2009$ni),
-                     labels = I(as.character(dat.debruin2009$author)),
-                     source = "metadat::dat.debruin2009 (xi, ni); studies 1 and 6 are both 11/29"),
-  ablation_inline = list(kind = "proportion", events = vec(c(20, 45, 30, 12, 38, 9, 25, 17)),
-                         n = vec(c(20, 48, 35, 15, 40, 12, 31, 30)),
-                         labels = I(paste0("Abl-", LETTERS[1:8])),
-                         source = "inline complete-ablation-like counts (one 20/20 study)")
+             source = "metadat::dat.bcg, escalc('RR', ai=tpos, bi=tneg, ci=cpos, di=cneg)")),
+  shared_proportions("metadat::dat.debruin2009 (xi, ni); studies 1 and 6 are both 11/29")
 )
 
 # project study table: every outcome with >= 3 rows with events and total

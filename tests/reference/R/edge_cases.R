@@ -32,11 +32,7 @@
 # confint(control = list(tol = 1e-12)); rma.glmm with the tight lme4 controls of glmm.R; lme4's
 # "unused control arguments ignored" is not recorded among the warnings (drop = LME4_UNUSED_CTRL).
 # JSON encoding as in helpers.R: NA -> null, NaN/Inf -> strings "NaN", "Inf", "-Inf".
-suppressPackageStartupMessages({
-  library(metafor)
-  library(lme4)
-  library(jsonlite)
-})
+suppressPackageStartupMessages(library(lme4))  # (metafor and jsonlite: helpers.R)
 
 METHODS <- ALL_METHODS
 MEASURES <- c("PR", "PLN", "PLO", "PAS", "PFT")

@@ -21,11 +21,6 @@
 #   * the fixed-effect model is method = "FE" (3.8-1 also accepts "EE" and "CE").
 #   * predict() drops pi.lb/pi.ub for FE models -> recorded as null with pi_available = FALSE.
 #   * confint() stops for FE models, for k = 1 and for a fixed tau^2 -> null + confint_error.
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
 METHODS <- ALL_METHODS
 MEASURES <- c("PR", "PLN", "PLO", "PAS", "PFT")
 

@@ -28,11 +28,9 @@
 # with gradients ~1e-4 (relative error ~3e-6 in b), these stop at ~1e-7. bobyqa (stage 1)
 # ignores the Nelder-Mead-only options with a warning ("unused control arguments ignored"),
 # which is dropped from the recorded warnings (drop = LME4_UNUSED_CTRL).
-suppressPackageStartupMessages({
-  library(metafor)
+suppressPackageStartupMessages({  # (metafor and jsonlite: helpers.R)
   library(metadat)
   library(lme4)
-  library(jsonlite)
 })
 
 CASES <- list(

@@ -26,11 +26,6 @@
 #     which returns the limits sorted.
 #
 # JSON encoding as in helpers.R: NA -> null, NaN/Inf -> strings, 15 significant digits.
-suppressPackageStartupMessages({
-  library(metafor)
-  library(jsonlite)
-})
-
 METHODS <- c("REML", "DL", "PM", "FE")
 
 fit_one <- function(yi, vi, method, test, level, transf) {
