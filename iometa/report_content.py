@@ -16,7 +16,6 @@ import pandas as pd
 from . import report_sections, report_survival
 from .report import Progress, write_table
 from .report_model import Context, Section, collect, plural, pretty_outcome
-from .report_select import Ledger
 from .report_tables import sources_display
 
 EXCLUDED_COLUMNS = ["line", "study_id", "label", "source", "ref_no", "outcome", "modality",
@@ -141,7 +140,7 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     from .report_readme import readme_text
 
     progress = progress or Progress(False)
-    ctx = Context(studies=studies, ledger=Ledger(studies))
+    ctx = Context.of(studies)
     sections: list[Section] = []
     for builder in section_builders():
         seen = len(ctx.failures)

@@ -53,6 +53,16 @@ class Context:
     internal: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, studies: pd.DataFrame) -> Context:
+        """A context for ``studies`` with a fresh ledger (no line used or left out yet)."""
+        return cls(studies=studies, ledger=Ledger(studies))
+
+    def outcome_lines(self, outcome: str) -> list[int]:
+        """Line numbers (in the study table's file) of the rows of ``outcome``."""
+        return [int(x) for x in self.studies.loc[self.studies["outcome"].astype(str) == outcome,
+                                                 "line"]]
+
     def attempt(self, name: str, lines, fn, *args):
         """``fn(*args)``, or None when the analysis refuses the data (ValueError): the
         failure is recorded for the README and the rows ``lines`` get it as their reason."""

@@ -152,19 +152,12 @@ def median_sections(ctx: Context) -> list[Section]:
     -------
     >>> import iometa
     >>> from iometa.report_model import Context
-    >>> from iometa.report_select import Ledger
-    >>> studies = iometa.load_studies()
-    >>> [s.slug for s in median_sections(Context(studies, Ledger(studies)))]
+    >>> [s.slug for s in median_sections(Context.of(iometa.load_studies()))]
     ['median_os_ablation_liver', 'median_os_transarterial']
     """
-    lines = _lines(ctx, "median_os")
+    lines = ctx.outcome_lines("median_os")
     return [s for s in (ctx.attempt(c.title, lines, median_comparison, ctx, c)
                         for c in COMPARISONS) if s is not None]
-
-
-def _lines(ctx: Context, outcome: str) -> list[int]:
-    return [int(x) for x in ctx.studies.loc[ctx.studies["outcome"].astype(str) == outcome,
-                                            "line"]]
 
 
 def proportion_sections(ctx: Context) -> list[Section]:
@@ -174,9 +167,7 @@ def proportion_sections(ctx: Context) -> list[Section]:
     -------
     >>> import iometa
     >>> from iometa.report_model import Context
-    >>> from iometa.report_select import Ledger
-    >>> studies = iometa.load_studies()
-    >>> secs = proportion_sections(Context(studies, Ledger(studies)))
+    >>> secs = proportion_sections(Context.of(iometa.load_studies()))
     >>> [s.title for s in secs if s.slug.startswith("partial")]
     ['Partial response by modality']
     """

@@ -194,15 +194,13 @@ def survival_sections(ctx: Context) -> list[Section]:
     -------
     >>> import iometa
     >>> from iometa.report_model import Context
-    >>> from iometa.report_select import Ledger
-    >>> studies = iometa.load_studies()
-    >>> [s.slug for s in survival_sections(Context(studies, Ledger(studies)))]
+    >>> [s.slug for s in survival_sections(Context.of(iometa.load_studies()))]
     ['os_rate_by_modality_site']
     """
     out = []
     for rate, median, what in PAIRS:
-        lines = ctx.studies.loc[ctx.studies["outcome"].astype(str) == rate, "line"]
-        sec = ctx.attempt(f"{what} rates", lines, survival_section, ctx, rate, median, what)
+        sec = ctx.attempt(f"{what} rates", ctx.outcome_lines(rate), survival_section, ctx, rate,
+                          median, what)
         if sec is not None:
             out.append(sec)
     return out
