@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _fixture import decode as _num
 
 import iometa
 from iometa import _bias_core
@@ -25,16 +26,6 @@ REF = json.loads((Path(__file__).parent / "reference" / "bias.json").read_text()
 DATA = REF["datasets"]
 CASES = {c["id"]: c for c in REF["cases"]}
 RTOL, ATOL = 1e-6, 1e-10
-
-
-def _num(x):
-    if isinstance(x, list):
-        return np.array([_num(v) for v in x], dtype=float)
-    if x is None:
-        return math.nan
-    if isinstance(x, str):
-        return {"NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}[x]
-    return float(x)
 
 
 def close(a, b, name, atol=ATOL):

@@ -60,15 +60,20 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_console_module_exit_status_without_traceback():
-    proc = subprocess.run(
-        [sys.executable, "-m", "iometa", "validate", str(BAD / "multiple_problems.csv")],
+def _validate_in_subprocess(path: Path) -> subprocess.CompletedProcess:
+    """``python -m iometa validate path`` in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "iometa", "validate", str(path)],
         capture_output=True,
         text=True,
         encoding="utf-8",
         env=_env(),
         timeout=120,
     )
+
+
+def test_console_module_exit_status_without_traceback():
+    proc = _validate_in_subprocess(BAD / "multiple_problems.csv")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "8 problems found" in proc.stderr
@@ -76,14 +81,7 @@ def test_console_module_exit_status_without_traceback():
 
 
 def test_console_module_good_file():
-    proc = subprocess.run(
-        [sys.executable, "-m", "iometa", "validate", str(GOOD / "full_schema.csv")],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=_env(),
-        timeout=120,
-    )
+    proc = _validate_in_subprocess(GOOD / "full_schema.csv")
     assert proc.returncode == 0, proc.stderr
     assert "OK — 3 rows, 2 studies" in proc.stdout
 

@@ -297,26 +297,22 @@ def assert_schema_dtypes(df: pd.DataFrame) -> None:
         "outcome": tuple(vocabulary.OUTCOMES),
         "unit": vocabulary.UNITS,
         "unit_reported": vocabulary.UNITS_REPORTED,
+        "value_type": vocabulary.VALUE_TYPES,
     }
+    ints = ("year", "ref_no", "n_patients", "n_lesions", "events", "total", "line")
+    floats = ("timepoint_months", "value", "ci_low", "ci_high", "lesion_size_cm")
     for col, allowed in vocab.items():
         assert isinstance(df[col].dtype, pd.CategoricalDtype), col
         assert list(df[col].cat.categories) == list(allowed), col
         assert not df[col].cat.ordered
-    for col in ("year", "ref_no", "n_patients", "n_lesions", "events", "total", "line"):
+    for col in ints:
         assert df[col].dtype == "Int64", col
-    for col in ("timepoint_months", "value", "ci_low", "ci_high", "lesion_size_cm"):
+    for col in floats:
         assert df[col].dtype == np.float64, col
     assert df["derived"].dtype == "boolean"
-    for col in (
-        "study_id",
-        "author",
-        "author_in_text",
-        "source",
-        "subgroup",
-        "value_reported",
-        "quote",
-        "notes",
-    ):
+    # every other column (study_id, author, source, subgroup, quote, notes, ...) is text
+    typed = {*vocab, *ints, *floats, "derived"}
+    for col in [c for c in COLUMNS if c not in typed]:
         assert isinstance(df[col].dtype, pd.StringDtype), col
     assert not df["subgroup"].isna().any()
 

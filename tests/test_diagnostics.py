@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _fixture import decode as _num
 
 import iometa
 from iometa import _subset_fits
@@ -27,18 +28,6 @@ DATA = REF["datasets"]
 CASES = {c["id"]: c for c in REF["cases"]}
 RTOL, ATOL = 1e-6, 1e-10
 BOUNDARY_ATOL = {"tau2": 1e-9, "tau2_del": 1e-9, "i2": 1e-7, "h2": 1e-9}
-
-
-def _num(x):
-    if isinstance(x, np.ndarray):
-        return x.astype(float)
-    if isinstance(x, list):
-        return np.array([_num(v) for v in x], dtype=float)
-    if x is None:
-        return math.nan
-    if isinstance(x, str):
-        return {"NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}[x]
-    return float(x)
 
 
 def assert_close(actual, expected, name, rtol=RTOL, atol=ATOL):

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _fixture import decode as num
 from scipy import special
 
 import iometa
@@ -90,17 +91,6 @@ def quiet(fn, *args, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IometaWarning)
         return fn(*args, **kw)
-
-
-def num(x):
-    """Fixture value: null -> nan, "NaN"/"Inf"/"-Inf" -> floats, lists -> arrays."""
-    if isinstance(x, list):
-        return np.array([num(a) for a in x], dtype=float)
-    if x is None:
-        return math.nan
-    if isinstance(x, str):
-        return {"NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}[x]
-    return float(x)
 
 
 def arr(x):

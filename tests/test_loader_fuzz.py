@@ -146,10 +146,10 @@ def plausible_tables(draw) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def write_csv(path: Path, header, rows, delimiter: str, encoding: str, eol: str) -> None:
+def csv_bytes(header, rows, delimiter: str, encoding: str, eol: str) -> bytes:
     buf = io.StringIO()
     csv.writer(buf, delimiter=delimiter, lineterminator=eol).writerows([header, *rows])
-    path.write_bytes(buf.getvalue().encode(encoding, errors="replace"))
+    return buf.getvalue().encode(encoding, errors="replace")
 
 
 def load_or_error(path: Path) -> pd.DataFrame | None:
@@ -164,6 +164,14 @@ def load_or_error(path: Path) -> pd.DataFrame | None:
             return None
 
 
+def load_bytes(content: bytes) -> pd.DataFrame | None:
+    """``content`` written to a temporary file and loaded (None on StudyTableError)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.csv"
+        path.write_bytes(content)
+        return load_or_error(path)
+
+
 fmt = st.tuples(
     st.sampled_from([",", ";", "\t"]),
     st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]),
@@ -171,7 +179,13 @@ fmt = st.tuples(
 )
 
 
-def _check_loaded(df: pd.DataFrame, rows: list[list[str]], header: list[str]) -> None:
+def load_and_check(table, form) -> pd.DataFrame | None:
+    """The table written as a CSV file in ``form`` and loaded: the frame, checked for what holds
+    for every table that loads, or None when it raised StudyTableError."""
+    header, rows = table
+    df = load_bytes(csv_bytes(header, rows, *form))
+    if df is None:
+        return None
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
     assert df["line"].is_monotonic_increasing
@@ -179,30 +193,21 @@ def _check_loaded(df: pd.DataFrame, rows: list[list[str]], header: list[str]) ->
     assert len(df) <= len(rows)
     assert df["study_id"].notna().all()
     assert df["line"].min() >= 2
+    return df
 
 
 @SETTINGS
 @given(table=random_tables(), form=fmt)
 def test_random_tables_load_or_raise_study_table_error(table, form):
-    header, rows = table
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "t.csv"
-        write_csv(path, header, rows, *form)
-        df = load_or_error(path)
-    if df is not None:
-        _check_loaded(df, rows, header)
+    load_and_check(table, form)
 
 
 @SETTINGS
 @given(table=plausible_tables(), form=fmt)
 def test_plausible_tables_keep_every_row(table, form):
-    header, rows = table
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "t.csv"
-        write_csv(path, header, rows, *form)
-        df = load_or_error(path)
+    df = load_and_check(table, form)
     if df is not None:
-        _check_loaded(df, rows, header)
+        rows = table[1]
         assert df["study_id"].tolist() == [r[0] for r in rows]  # every row, in file order
         assert df["line"].tolist() == list(range(2, len(rows) + 2)) or any(
             "\n" in c or "\r" in c for r in rows for c in r
@@ -226,10 +231,7 @@ def test_plausible_tables_keep_every_row(table, form):
     blob=st.binary(max_size=2000),
 )
 def test_random_bytes_load_or_raise_study_table_error(prefix, blob):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "t.csv"
-        path.write_bytes(prefix + blob)
-        load_or_error(path)
+    load_bytes(prefix + blob)
 
 
 objects = st.one_of(
@@ -265,15 +267,9 @@ def test_quoted_delimiters_and_newlines_round_trip(tmp_path, delimiter):
         ["S1", "RFA", "local_control", "0.9", 'he said "yes", then; left\nnext line'],
         ["S2", "MWA", "median_os", "12", "plain"],
     ]
+    header = ["study_id", "modality", "outcome", "value", "quote"]
     path = tmp_path / "t.csv"
-    write_csv(
-        path,
-        ["study_id", "modality", "outcome", "value", "quote"],
-        rows,
-        delimiter,
-        "utf-8",
-        "\r\n",
-    )
+    path.write_bytes(csv_bytes(header, rows, delimiter, "utf-8", "\r\n"))
     df = load_studies(path)
     assert df["quote"].tolist() == ['he said "yes", then; left\nnext line', "plain"]
     assert df["line"].tolist() == [2, 4]

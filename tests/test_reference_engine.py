@@ -4,7 +4,7 @@ The fixtures are written by ``tests/reference/R/engine.R`` (run it through
 ``Rscript tests/reference/make_reference.R engine``); every case is one ``rma()`` fit with tight
 controls, its ``predict()`` (model and reporting scale) and its Q-profile ``confint()``.
 
-JSON encoding (see ``_num``):
+JSON encoding (decoded by ``_num``, :func:`_fixture.decode`):
 
 * ``null`` -> R ``NA`` or a quantity metafor does not compute (the prediction interval of an
   FE model, the tau^2 / I^2 / H^2 CI of an FE model, of k = 1 and of a fixed tau^2). iometa
@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _fixture import decode as _num
 
 import iometa
 
@@ -64,17 +65,6 @@ KNOWN_R_WARNINGS = (WARN_K1_Z, WARN_FE_KNHA)
 
 
 # ---------------------------------------------------------------------------- helpers
-def _num(value: Any) -> Any:
-    """Decode one fixture value: null -> nan, "NaN"/"Inf"/"-Inf" -> floats, lists -> arrays."""
-    if isinstance(value, list):
-        return np.array([_num(v) for v in value], dtype=float)
-    if value is None:
-        return math.nan
-    if isinstance(value, str):
-        return {"NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}[value]
-    return float(value)
-
-
 def _as_float_array(value: Any) -> np.ndarray:
     if value is None:
         return np.array([math.nan])

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _fixture import decode as num
 
 import iometa
 from iometa._warnings import DataWarning, IometaWarning, SmallSampleWarning
@@ -28,16 +29,6 @@ REF = Path(__file__).parent / "reference" / "survival.json"
 FIX = json.loads(REF.read_text())
 RTOL, ATOL = 1e-6, 1e-10
 Z = 1.959963984540054
-
-
-def num(x):
-    if isinstance(x, list):
-        return np.array([num(v) for v in x], dtype=float)
-    if x is None:
-        return math.nan
-    if isinstance(x, str):
-        return {"NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}[x]
-    return float(x)
 
 
 def check(name, actual, expected, atol=ATOL):
