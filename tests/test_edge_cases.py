@@ -733,3 +733,14 @@ def test_pool_many_bad_value_names_analysis_and_row():
     table.loc[3, "vi"] = 0.0
     with pytest.raises(ValueError, match="analysis \\(analysis='.*'\\), row 3"):
         iometa.pool_many(table, by="analysis")
+
+
+def test_fe_meta_regression_identical_effects_r2_zero():
+    """Found by hypothesis: 12 identical effects, FE, a group moderator — Q of the
+    intercept-only model is 0 (up to rounding), so the pseudo-R² is 0, not a ZeroDivisionError."""
+    y = [0.1 + 0.2] * 12  # 0.30000000000000004: identical, with rounding in the mean
+    v = [0.01, 0.02, 0.03] * 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = iometa.meta_regression(y, v, pd.DataFrame({"g": ["a", "b"] * 6}), method="FE")
+    assert reg.r2 == 0.0
