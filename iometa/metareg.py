@@ -239,7 +239,7 @@ def _r2(fit: RegFit, y, v, method, intercept, p, k):
             return (0.0 if k > p else None), None
         w = 1 / v
         q0 = float((w * (y - (w * y).sum() / w.sum()) ** 2).sum())
-        if not q0 > 0:  # effects equal up to rounding: nothing for the moderators to explain
+        if np.ptp(y) == 0 or not q0 > 1e-10 * k:  # identical up to rounding: nothing to explain
             return 0.0, None
         adj = 1 - (float(fit.qe[0]) / (k - p)) / (q0 / (k - 1))
         return max(0.0, 100 * adj), None
