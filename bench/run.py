@@ -50,7 +50,8 @@ TARGETS = {
                 lambda r: r.get("PyMARE", 0) >= 2),
     "W4 GOSH (fit_arrays)": ("the same subsets as one masked batch through `fit_arrays`",
                              ">= 2x PyMARE", lambda r: r.get("PyMARE", 0) >= 2),
-    "W6 forest PNG": ("forest plot, 3 subgroups, 20 studies, PNG 300 dpi", "< 0.3 s",
+    "W6 forest PNG": ("forest plot, 3 subgroups, 20 studies, PNG 300 dpi (`save_figure`)",
+                      "< 0.3 s",
                       None),
 }
 
