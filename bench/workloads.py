@@ -49,7 +49,7 @@ def iometa_workloads(inp: dict, tmp: Path) -> dict:
     import warnings
 
     import iometa
-    from iometa.fitting import fit_arrays
+    from iometa.core.fitting import fit_arrays
 
     warnings.simplefilter("ignore", iometa.IometaWarning)
     y1, v1 = inp["w1"]
@@ -71,7 +71,7 @@ def iometa_workloads(inp: dict, tmp: Path) -> dict:
 
 def _gosh_core(y, v):
     """All 2^k − 1 subsets as one masked batch through the core (enumeration included)."""
-    from iometa.fitting import fit_arrays
+    from iometa.core.fitting import fit_arrays
 
     k = y.size
     codes = np.arange(1, 2**k, dtype=np.uint32)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
@@ -27,16 +27,16 @@ _LAZY: dict[str, str] = {
     "default_data_path": "iometa.data",
     "StudyTableError": "iometa.data",
     "Problem": "iometa.data",
-    "outcome_rows": "iometa.outcomes",
+    "outcome_rows": "iometa.data",
     # effect sizes
-    "proportion_effects": "iometa.effects",
-    "effects_from_ci": "iometa.effects",
-    "ci_clopper_pearson": "iometa.effects",
-    "ci_wilson": "iometa.effects",
+    "proportion_effects": "iometa.core.effects",
+    "effects_from_ci": "iometa.core.effects",
+    "ci_clopper_pearson": "iometa.core.effects",
+    "ci_wilson": "iometa.core.effects",
     # models and results
-    "pool": "iometa.models",
-    "pool_proportions": "iometa.models",
-    "MetaResult": "iometa.results",
+    "pool": "iometa.core.models",
+    "pool_proportions": "iometa.core.models",
+    "MetaResult": "iometa.core.results",
     # survival
     "pool_medians": "iometa.survival",
     "pool_survival_rates": "iometa.survival",
@@ -82,7 +82,14 @@ _LAZY: dict[str, str] = {
 __all__ = sorted([*_LAZY, "__version__"])
 
 
+# packages reachable as attributes (``iometa.compare.subgroups``) without an import statement
+_SUBPACKAGES = ("core", "data", "compare", "diagnostics", "bias", "survival", "plots", "report",
+                "batch", "outcomes")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"iometa.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'iometa' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Many meta-analyses in one call: :func:`pool_many` (a long table in, one row per analysis out).
 
-The analyses are fitted by the batched core (:func:`iometa.fitting.fit_arrays`), the same code
+The analyses are fitted by the batched core (:func:`iometa.core.fitting.fit_arrays`), the same code
 as :func:`iometa.pool` (a single fit is a batch of one), in chunks of analyses of similar size
 so that memory stays bounded (10⁶ analyses of 20 studies run within 2 GB) and padding is small.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .estimators import METHODS
-from .fitting import TESTS, fit_arrays, tau2_ci_qprofile
+from .core.estimators import METHODS
+from .core.fitting import TESTS, fit_arrays, tau2_ci_qprofile
 
 #: padded cells (analyses × largest k) per chunk: bounds the working memory of one chunk
 CHUNK_CELLS = 1 << 20

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .data import StudyTableError, default_data_path, load_studies
+    from .data.load import StudyTableError, default_data_path, load_studies
 
     path = args.file if args.file is not None else default_data_path()
     try:
@@ -49,8 +49,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("MPLBACKEND", "Agg")  # files only: never open a window
-    from .data import StudyTableError
-    from .report import ReportPathError, build_report
+    from .data.load import StudyTableError
+    from .report.build import ReportPathError, build_report
 
     try:
         build_report(data=args.data, out=args.out, verbose=not args.quiet)

@@ -95,7 +95,7 @@ SETUP = ("code", """
             else:
                 print(out)
         if res.k >= 10:
-            iometa.funnel_plot(res, trimfill=True)
+            iometa.funnel_plot(res, trimfill=iometa.trim_and_fill(res))
         else:
             print(f"Funnel plot not drawn: k = {res.k}; below about ten studies its shape "
                   "cannot be told apart from chance.")

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import iometa
 from iometa import batch
-from iometa.fitting import fit_arrays, tau2_ci_qprofile
-from iometa.results import Deferred
+from iometa.core.fitting import fit_arrays, tau2_ci_qprofile
+from iometa.core.results import Deferred
 
 METHODS = ["FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 TOL = 1e-10

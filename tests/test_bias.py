@@ -20,7 +20,7 @@ import pytest
 from _fixture import decode as _num
 
 import iometa
-from iometa import _bias_core
+from iometa.bias import _core as _bias_core
 
 REF = json.loads((Path(__file__).parent / "reference" / "bias.json").read_text())
 DATA = REF["datasets"]

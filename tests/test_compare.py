@@ -28,8 +28,8 @@ import pytest
 
 import iometa
 from iometa._warnings import DataWarning, IometaWarning, SmallSampleWarning
-from iometa.metareg_design import build_design, design_rows, parse_formula
-from iometa.subgroup_contrasts import holm
+from iometa.compare.contrasts import holm
+from iometa.compare.design import build_design, design_rows, parse_formula
 
 FIX = json.loads((Path(__file__).parent / "reference" / "compare.json").read_text())
 RTOL, ATOL = 1e-6, 1e-10
@@ -412,8 +412,8 @@ def test_holm_matches_r():
 
 
 def test_every_study_table_outcome_runs_by_modality():
+    from iometa.data.vocabulary import OUTCOMES
     from iometa.outcomes import outcome_rows
-    from iometa.vocabulary import OUTCOMES
 
     studies = iometa.load_studies()
     ran = 0

@@ -17,7 +17,6 @@ import pytest
 
 import iometa
 import iometa.data as data
-from iometa import vocabulary
 from iometa._warnings import DataWarning
 from iometa.data import (
     COLUMNS,
@@ -29,6 +28,7 @@ from iometa.data import (
     read_study_table,
     select,
     validate_studies,
+    vocabulary,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -708,7 +708,7 @@ def test_default_data_path():
 def test_default_path_is_strict(monkeypatch, tmp_path):
     f = tmp_path / "studies.csv"
     f.write_text("study_id,modality,outcome,value\nA,RFA,median_os,3\n")
-    monkeypatch.setattr(data, "default_data_path", lambda: f)
+    monkeypatch.setattr("iometa.data.load.default_data_path", lambda: f)
     for args in ((), (f,), (str(f),)):
         with pytest.raises(StudyTableError, match="provenance"):
             load_studies(*args)

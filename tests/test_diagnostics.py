@@ -21,7 +21,7 @@ import pytest
 from _fixture import decode as _num
 
 import iometa
-from iometa import _subset_fits
+from iometa.core import subsets as _subset_fits
 
 REF = json.loads((Path(__file__).parent / "reference" / "diagnostics.json").read_text())
 DATA = REF["datasets"]
@@ -300,16 +300,16 @@ def test_method_sensitivity_from_result_and_warnings():
 
 
 def test_method_sensitivity_reports_a_failed_glmm(monkeypatch):
-    import iometa.glmm_result as gr
+    import iometa.core.models as models
 
     def broken(*a, **k):
-        raise ImportError("iometa.glmm is not available")
+        raise ImportError("iometa.core.glmm is not available")
 
-    monkeypatch.setattr(gr, "glmm_result", broken)
+    monkeypatch.setattr(models, "glmm_result", broken)
     tab = iometa.method_sensitivity([13, 4, 9, 7, 11], [51, 30, 40, 35, 44])
     glmm = tab[tab.method == "GLMM"]
     assert len(glmm) == 2 and glmm["estimate"].isna().all()
-    assert glmm["warnings"].str.contains("could not be fitted: iometa.glmm is not").all()
+    assert glmm["warnings"].str.contains("could not be fitted: iometa.core.glmm is not").all()
     assert tab[tab.method != "GLMM"]["estimate"].notna().all()
 
 

@@ -248,7 +248,7 @@ def test_glmm_edge_cases_match_lme4(c):
 def test_glmm_se_is_the_curvature_of_the_deviance(c):
     """se = sqrt(2 (H^-1)_bb), H the Hessian of lme4's deviance function (glmm_deviance, which
     reproduces lme4's devfun in tests/test_glmm.py), by central differences at two steps."""
-    from iometa.glmm import glmm_deviance
+    from iometa.core.glmm import glmm_deviance
 
     res = quiet(iometa.pool_proportions, arr(c["xi"]), arr(c["ni"]), method="GLMM",
                 nagq=c["nagq"])
@@ -378,7 +378,7 @@ def test_meta_regression_edge_cases_match_metafor(c):
 
 
 def test_meta_regression_non_convergence_warns(monkeypatch):
-    monkeypatch.setattr("iometa.metareg_core._MAXITER", 1)
+    monkeypatch.setattr("iometa.core.regression._MAXITER", 1)
     for method in ("REML", "ML", "PM"):
         with pytest.warns(ConvergenceWarning, match=f"{method} estimate.*did not converge"):
             reg = iometa.meta_regression([0.1, 0.9, 0.2, 1.9, 1.1, 3.0],
@@ -432,9 +432,9 @@ HETERO = ([-0.89, -1.59, -1.35, -1.44, -0.22, -0.79, 0.19], [0.33, 0.19, 0.42, 0
 
 @pytest.mark.parametrize("method", ["ML", "REML", "EB", "PM"])
 def test_iteration_cap_gives_convergence_warning_and_last_value(monkeypatch, method):
-    """The iterative estimators stop at iometa._solve.MAXITER (10000; never reached by the
+    """The iterative estimators stop at iometa.core._solve.MAXITER (10000; never reached by the
     bracketed Newton in practice): forced to 1, the fit warns and reports the last value."""
-    monkeypatch.setattr("iometa._solve.MAXITER", 1)
+    monkeypatch.setattr("iometa.core._solve.MAXITER", 1)
     with pytest.warns(ConvergenceWarning, match=f"{method} estimator.*did not converge"):
         res = iometa.pool(*HETERO, method=method)
     assert not res.converged and res.n_iter == 1 and res.tau2 >= 0
@@ -449,7 +449,7 @@ def test_iteration_cap_gives_convergence_warning_and_last_value(monkeypatch, met
      ([6.0, 13.0, 30.0],)),
 ], ids=["proportions", "survival_rates", "medians"])
 def test_iteration_cap_in_every_inverse_variance_pool(monkeypatch, fn, args):
-    monkeypatch.setattr("iometa._solve.MAXITER", 1)
+    monkeypatch.setattr("iometa.core._solve.MAXITER", 1)
     with pytest.warns(ConvergenceWarning):
         res = fn(*args, method="REML")
     assert not res.converged
@@ -457,7 +457,7 @@ def test_iteration_cap_in_every_inverse_variance_pool(monkeypatch, fn, args):
 
 
 def test_glmm_non_convergence_warns_once_and_reports(monkeypatch):
-    from iometa import glmm
+    from iometa.core import glmm
 
     monkeypatch.setattr(glmm, "_newton_polish", lambda f, p, h, max_iter=50: (
         p, glmm._fd_derivs(f, p, h)[1], 0, False))

@@ -1,4 +1,4 @@
-"""iometa.glmm against metafor::rma.glmm(measure="PLO") (fixtures in tests/reference/glmm.json).
+"""iometa.core.glmm against metafor::rma.glmm(measure="PLO") (fixtures in tests/reference/glmm.json).
 
 The fixtures are written by ``tests/reference/R/glmm.R`` (``Rscript
 tests/reference/make_reference.R glmm``): per case and per nAGQ (7, metafor's default, and 1,
@@ -48,9 +48,9 @@ import pytest
 from numpy.polynomial.hermite import hermgauss
 from scipy import special, stats
 
-from iometa import glmm
 from iometa._warnings import ConvergenceWarning
-from iometa.glmm import fit_glmm_logit, glmm_deviance, glmm_inference
+from iometa.core import glmm
+from iometa.core.glmm import fit_glmm_logit, glmm_deviance, glmm_inference
 
 REF_PATH = Path(__file__).parent / "reference" / "glmm.json"
 FIXTURE: dict[str, Any] = json.loads(REF_PATH.read_text()) if REF_PATH.exists() else {"cases": []}

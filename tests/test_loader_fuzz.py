@@ -15,8 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iometa import vocabulary
-from iometa.data import COLUMNS, MISSING_SPELLINGS, StudyTableError, load_studies, validate_studies
+from iometa.data import (
+    COLUMNS,
+    MISSING_SPELLINGS,
+    StudyTableError,
+    load_studies,
+    validate_studies,
+    vocabulary,
+)
 
 SETTINGS = settings(
     max_examples=200,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import iometa
-from iometa.effects import proportion_effects
+from iometa.core.effects import proportion_effects
 
 METHODS = ["FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 

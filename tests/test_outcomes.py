@@ -87,7 +87,7 @@ def test_project_table_rows_all_accounted_for():
 
 
 def test_loader_types_value_type():
-    from iometa.vocabulary import VALUE_TYPES
+    from iometa.data.vocabulary import VALUE_TYPES
 
     studies = iometa.load_studies()
     assert list(studies["value_type"].cat.categories) == list(VALUE_TYPES)

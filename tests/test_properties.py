@@ -121,7 +121,7 @@ def test_unbounded_backtransforms_warn_when_outside(data, measure):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_batch_of_one_equals_single_fit(method):
-    from iometa.fitting import fit_arrays
+    from iometa.core.fitting import fit_arrays
 
     rng = np.random.default_rng(7)
     y, v = rng.normal(size=(5, 8)), rng.uniform(0.01, 0.3, size=(5, 8))

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 import iometa
-from iometa import report_sections
 from iometa.cli import main
-from iometa.report import MARKER, ReportPathError, build_report
-from iometa.report_select import one_row_per_population
+from iometa.report import sections as report_sections
+from iometa.report.build import MARKER, ReportPathError, build_report
+from iometa.report.select import one_row_per_population
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

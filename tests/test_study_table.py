@@ -1,7 +1,7 @@
 """Checks of the hand-extracted study table ``data/studies.csv``.
 
 The table is read directly with :mod:`csv` (not through :func:`iometa.load_studies`; only the
-list of column names comes from the schema, :data:`iometa.table_schema.COLUMNS`), so these
+list of column names comes from the schema, :data:`iometa.data.schema.COLUMNS`), so these
 tests check the data itself: quotes against the source reviews, structure, units, conversions
 and a handful of values against the text. See ``data/README.md`` for the rules being tested.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from iometa import vocabulary as voc
-from iometa.table_schema import COLUMNS
+from iometa.data import vocabulary as voc
+from iometa.data.schema import COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 CSV_PATH = REPO / "data" / "studies.csv"
@@ -397,7 +397,7 @@ def test_tare_ici_toxicity(rows):
 
 
 def test_value_type_marks_range_ends_and_bounds(rows):
-    from iometa.vocabulary import VALUE_TYPES
+    from iometa.data.vocabulary import VALUE_TYPES
 
     for r in rows:
         assert r["value_type"] in VALUE_TYPES, r

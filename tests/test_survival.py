@@ -23,7 +23,7 @@ from _fixture import decode as num
 import iometa
 from iometa._warnings import DataWarning, IometaWarning, SmallSampleWarning
 from iometa.survival import check_exponential_consistency, exponential_rate
-from iometa.survival_medians import median_of_medians, quantile_type7, weighted_quantile
+from iometa.survival.medians import median_of_medians, quantile_type7, weighted_quantile
 
 REF = Path(__file__).parent / "reference" / "survival.json"
 FIX = json.loads(REF.read_text())

@@ -13,14 +13,13 @@ HEXBIN_ABOVE = 5000  # GOSH: more subsets than this are drawn as hexagonal bins
 
 
 def _frame(data, fn_name, needed):
-    """The diagnostics table; a MetaResult is passed to ``iometa.<fn_name>`` first."""
+    """The diagnostics table computed by ``iometa.<fn_name>`` (plots never compute it)."""
     result = None
     if hasattr(data, "studies") and hasattr(data, "refit"):
-        import iometa
-
-        result, data = data, getattr(iometa, fn_name)(data)
+        raise TypeError(f"pass the table of iometa.{fn_name}(res), not the fitted result: "
+                        f"plots draw computed diagnostics, they do not compute them")
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame of iometa.{fn_name}() or a MetaResult")
+        raise TypeError(f"expected the DataFrame of iometa.{fn_name}(res)")
     missing = [c for c in needed if c not in data]
     if missing:
         raise ValueError(f"the table lacks column(s) {missing} (expected iometa.{fn_name}())")
@@ -31,8 +30,8 @@ def baujat_plot(data, *, ax=None, width="single", fontsize=None, labels=True, ma
     """Baujat plot: each study's contribution to the heterogeneity statistic Q (x) against
     its influence on the pooled estimate (y); studies in the upper right drive both.
 
-    ``data``: the DataFrame of :func:`iometa.baujat` (columns read: label, x, y) or a
-    MetaResult. Labels are placed where they fit without overlap, most extreme studies first
+    ``data``: the DataFrame of :func:`iometa.baujat` (columns read: label, x, y);
+    plots never compute it. Labels are placed where they fit without overlap, most extreme studies first
     (``max_labels`` limits them).
 
     Reference: Baujat et al. 2002 (Stat Med 21:2641). metafor: ``baujat(res)``; meta:
@@ -89,7 +88,7 @@ def gosh_plot(data, result=None, *, ax=None, width="single", fontsize=None, high
     marginal histograms. Clusters reveal studies that drive heterogeneity.
 
     ``data``: the DataFrame of :func:`iometa.gosh` (columns read: estimate, i2; ``attrs``
-    "incl" and "labels" for ``highlight``) or a MetaResult (``iometa.gosh`` is called).
+    "incl" and "labels" for ``highlight``) computed first; a MetaResult is refused.
     ``result`` sets the scale (percent for proportions). ``highlight="Smith 2019"`` colours
     the subsets that contain that study. More than 5000 subsets are drawn as hexagonal bins
     (``hexbin=True/False`` forces the choice); marginal histograms need a new figure

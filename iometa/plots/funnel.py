@@ -29,8 +29,9 @@ def funnel_plot(result, *, ax=None, width="single", fontsize=None, yaxis="se", c
       pooled estimate (Sterne & Egger 2001).
 
     Trim-and-fill: ``trimfill`` is the object returned by :func:`iometa.trim_and_fill`
-    (``filled`` DataFrame with yi, vi; ``result`` with the adjusted estimate) — or ``True``
-    to call it; filled studies are open circles, the adjusted estimate a dashed line.
+    (``filled`` DataFrame with yi, vi; ``result`` with the adjusted estimate): compute it
+    first, ``funnel_plot(res, trimfill=iometa.trim_and_fill(res))``; filled studies are open
+    circles, the adjusted estimate a dashed line.
     ``labels=True`` writes study labels where they fit without overlap. ``transf="exp"``
     labels a log-ratio axis with ratios (automatic for RR/OR/HR results).
 
@@ -74,9 +75,11 @@ def funnel_plot(result, *, ax=None, width="single", fontsize=None, yaxis="se", c
 
 def _trimfill(result, trimfill):
     if trimfill is True:
-        import iometa
-
-        return iometa.trim_and_fill(result)
+        raise TypeError("pass the computed fit: funnel_plot(res, trimfill=iometa.trim_and_fill("
+                        "res)); plots draw computed results, they do not compute them")
+    if trimfill is not None and trimfill is not False and not hasattr(trimfill, "filled"):
+        raise TypeError(f"trimfill must be the result of iometa.trim_and_fill(res), got "
+                        f"{type(trimfill).__name__}")
     return trimfill or None
 
 

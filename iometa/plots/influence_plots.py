@@ -17,13 +17,13 @@ _NEEDED = ("label", "estimate", "ci_low", "ci_high")
 
 
 def _table(data, result, fn_name):
-    """(DataFrame, result): a MetaResult is passed to ``iometa.<fn_name>`` first."""
+    """(DataFrame, result): the table computed by ``iometa.<fn_name>`` (plots never compute)."""
     if hasattr(data, "studies") and hasattr(data, "refit"):
-        import iometa
-
-        return getattr(iometa, fn_name)(data), data
+        raise TypeError(f"pass the table of iometa.{fn_name}(res) (and the result as the "
+                        f"second argument), not the fitted result alone: plots draw computed "
+                        f"tables, they do not compute them")
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame of iometa.{fn_name}() or a MetaResult, got "
+        raise TypeError(f"expected the DataFrame of iometa.{fn_name}(res), got "
                         f"{type(data).__name__}")
     missing = [c for c in _NEEDED if c not in data]
     if missing:
@@ -92,8 +92,8 @@ def leave_one_out_plot(data, result=None, *, ax=None, width="double", fontsize=N
     """Forest plot of a leave-one-out analysis: the pooled estimate and CI without each study.
 
     ``data``: the DataFrame of :func:`iometa.leave_one_out` (columns read: label, estimate,
-    ci_low, ci_high on the reporting scale; k, i2, tau2 if present), or a MetaResult (then
-    ``iometa.leave_one_out`` is called). ``result`` (the full analysis) adds the "All
+    ci_low, ci_high on the reporting scale; k, i2, tau2 if present), computed first (a MetaResult alone is refused: plots do not
+    compute). ``result`` (the full analysis) adds the "All
     studies" diamond and a dashed line at its estimate, and sets the scale (percent for
     proportions). Other options as :func:`iometa.forest_plot`.
 
@@ -122,7 +122,7 @@ def cumulative_plot(data, result=None, *, ax=None, width="double", fontsize=None
 
     ``data``: the DataFrame of :func:`iometa.cumulative` (row i = the first i studies in the
     chosen order, labelled by the study added; columns read: label, estimate, ci_low,
-    ci_high; k, i2, tau2 if present), or a MetaResult (``iometa.cumulative`` in study order).
+    ci_high; k, i2, tau2 if present), computed first (a MetaResult alone is refused).
     ``result`` adds the full-analysis diamond and sets the scale.
 
     Reference: Lau et al. 1992 (N Engl J Med 327:248). metafor: ``forest(cumul(res))``; meta:

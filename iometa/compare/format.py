@@ -1,0 +1,91 @@
+"""Text and HTML renderings of meta-regressions, subgroup analyses and permutation tests
+(no statistics here)."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from ..core.format import fmt, fmt_p
+
+
+def _table(frame: pd.DataFrame, digits: int) -> str:
+    shown = frame.copy()
+    for col in shown.columns:
+        if col.endswith("pval") or col in ("pval", "p_holm"):
+            shown[col] = [fmt_p(x, digits) for x in shown[col]]
+        elif pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = [fmt(x, digits) for x in shown[col]]
+    return shown.to_string(index=False)
+
+
+def moderator_test_line(reg, digits=4) -> str:
+    """``QM(df = 2) = 12.2, p-val = .002`` (or the F form under Knapp–Hartung)."""
+    if reg.qm_df2 is not None:
+        return (f"F(df1 = {reg.qm_df}, df2 = {reg.qm_df2}) = {fmt(reg.qm, digits)}, "
+                f"p-val = {fmt_p(reg.qm_pval, digits)}")
+    return f"QM(df = {reg.qm_df}) = {fmt(reg.qm, digits)}, p-val = {fmt_p(reg.qm_pval, digits)}"
+
+
+def regression_summary(reg, digits=4) -> str:
+    kind = "Fixed-effects" if reg.method == "FE" else "Mixed-effects"
+    coefs = ", ".join(reg.terms[i] for i in reg.btt)
+    lines = [f"{kind} meta-regression (k = {reg.k}; tau^2 estimator: {reg.method}; "
+             f"test: {reg.test})", ""]
+    if reg.method != "FE":
+        lines += [f"tau^2 (estimated amount of residual heterogeneity):     {fmt(reg.tau2, digits)}",
+                  f"I^2 (residual heterogeneity / unaccounted variability): {fmt(reg.i2, 2)}%",
+                  f"H^2 (unaccounted variability / sampling variability):   {fmt(reg.h2, 2)}"]
+    if reg.r2 is not None:
+        lines.append(f"R^2 (amount of heterogeneity accounted for):            {fmt(reg.r2, 2)}%")
+    lines += ["", "Test for Residual Heterogeneity:",
+              f"QE(df = {reg.qe_df}) = {fmt(reg.qe, digits)}, p-val = "
+              f"{fmt_p(reg.qe_pval, digits)}", "",
+              f"Test of Moderators ({coefs}):", moderator_test_line(reg, digits), "",
+              "Model Results:", "", _table(reg.coefficients, digits)]
+    if reg.warnings:
+        lines += ["", "Notes:"] + [f"  - {w}" for w in reg.warnings]
+    return "\n".join(lines)
+
+
+def regression_html(reg) -> str:
+    head = (f"<p><b>{'Fixed' if reg.method == 'FE' else 'Mixed'}-effects meta-regression</b> "
+            f"(k = {reg.k}; {html.escape(reg.method)}; test {html.escape(reg.test)}): "
+            f"residual τ² = {fmt(reg.tau2)}, I² = {fmt(reg.i2, 1)}%, "
+            f"R² = {fmt(reg.r2, 1) if reg.r2 is not None else 'NA'}%<br>"
+            f"Moderators: {html.escape(moderator_test_line(reg))}<br>"
+            f"Residual heterogeneity: QE({reg.qe_df}) = {fmt(reg.qe)}, "
+            f"p = {fmt_p(reg.qe_pval)}</p>")
+    table = reg.coefficients.to_html(index=False, float_format=lambda v: f"{v:.4f}")
+    notes = "".join(f"<li>{html.escape(w)}</li>" for w in reg.warnings)
+    return f"<div>{head}{table}{'<ul>' + notes + '</ul>' if notes else ''}</div>"
+
+
+def subgroup_summary(sub, digits=4) -> str:
+    frame = sub.to_frame()
+    cols = ["group", "k", "estimate", "ci_low", "ci_high", "tau2", "i2", "q", "q_pval"]
+    lines = [f"Subgroup analysis by {sub.by_name} ({len(sub.groups)} groups, k = "
+             f"{sub.overall.k}; {sub.overall.method_name}; measure {sub.overall.measure}; "
+             f"reporting scale: {sub.overall.scale})", "", _table(frame[cols], digits), "",
+             "Test for subgroup differences:"]
+    for name, t in (("separate tau^2 (between-group Q, as meta)", sub.test_separate),
+                    ("common tau^2 (mixed-effects model, Q_M as metafor)", sub.test_common)):
+        mark = "  <- q_between" if t is sub.test_chosen else ""
+        lines.append(f"  {name}: {t.describe(digits)}{mark}")
+    if sub.notes:
+        lines += ["", "Notes:"] + [f"  - {n}" for n in sub.notes]
+    return "\n".join(lines)
+
+
+def subgroup_html(sub) -> str:
+    frame = sub.to_frame()
+    table = frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")
+    tests = "".join(
+        f"<li>{html.escape(label)}: {html.escape(t.describe())}"
+        f"{' <b>(reported)</b>' if t is sub.test_chosen else ''}</li>"
+        for label, t in (("Separate τ²", sub.test_separate), ("Common τ²", sub.test_common)))
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in sub.notes)
+    return (f"<div><p><b>Subgroups by {html.escape(sub.by_name)}</b></p>{table}"
+            f"<p>Test for subgroup differences</p><ul>{tests}</ul>"
+            f"{'<p>Notes</p><ul>' + notes + '</ul>' if notes else ''}</div>")

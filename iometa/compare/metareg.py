@@ -1,0 +1,318 @@
+"""Meta-regression: :func:`meta_regression` and its result :class:`MetaRegression`.
+
+Mixed-effects (or common-effect) meta-regression as metafor's ``rma(yi, vi, mods = ...)``; the
+numbers come from the batched core :mod:`iometa.core.regression`, the model matrix from
+:mod:`iometa.compare.design`. The permutation test is :func:`iometa.permutation_test`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._warnings import ConvergenceWarning, DataWarning, IometaWarning
+from ..core.estimators import METHODS, estimate_tau2
+from ..core.models import column, study_labels
+from ..core.regression import RegFit, fit_regression_arrays
+from ..core.results import MetaResult
+from .design import Design, build_design, design_rows
+
+
+@dataclass(frozen=True, eq=False)
+class MetaRegression:
+    """A fitted meta-regression (metafor's ``rma.uni`` object with moderators, immutable).
+
+    Coefficients (model scale, one per column of the model matrix ``X``, named in ``terms``):
+    ``beta``, ``se``, ``stat`` (z, or t under Knapp–Hartung), ``pval``, ``ci_low``, ``ci_high``,
+    ``vcov``; as a table in ``coefficients`` / :meth:`to_frame`. Omnibus test of the moderators
+    (all coefficients but the intercept, ``btt``): ``qm`` (χ² statistic; under ``test="knha"``
+    the F statistic Q_M/m, as metafor), ``qm_df`` (m), ``qm_df2`` (k − p under knha, else
+    None), ``qm_pval``. Residual heterogeneity: ``qe``, ``qe_df`` (k − p), ``qe_pval``, ``tau2``
+    (residual τ²), ``i2``, ``h2`` (residual, percent / ratio), ``r2`` (pseudo-R², percent: the
+    proportional reduction of τ² relative to the intercept-only model ``tau2_re``, truncated at
+    0; for the common-effect model metafor's adjusted weighted R²; None without intercept or
+    moderators). ``ddf`` is k − p under knha, else None.
+
+    Example
+    -------
+    >>> import iometa
+    >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+    ...                              [1.0, 2, 3, 4, 5], method="DL")
+    >>> reg.terms, round(reg.tau2, 4)
+    (('intrcpt', 'mods'), 0.0387)
+    """
+
+    method: str
+    test: str
+    level: float
+    k: int
+    p: int
+    terms: tuple[str, ...]
+    intercept: bool
+    btt: tuple[int, ...]
+    beta: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    pval: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    vcov: np.ndarray
+    ddf: float | None
+    qm: float
+    qm_df: int
+    qm_df2: int | None
+    qm_pval: float
+    qe: float
+    qe_df: int
+    qe_pval: float
+    tau2: float
+    tau2_re: float | None
+    r2: float | None
+    i2: float
+    h2: float
+    converged: bool
+    n_iter: int
+    yi: np.ndarray = field(repr=False)
+    vi: np.ndarray = field(repr=False)
+    X: np.ndarray = field(repr=False)
+    labels: tuple[str, ...] = field(repr=False)
+    design: Design | None = field(default=None, repr=False)
+    data: pd.DataFrame | None = field(default=None, repr=False)
+    tau2_fixed: float | None = None
+    warnings: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def stat_name(self) -> str:
+        """``"tval"`` under Knapp–Hartung, else ``"zval"`` (metafor's names)."""
+        return "tval" if self.test == "knha" else "zval"
+
+    @property
+    def coefficients(self) -> pd.DataFrame:
+        """Coefficient table: term, estimate, se, stat, pval, ci_low, ci_high."""
+        return pd.DataFrame({"term": list(self.terms), "estimate": self.beta, "se": self.se,
+                             "stat": self.stat, "pval": self.pval, "ci_low": self.ci_low,
+                             "ci_high": self.ci_high})
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table (tidy, one row per term)."""
+        return self.coefficients
+
+    def predict(self, newmods=None) -> pd.DataFrame:
+        """Predicted effects (model scale) with CI and PI, as metafor's ``predict.rma``.
+
+        ``newmods``: None (fitted values of the studies), a DataFrame/dict of moderator values
+        (coded with the fitted levels), or an array of model-matrix rows without the intercept
+        column (metafor's ``newmods``). PI = pred ± crit·√(se² + τ²), crit from z or t(k − p).
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+        ...                              [1.0, 2, 3, 4, 5], method="FE")
+        >>> round(float(reg.predict([[6.0]])["pred"].iloc[0]), 2)
+        1.28
+        """
+        Xn = self._new_rows(newmods)
+        pred = Xn @ self.beta
+        se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Xn, self.vcov, Xn), 0.0))
+        crit = _crit(self.level, self.ddf)
+        sp = np.sqrt(se**2 + self.tau2)
+        return pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se,
+                             "ci_high": pred + crit * se, "pi_low": pred - crit * sp,
+                             "pi_high": pred + crit * sp})
+
+    def _new_rows(self, newmods):
+        if newmods is None:
+            return self.X
+        if isinstance(newmods, (pd.DataFrame, dict)):
+            if self.design is None:
+                raise ValueError("moderator values need the fitted design; pass model rows")
+            return design_rows(self.design, newmods)
+        Xn = np.atleast_2d(np.asarray(newmods, dtype=float))
+        if self.intercept and Xn.shape[1] == self.p - 1:
+            Xn = np.column_stack([np.ones(len(Xn)), Xn])
+        if Xn.shape[1] != self.p:
+            raise ValueError(f"newmods has {Xn.shape[1]} columns; the model has {self.p} "
+                             f"coefficients ({', '.join(self.terms)})")
+        return Xn
+
+    def summary(self, digits: int = 4) -> str:
+        """A readable text block like metafor's ``print.rma.uni``."""
+        from .format import regression_summary
+
+        return regression_summary(self, digits)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        qm = f"F={self.qm:.4g}" if self.qm_df2 is not None else f"QM={self.qm:.4g}"
+        return (f"MetaRegression(k={self.k}, method={self.method!r}, test={self.test!r}, "
+                f"terms={list(self.terms)}, {qm} (p={self.qm_pval:.4g}), "
+                f"tau2={self.tau2:.4g}, r2={self.r2 if self.r2 is None else round(self.r2, 2)})")
+
+    def _repr_html_(self) -> str:
+        from .format import regression_html
+
+        return regression_html(self)
+
+
+def _crit(level, ddf):
+    from scipy import stats
+
+    a = 1 - level
+    return stats.norm.ppf(1 - a / 2) if ddf is None else stats.t.ppf(1 - a / 2, ddf)
+
+
+def _inputs(yi, vi, mods, data, method, test, level, labels):
+    """Resolve a MetaResult or arrays/column names into (y, v, mods, data, options, labels)."""
+    notes = []
+    if isinstance(yi, MetaResult):
+        res = yi
+        if mods is None and vi is not None:
+            mods, vi = vi, None
+        data = res.data if data is None else data
+        method = method or res.method
+        test = test or res.test
+        level = level or res.level
+        if method == "GLMM":
+            method = "ML"
+            notes.append("the GLMM result was meta-regressed with the inverse-variance model on "
+                         "the logit proportions (method='ML'): metafor's rma.glmm with "
+                         "moderators is not available here")
+        return res.yi, res.vi, mods, data, (method, test, level), res.labels, notes
+    y = np.asarray(column(yi, data, "yi"), dtype=float)
+    v = np.asarray(column(vi, data, "vi"), dtype=float)
+    opts = (method or "REML", test or "z", level or 0.95)
+    return y, v, mods, data, opts, study_labels(labels, data, y.size), notes
+
+
+def _check(y, v, X, method, tau2, labels):
+    k, p = X.shape
+    bad = ~np.isfinite(y) | ~np.isfinite(v) | (v <= 0)
+    if bad.any():
+        raise ValueError(f"study {labels[int(np.argmax(bad))]!r} has a missing/non-finite effect "
+                         "or a non-positive sampling variance")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise ValueError(f"study {labels[int(np.argmax(bad))]!r} has an infinite moderator value")
+    if tau2 is not None and not (np.isfinite(tau2) and tau2 >= 0):
+        raise ValueError(f"a fixed tau2 must be a finite number >= 0, got {tau2!r}")
+    need = p if (method == "FE" or tau2 is not None) else p + 1
+    if k < need:
+        raise ValueError(f"{k} studies are too few for {p} coefficients"
+                         + ("" if need == p else " plus tau^2") + " (metafor: 'Number of "
+                         "parameters to be estimated is larger than the number of observations')")
+    if np.linalg.eigvalsh(X.T @ X).min() <= 1e-7:
+        raise ValueError("the moderators are collinear (model matrix not of full rank): drop "
+                         "a moderator or merge categories")
+
+
+def _fit_warnings(fit: RegFit, method, test) -> list[str]:
+    """Warn (and return the messages) about a residual tau^2 that did not converge and about a
+    Knapp-Hartung fit whose residuals are all 0 (standard errors 0, F-test undefined)."""
+    msgs = []
+    if not bool(fit.converged[0]):
+        msgs.append(f"the {method} estimate of the residual tau^2 did not converge after "
+                    f"{int(fit.n_iter[0])} iterations; the last value ({float(fit.tau2[0]):.6g}) "
+                    "is reported. Try method='DL' (closed form)")
+        warnings.warn(msgs[-1], ConvergenceWarning, stacklevel=3)
+    if test == "knha" and not np.isfinite(fit.qm[0]) and not np.any(fit.se[0] > 0):
+        msgs.append("the moderators reproduce every effect exactly (residual sum of squares 0): "
+                    "under Knapp-Hartung the standard errors are 0 and the test of the "
+                    "moderators is not defined (QM = NaN), as in metafor; use test='z'")
+        warnings.warn(msgs[-1], IometaWarning, stacklevel=3)
+    return msgs
+
+
+def _r2(fit: RegFit, y, v, method, intercept, p, k):
+    """Pseudo-R² (percent) and the intercept-only τ², as metafor (r2def = "1")."""
+    if not intercept or p < 2:
+        return None, None
+    if method == "FE":
+        if np.var(y) == 0 or k == p:  # metafor: R^2 NaN for a saturated model (no df left)
+            return (0.0 if k > p else None), None
+        w = 1 / v
+        q0 = float((w * (y - (w * y).sum() / w.sum()) ** 2).sum())
+        if np.ptp(y) == 0 or not q0 > 1e-10 * k:  # identical up to rounding: nothing to explain
+            return 0.0, None
+        adj = 1 - (float(fit.qe[0]) / (k - p)) / (q0 / (k - 1))
+        return max(0.0, 100 * adj), None
+    t2re = float(estimate_tau2(y[None], v[None], method=method).tau2[0])
+    if t2re == 0:
+        return 0.0, t2re
+    return max(0.0, 100 * (t2re - float(fit.tau2[0])) / t2re), t2re
+
+
+def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=None, data=None,
+                    intercept=True, labels=None, tau2=None) -> MetaRegression:
+    """Meta-regression of effect sizes on moderators (metafor ``rma(yi, vi, mods = ~ ...)``).
+
+    ``yi``/``vi``: arrays or column names of ``data``; or pass a pooled
+    :class:`~iometa.MetaResult` as ``yi`` (its studies' yi/vi, its ``data``, and by default its
+    method, test and level; ``meta_regression(res, "lesion_size_cm")`` works). ``mods``: a
+    formula-like string (``"modality + lesion_size_cm"``, ``"factor(year)"``, ``"x - 1"``),
+    column names, a DataFrame/Series or an array; text columns become treatment-coded factors
+    with the first (sorted) level as reference (see :mod:`iometa.compare.design`). Studies with
+    a missing moderator are dropped (with a warning). ``method``: FE, DL, HE, HS, SJ, ML, REML
+    (default), EB, PM; ``test``: ``"z"`` or ``"knha"`` (Knapp–Hartung: t tests with k − p df,
+    F-test for Q_M); ``tau2`` fixes the residual τ².
+
+    References: Berkey et al. 1995 (Stat Med 14:395); Thompson & Higgins 2002 (Stat Med
+    21:1559); Knapp & Hartung 2003 (Stat Med 22:2693); Raudenbush 2009 (pseudo-R², in The
+    Handbook of Research Synthesis); Viechtbauer 2010 (J Stat Softw 36(3)).
+
+    Example
+    -------
+    >>> import iometa, pandas as pd
+    >>> d = pd.DataFrame({"yi": [-0.9, -1.6, -1.4, -1.4, -0.2, -0.8],
+    ...                   "vi": [0.33, 0.19, 0.42, 0.02, 0.05, 0.01],
+    ...                   "ablat": [44, 55, 42, 52, 13, 44]})
+    >>> reg = iometa.meta_regression("yi", "vi", "ablat", data=d, method="REML")
+    >>> list(reg.coefficients["term"]), reg.qm_df
+    (['intrcpt', 'ablat'], 1)
+    """
+    y, v, mods, data, (method, test, level), labs, notes = _inputs(
+        yi, vi, mods, data, method, test, level, labels)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    if y.shape != v.shape:
+        raise ValueError(f"yi and vi differ in length ({y.size} vs {v.size})")
+    design = build_design(mods, data, y.size, intercept=intercept)
+    if not design.keep.all():
+        dropped = [labs[i] for i in np.flatnonzero(~design.keep)]
+        notes.append(f"{len(dropped)} stud{'y' if len(dropped) == 1 else 'ies'} without a value "
+                     f"for the moderator(s) left out of the meta-regression: {', '.join(dropped)}")
+        warnings.warn(notes[-1], DataWarning, stacklevel=2)
+    keep = design.keep
+    y, v, X = y[keep], v[keep], design.X[keep]
+    labs = [lab for lab, kk in zip(labs, keep) if kk]
+    _check(y, v, X, method, tau2, labs)
+    if method == "FE" and test == "knha":
+        notes.append("Knapp-Hartung adjustment with a common-effect model (as metafor, which "
+                     "warns that it is not meant for it)")
+        warnings.warn(notes[-1], IometaWarning, stacklevel=2)
+    k, p = X.shape
+    btt = tuple(range(1, p)) if (design.intercept and p > 1) else tuple(range(p))
+    fit = fit_regression_arrays(y, v, X, method=method, test=test, level=level, tau2=tau2,
+                                btt=btt)
+    notes += _fit_warnings(fit, method, test)
+    r2, t2re = _r2(fit, y, v, method, design.intercept, p, k)
+    sub = None if data is None else data.reset_index(drop=True)[keep].reset_index(drop=True)
+    one = {a: getattr(fit, a)[0] for a in ("beta", "se", "stat", "pval", "ci_low", "ci_high",
+                                           "vcov")}
+    return MetaRegression(
+        method=method, test=test, level=level, k=k, p=p, terms=design.terms,
+        intercept=design.intercept, btt=btt, **one,
+        ddf=float(k - p) if test == "knha" else None, qm=float(fit.qm[0]), qm_df=fit.qm_df,
+        qm_df2=k - p if test == "knha" else None, qm_pval=float(fit.qm_pval[0]),
+        qe=float(fit.qe[0]), qe_df=fit.qe_df, qe_pval=float(fit.qe_pval[0]),
+        tau2=float(fit.tau2[0]), tau2_re=t2re, r2=r2, i2=float(fit.i2[0]), h2=float(fit.h2[0]),
+        converged=bool(fit.converged[0]), n_iter=int(fit.n_iter[0]), yi=y, vi=v, X=X,
+        labels=tuple(labs), design=design, data=sub, tau2_fixed=tau2, warnings=tuple(notes),
+    )

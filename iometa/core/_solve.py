@@ -1,0 +1,174 @@
+"""Numeric kernels of the estimators: sums over the study axis and the safeguarded root finder.
+
+Arrays are ``(B, k)`` batches (column-major, see :func:`iometa.core.estimators.prepare`) or, for a
+batch of one, 1-d arrays of length k with scalar τ²: every helper here accepts both, so the
+single fit and the batched fit run the same code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: convergence: |Δτ²| < THRESHOLD · max(1, τ²)
+THRESHOLD = 1e-13
+MAXITER = 10000
+#: compact the working set once fewer than half of its analyses are still iterating
+_COMPACT_MIN = 64
+#: Fisher steps become Newton steps once below this fraction of τ² (see bracketed_step)
+NEWTON_NEAR = 0.01
+#: longest vectors summed with BLAS (longer ones would start OpenBLAS threads, slow when busy)
+_BLAS_MAX = 8192
+
+
+def col(t):
+    """A per-analysis value as a column against (B, k) arrays (a scalar stays a scalar)."""
+    return t[:, None] if ndim(t) else t
+
+
+def dot(a, b):
+    """Σ aᵢbᵢ over the study (last) axis."""
+    if a.ndim == 2:
+        return np.einsum("ij,ij->i", a, b)
+    if a.size <= _BLAS_MAX:
+        return np.vdot(a, b)
+    return np.add.reduce(a * b)
+
+
+def msum(m, a):
+    """Σ aᵢ over the studies present (``m`` None: all of them; else the 0/1 weights mask)."""
+    return np.add.reduce(a, axis=-1) if m is None else dot(m, a)
+
+
+def ndim(x):
+    """Number of dimensions (0 for Python and numpy scalars), without numpy's dispatch."""
+    return getattr(x, "ndim", 0)
+
+
+def work_arrays(y):
+    """Three scratch arrays shaped like ``y``, column-major for batches."""
+    if y.ndim == 1:
+        n = y.shape[0]
+        return np.empty(n), np.empty(n), np.empty(n)
+    return (np.empty(y.shape, order="F"), np.empty(y.shape, order="F"),
+            np.empty(y.shape, order="F"))
+
+
+def where(cond, a, b):
+    """``np.where`` that stays a plain scalar when ``cond`` is one (a batch of one)."""
+    if ndim(cond):
+        return np.where(cond, a, b)
+    return a if cond else b
+
+
+def halve_until_nonnegative(t, step):
+    """t + step, the step halved while it would make τ² negative (metafor's rule; from τ² = 0
+    a negative step ends at 0)."""
+    new = t + step
+    neg = new < 0
+    if not (neg.any() if ndim(neg) else neg):
+        return new
+    with np.errstate(divide="ignore", invalid="ignore"):
+        j = np.floor(np.log2(np.where(neg & (t > 0), -step / t, 1.0))) - 1
+    s = np.ldexp(step, -np.maximum(j, 0).astype(int))  # exact: the first j that fails is j0
+    new = where(neg, t + s, new)
+    while np.any(bad := neg & (new < 0) & (t > 0)):
+        s = where(bad, s / 2, s)
+        new = where(bad, t + s, new)
+    return where(neg & (t <= 0), 0.0, new)
+
+
+def bracketed_step(t, u, d_newton, d_fisher, lo, hi):
+    """One safeguarded step towards the root of ``u``, a function of τ² ≥ 0 with u > 0 left of
+    the root (a score, or Q − target).
+
+    ``d_fisher`` > 0 is Fisher's information (metafor's step u/d_fisher), ``d_newton`` the
+    slope −u′ (Newton's step where > 0). ``lo``/``hi`` are the largest point known to have
+    u > 0 and the smallest known to have u < 0 (−inf/inf while unknown), updated with t.
+    Until the root is bracketed the iterations follow metafor's Fisher scoring (steps halved
+    while they would make τ² negative), switching to Newton only once the Fisher step is below
+    1% of τ² — so the path stays in the basin of the maximum metafor finds, also when the
+    likelihood has another one at τ² = 0. Once bracketed: Newton steps, replaced by bisection
+    when they leave the bracket or where −u′ ≤ 0, so the bracket shrinks at every step (no
+    cycle, no crawl). Returns ``(new t, lo, hi)``.
+    """
+    lo = where(u > 0, where(t > lo, t, lo), lo)
+    hi = where(u < 0, where(t < hi, t, hi), hi)
+    closed = (lo >= 0) & (hi < np.inf)
+    fisher = u / d_fisher
+    newton = (d_newton > 0) & (closed | (abs(fisher) <= NEWTON_NEAR * t))
+    new = halve_until_nonnegative(t, where(newton, u / d_newton, fisher))
+    bad = (new <= lo) | (new >= hi) | (d_newton <= 0) | (new != new)
+    new = where(closed & bad, 0.5 * (where(lo > 0, lo, 0.0) + hi), new)
+    return where(new != new, t, new), lo, hi
+
+
+def solve_root(slope, y, v, m, t0, lo, hi, active, extra=()):
+    """Root of ``u(τ²)`` per active analysis: returns ``(τ², converged, iterations)``.
+
+    ``slope(y, v, m, t, work, *extra)`` returns ``(u, d_newton, d_fisher)`` (see
+    :func:`bracketed_step`); the
+    iteration stops when |Δτ²| < 1e-13·max(1, τ²). A batch keeps iterating all rows of its
+    working set (finished rows frozen) and compacts the set when half of it has finished, so
+    no row is copied each iteration. 1-d data (a batch of one) iterate on scalars. Callers
+    set ``np.errstate`` (padding and k < 2 rows divide by zero harmlessly).
+    """
+    if y.ndim == 1:
+        return _solve_one(slope, y, v, m, t0, lo, hi, bool(active), extra)
+    return _solve_batch(slope, y, v, m, t0, lo, hi, active, extra)
+
+
+def _solve_one(slope, y, v, m, t, lo, hi, active, extra):
+    if not active:
+        return t, True, 0
+    work = work_arrays(y)
+    for it in range(1, MAXITER + 1):
+        u, d_newton, d_fisher = slope(y, v, m, t, work, *extra)
+        new, lo, hi = bracketed_step(t, u, d_newton, d_fisher, lo, hi)
+        if abs(new - t) < THRESHOLD * (new if new > 1.0 else 1.0):
+            return new, True, it
+        t = new
+    return t, False, MAXITER
+
+
+def _rows(a, sel):
+    """Rows ``sel`` of a column-major (B, k) array, column-major again (None stays None)."""
+    return None if a is None else np.ascontiguousarray(a.T[:, sel]).T
+
+
+def _solve_batch(slope, y, v, m, t0, lo, hi, active, extra):
+    n_all = y.shape[0]
+    t = np.array(t0, dtype=float)
+    lo = np.array(np.broadcast_to(lo, (n_all,)), dtype=float)
+    hi = np.array(np.broadcast_to(hi, (n_all,)), dtype=float)
+    conv = ~np.asarray(active, dtype=bool)
+    it = np.zeros(n_all, dtype=int)
+    sel = np.flatnonzero(active)
+    if sel.size == 0:
+        return t, conv, it
+    full = sel.size == n_all
+    ys, vs, ms = (y, v, m) if full else (_rows(y, sel), _rows(v, sel), _rows(m, sel))
+    ts, los, his = t[sel], lo[sel], hi[sel]
+    ex = tuple(np.broadcast_to(e, (n_all,))[sel] for e in extra)
+    its, done = np.zeros(sel.size, dtype=int), np.zeros(sel.size, dtype=bool)
+    work = work_arrays(ys)
+    for _ in range(MAXITER):
+        u, d_newton, d_fisher = slope(ys, vs, ms, ts, work, *ex)
+        new, los, his = bracketed_step(ts, u, d_newton, d_fisher, los, his)
+        fin = np.abs(new - ts) < THRESHOLD * np.maximum(1.0, new)
+        ts = np.where(done, ts, new)
+        its += ~done
+        done |= fin
+        left = sel.size - np.count_nonzero(done)
+        if left == 0:
+            break
+        if 2 * left < sel.size and sel.size >= _COMPACT_MIN:
+            t[sel[done]], conv[sel[done]], it[sel[done]] = ts[done], True, its[done]
+            keep = ~done
+            sel = sel[keep]
+            ys, vs, ms = _rows(ys, keep), _rows(vs, keep), _rows(ms, keep)
+            ts, los, his, its = ts[keep], los[keep], his[keep], its[keep]
+            ex = tuple(e[keep] for e in ex)
+            done = np.zeros(sel.size, dtype=bool)
+            work = work_arrays(ys)
+    t[sel], conv[sel], it[sel] = ts, done, its
+    return t, conv, it

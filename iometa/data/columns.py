@@ -1,0 +1,254 @@
+"""The table under validation: its columns matched to the schema and its cells parsed.
+
+Part of the study-table loader (:func:`iometa.data.validate_studies`). :class:`_Table` holds
+what the checks share (the raw cells, the parsed values, the problems found so far);
+:func:`_match_columns` finds the schema's columns in the frame and :func:`_parse_columns`
+turns every cell into a typed value, recording a problem for each one that cannot be read.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import pandas as pd
+
+from . import vocabulary as _voc
+from .cells import (
+    _BAD,
+    _NOT_REACHED,
+    _NUMBER,
+    _clean,
+    _display,
+    _number_message,
+    _parse_bool,
+    _parse_float,
+    _parse_text,
+)
+from .errors import Problem
+from .schema import (
+    _CATEGORICAL,
+    _FLOAT,
+    _INT,
+    _MAX_INT,
+    _TEXT,
+    COLUMNS,
+    PROVENANCE_COLUMNS,
+    REQUIRED_COLUMNS,
+    _match,
+    _unknown_message,
+    _vocabulary,
+    _what,
+)
+
+
+class _Table:
+    """One table being validated: raw cells, parsed values, and every problem found."""
+
+    def __init__(self, df: pd.DataFrame, file: str | None, strict: bool, decimal_comma: bool):
+        self.df = df
+        self.file = file
+        self.strict = strict
+        self.decimal_comma = decimal_comma
+        self.n = len(df)
+        self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+        self.cells: dict[str, list[Any]] = {}  # schema column -> raw cells
+        self.present: set[str] = set()
+        self.extras: dict[str, pd.Series] = {}
+        self.values: dict[str, list[Any]] = {}  # schema column -> parsed values (None = missing)
+        self.bad: dict[str, set[int]] = {c: set() for c in COLUMNS}
+        self.vocab = {c: _vocabulary(c) for c in _CATEGORICAL}
+        self.lines: list[int] = []
+        self.kinds: list[str | None] = []  # outcome kind of each row
+
+    def add(self, i: int | None, column: str | None, value: str | None, message: str) -> None:
+        """Record a problem of row i (None: of the whole table or a whole column)."""
+        line = None if i is None else self.lines[i]
+        self.problems.append(Problem(self.file, line, column, value, message))
+
+    def shown(self, col: str, i: int) -> str | None:
+        """The cell of row i in column col, as shown in a message."""
+        return _display(self.cells[col][i])
+
+    def reject(self, i: int, col: str, message: str) -> None:
+        """Record a problem with the cell of row i in col, and mark that cell as bad."""
+        self.add(i, col, self.shown(col, i), message)
+        self.bad[col].add(i)
+
+
+# --------------------------------------------------------------------------------------------
+# columns
+# --------------------------------------------------------------------------------------------
+
+
+def _match_columns(t: _Table) -> None:
+    """Find the schema's columns (names trimmed, any case), the extra columns, line numbers."""
+    folded = {c.casefold(): c for c in COLUMNS}
+    line_col: pd.Series | None = None
+    taken: dict[str, Any] = {}
+    for pos, name in enumerate(t.df.columns):
+        raw_name = str(name)
+        clean = _clean(raw_name)
+        canon = folded.get(clean.casefold())
+        series = t.df.iloc[:, pos]
+        key = canon if canon is not None else clean
+        if clean.casefold() == "line":
+            line_col = series
+            continue
+        if key in taken:
+            message = f"column '{key}' appears twice (as {taken[key]!r} and {raw_name!r})"
+            t.problems.append(Problem(t.file, None, key, None, message))
+            continue
+        taken[key] = raw_name
+        if canon is not None:
+            t.present.add(canon)
+            t.cells[canon] = series.tolist()
+        else:
+            t.extras[clean] = series.reset_index(drop=True)
+    t.lines = _line_numbers(t.df, line_col)
+    for col in COLUMNS:
+        if col not in t.cells:
+            t.cells[col] = [None] * t.n
+    _check_columns(t)
+    _unknown_column_warnings(t)
+
+
+def _line_numbers(df: pd.DataFrame, line_col: pd.Series | None) -> list[int]:
+    """The `line` column if it holds whole numbers, else index + 2 (header = line 1)."""
+    if line_col is not None:
+        try:
+            nums = pd.to_numeric(line_col, errors="raise").astype("Float64")
+            if not nums.isna().any() and (nums % 1 == 0).all() and (nums.abs() < _MAX_INT).all():
+                return [int(x) for x in nums]
+        except (ValueError, TypeError):
+            pass
+    idx = df.index
+    if pd.api.types.is_integer_dtype(idx.dtype) and idx.is_unique:
+        return [int(i) + 2 for i in idx]
+    return list(range(2, len(df) + 2))
+
+
+def _check_columns(t: _Table) -> None:
+    """The required (and, strict, provenance) columns, and a column holding the result."""
+    needed = REQUIRED_COLUMNS + (PROVENANCE_COLUMNS if t.strict else ())
+    for col in dict.fromkeys(needed):
+        if col in t.present:
+            continue
+        msg = f"required column '{col}' is missing"
+        if col not in REQUIRED_COLUMNS:
+            msg = f"column '{col}' is required in the project table (provenance of every number)"
+        typo = difflib.get_close_matches(col, list(t.extras), n=1, cutoff=0.75)
+        if typo:
+            msg += f" (the file has a column '{typo[0]}': a misspelling?)"
+        t.add(None, col, None, msg)
+    if "value" not in t.present and not {"events", "total"} <= t.present:
+        absent = [c for c in ("events", "total") if c not in t.present]
+        t.add(
+            None,
+            "value",
+            None,
+            "the table needs a 'value' column, or 'events' and 'total' columns "
+            f"(missing: 'value', {', '.join(repr(c) for c in absent)})",
+        )
+
+
+def _unknown_column_warnings(t: _Table) -> None:
+    """An extra column whose name is close to an absent schema column: a misspelling?"""
+    for name in t.extras:
+        typo = difflib.get_close_matches(
+            name.casefold(), [c for c in COLUMNS if c not in t.present], n=1, cutoff=0.8
+        )
+        if typo:
+            t.warnings.append(
+                f"unknown column '{name}' kept as it is; did you mean '{typo[0]}'? "
+                f"(column '{typo[0]}' is empty)"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# cells
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_columns(t: _Table) -> None:
+    """Parse every cell into t.values; a cell that cannot be read is a problem and bad."""
+    for col in COLUMNS:
+        if col in _TEXT:
+            t.values[col] = [_parse_text(c) for c in t.cells[col]]
+        elif col in _CATEGORICAL:
+            t.values[col] = _categorical(t, col)
+    t.kinds = [None if code is None else _voc.OUTCOMES.get(code) for code in t.values["outcome"]]
+    for col in _INT:
+        t.values[col] = [_integer(t, col, i, c) for i, c in enumerate(t.cells[col])]
+    for col in _FLOAT:
+        t.values[col] = [_float(t, col, i, c) for i, c in enumerate(t.cells[col])]
+    t.values["derived"] = _derived(t)
+
+
+def _categorical(t: _Table, col: str) -> list[str | None]:
+    vocab = t.vocab[col]
+    out: list[str | None] = []
+    for i, cell in enumerate(t.cells[col]):
+        text = _parse_text(cell)
+        if text is None:
+            out.append(None)
+            continue
+        canon = _match(text, vocab)
+        if canon is None:
+            t.reject(i, col, _unknown_message(_what(col), text, vocab))
+        out.append(canon)
+    return out
+
+
+def _integer(t: _Table, col: str, i: int, cell: Any) -> int | None:
+    """The whole number in a cell of a count (or year) column."""
+    status, x, detail = _parse_float(cell, t.decimal_comma)
+    if status == _NOT_REACHED:
+        status, detail = _BAD, "not_reached"
+    elif status == _NUMBER and not float(x).is_integer():
+        status, detail = _BAD, "whole"
+    elif status == _NUMBER and abs(x) >= _MAX_INT:
+        status, detail = _BAD, "large"
+    if status == _BAD:
+        _reject_number(t, col, i, detail, x, None)
+        return None
+    return None if x is None else int(x)
+
+
+def _float(t: _Table, col: str, i: int, cell: Any) -> float | None:
+    """The number in a cell of a measurement column (inf: 'not reached', where allowed)."""
+    status, x, detail = _parse_float(cell, t.decimal_comma)
+    kind = t.kinds[i]
+    if status == _NOT_REACHED and col == "value" and kind not in ("duration", None):
+        t.reject(
+            i,
+            col,
+            f"'not reached' applies only to a duration outcome (e.g. median_os), "
+            f"not to '{t.values['outcome'][i]}' (a {kind})",
+        )
+        return None
+    if status == _NOT_REACHED and col not in ("value", "ci_high"):
+        status, detail = _BAD, "not_reached"
+    if status == _BAD:
+        _reject_number(t, col, i, detail, x, kind)
+        return None
+    return x
+
+
+def _reject_number(
+    t: _Table, col: str, i: int, detail: str | None, x: float | None, kind: str | None
+) -> None:
+    """Record a cell that is not a usable number, saying what to write instead."""
+    shown = t.shown(col, i) or ""
+    t.reject(i, col, _number_message(col, detail, x, shown, kind))
+
+
+def _derived(t: _Table) -> list[bool | None]:
+    out: list[bool | None] = []
+    for i, cell in enumerate(t.cells["derived"]):
+        status, b = _parse_bool(cell)
+        if status == _BAD:
+            t.reject(i, "derived", "expected true or false (yes/no, 1/0)")
+        out.append(b)
+    return out

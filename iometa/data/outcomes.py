@@ -1,0 +1,166 @@
+"""From the study table to the rows of one outcome that can be pooled — and the ones that can't.
+
+Reviews rarely print counts: "complete ablation in 75% of 34 patients". :func:`outcome_rows`
+returns the rows of one outcome ready for the pool functions, with the count each row
+contributes and where it came from, plus a table of every row it could not use and why. Nothing
+is dropped without a reason.
+
+Count sources (column ``count_source``):
+
+``reported``
+    events and total as printed (or derived exactly by the extractors: ``derived`` is true).
+``reconstructed``
+    events = round(value × n) from a printed percentage and the study's n of the matching unit
+    (``n_patients`` for per-patient rates, ``n_lesions`` for per-lesion rates). Used only for
+    whole-population rows (a subgroup's size is rarely printed) and only when ``reconstruct``
+    is true. The rounding can move a proportion by at most 0.5/n; survival rates (Kaplan–Meier
+    estimates under censoring) are never turned into counts here — pool them with
+    :func:`iometa.pool_survival_rates`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: value_type codes that are not point estimates (ends of a printed range, bounds)
+NOT_ESTIMATES = ("range_low", "range_high", "upper_bound", "lower_bound")
+_SURVIVAL_RATES = ("os_rate", "pfs_rate", "metastasis_free_survival", "cancer_specific_survival")
+
+
+@dataclass(frozen=True)
+class OutcomeRows:
+    """Rows of one outcome usable for pooling (``rows``) and those that are not (``excluded``)."""
+
+    outcome: str
+    rows: pd.DataFrame
+    excluded: pd.DataFrame
+
+    def summary(self) -> str:
+        lines = [f"{self.outcome}: {len(self.rows)} rows usable, {len(self.excluded)} excluded"]
+        for r in self.excluded.itertuples(index=False):
+            lines.append(f"  - line {r.line}: {r.label}: {r.reason}")
+        return "\n".join(lines)
+
+
+def study_label(row) -> str:
+    """Display label "Author Year" (first word of ``author``), falling back to ``study_id``."""
+    author = row.get("author")
+    year = row.get("year")
+    if isinstance(author, str) and author.strip():
+        name = author.split()[0].rstrip(",")
+        label = f"{name} {int(year)}" if pd.notna(year) else name
+    else:
+        label = str(row.get("study_id"))
+    sub = row.get("subgroup")
+    if isinstance(sub, str) and sub.strip():
+        label += f" ({sub})"
+    return label
+
+
+def value_type(studies: pd.DataFrame) -> pd.Series:
+    """The ``value_type`` column, or "estimate" for tables without it."""
+    if "value_type" in studies:
+        return studies["value_type"].astype("string").fillna("estimate")
+    return pd.Series("estimate", index=studies.index, dtype="string")
+
+
+def _denominator(row):
+    unit = str(row.get("unit_of_analysis"))
+    if unit == "lesions":
+        return row.get("n_lesions")
+    if unit in ("patients",):
+        return row.get("n_patients")
+    return None
+
+
+def _row_counts(row, reconstruct: bool):
+    """(events, total, source, reason-if-excluded) for one proportion row."""
+    ev, tot = row.get("events"), row.get("total")
+    if pd.notna(ev) and pd.notna(tot):
+        return int(ev), int(tot), "reported", None
+    if pd.isna(row.get("value")):
+        return None, None, None, "no value"
+    if str(row.get("outcome")) in _SURVIVAL_RATES:
+        return None, None, None, "survival rate: pool with pool_survival_rates"
+    if not reconstruct:
+        return None, None, None, "no events/total"
+    sub = row.get("subgroup")
+    if isinstance(sub, str) and sub.strip():
+        return None, None, None, "subgroup size not reported (percentage without denominator)"
+    n = tot if pd.notna(tot) else _denominator(row)
+    if n is None or pd.isna(n):
+        return None, None, None, "percentage without a stated denominator"
+    n = int(n)
+    value = float(row["value"])
+    ev = int(np.floor(value * n + 0.5))
+    if abs(ev / n - value) > _print_tolerance(row) + 1e-12:
+        return None, None, None, (f"{value:.1%} is not a whole number of {n} "
+                                  f"{row.get('unit_of_analysis')}: the denominator may differ")
+    return ev, n, "reconstructed", None
+
+
+def _print_tolerance(row) -> float:
+    """Half a unit of the last printed digit of a percentage (0.005 for "75%")."""
+    printed = str(row.get("value_reported") or "")
+    decimals = len(printed.split(".")[1]) if "." in printed else 0
+    scale = 100.0 if str(row.get("unit_reported")) == "percent" else 1.0
+    return 0.5 * 10.0 ** (-decimals) / scale
+
+
+def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = True,
+                 **filters) -> OutcomeRows:
+    """Rows of ``outcome`` ready for pooling, with every excluded row and its reason.
+
+    Proportion outcomes get ``events_used``/``total_used``/``count_source``; duration outcomes
+    (medians) keep value/ci_low/ci_high and n. Rows that are ends of a range or bounds
+    (``value_type``) are never pooled. ``filters`` select on other columns
+    (``modality="RFA"``, ``site="liver"``; a list means "any of").
+
+    Example
+    -------
+    >>> import iometa
+    >>> from iometa.outcomes import outcome_rows
+    >>> sel = outcome_rows(iometa.load_studies(), "complete_ablation")
+    >>> sorted(sel.rows.columns)[:3]  # doctest: +SKIP
+    """
+    from .vocabulary import OUTCOMES
+
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    df = studies[studies["outcome"].astype(str) == outcome]
+    for col, want in filters.items():
+        vals = [want] if np.isscalar(want) else list(want)
+        df = df[df[col].astype(str).isin([str(v) for v in vals])]
+    df = df.copy()
+    df["label"] = [study_label(r) for r in df.to_dict("records")]
+    vt = value_type(df)
+    keep, excluded = [], []
+    for i, row in zip(df.index, df.to_dict("records")):
+        if vt.loc[i] in NOT_ESTIMATES:
+            excluded.append((i, f"{vt.loc[i].replace('_', ' ')} of a printed range, not an "
+                                "estimate"))
+            continue
+        if OUTCOMES[outcome] != "proportion":
+            if pd.isna(row.get("value")) or not np.isfinite(row.get("value")):
+                excluded.append((i, "no finite value (e.g. median not reached)"))
+            else:
+                keep.append((i, None, None, None))
+            continue
+        ev, tot, src, why = _row_counts(row, reconstruct)
+        if why:
+            excluded.append((i, why))
+        else:
+            keep.append((i, ev, tot, src))
+    rows = df.loc[[k[0] for k in keep]].copy()
+    if OUTCOMES[outcome] == "proportion":
+        rows["events_used"] = pd.array([k[1] for k in keep], dtype="Int64")
+        rows["total_used"] = pd.array([k[2] for k in keep], dtype="Int64")
+        rows["count_source"] = [k[3] for k in keep]
+    ex = df.loc[[e[0] for e in excluded],
+                ["line", "study_id", "label", "modality", "subgroup", "value"]].copy()
+    ex.insert(0, "outcome", outcome)
+    ex["reason"] = [e[1] for e in excluded]
+    return OutcomeRows(outcome, rows.reset_index(drop=True), ex.reset_index(drop=True))

@@ -1,0 +1,139 @@
+"""The schema of the study table: its columns, their types and their allowed values.
+
+Part of the study-table loader; the public interface is :mod:`iometa.data`, which re-exports
+:data:`COLUMNS`, :data:`REQUIRED_COLUMNS`, :data:`PROVENANCE_COLUMNS` and
+:data:`MISSING_SPELLINGS`. The allowed values of the categorical columns are read from
+:mod:`iometa.data.vocabulary` at call time, so entries added there are accepted without touching
+the loader.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from . import vocabulary as _voc
+
+#: Columns of the project table, in order.
+COLUMNS: tuple[str, ...] = (
+    "study_id",
+    "author",
+    "author_in_text",
+    "year",
+    "source",
+    "ref_no",
+    "modality",
+    "site",
+    "primary",
+    "design",
+    "n_patients",
+    "n_lesions",
+    "unit_of_analysis",
+    "outcome",
+    "subgroup",
+    "timepoint_months",
+    "events",
+    "total",
+    "value",
+    "value_type",
+    "ci_low",
+    "ci_high",
+    "unit",
+    "derived",
+    "value_reported",
+    "unit_reported",
+    "lesion_size_cm",
+    "quote",
+    "notes",
+)
+
+#: Columns every table must have (plus ``value``, or ``events`` and ``total``).
+REQUIRED_COLUMNS: tuple[str, ...] = ("study_id", "modality", "outcome")
+
+#: Columns the project table (``strict=True``) must also have: where each number came from.
+PROVENANCE_COLUMNS: tuple[str, ...] = (
+    "author",
+    "year",
+    "source",
+    "design",
+    "unit_of_analysis",
+    "unit",
+    "quote",
+)
+
+_TEXT = frozenset(
+    {
+        "study_id",
+        "author",
+        "author_in_text",
+        "source",
+        "subgroup",
+        "value_reported",
+        "quote",
+        "notes",
+    }
+)
+#: categorical column -> name of its vocabulary in :mod:`iometa.data.vocabulary`
+_CATEGORICAL: dict[str, str] = {
+    "modality": "MODALITIES",
+    "site": "SITES",
+    "primary": "PRIMARIES",
+    "design": "DESIGNS",
+    "unit_of_analysis": "UNITS_OF_ANALYSIS",
+    "outcome": "OUTCOMES",
+    "unit": "UNITS",
+    "unit_reported": "UNITS_REPORTED",
+    "value_type": "VALUE_TYPES",
+}
+_INT = ("year", "ref_no", "n_patients", "n_lesions", "events", "total")
+_FLOAT = ("timepoint_months", "value", "ci_low", "ci_high", "lesion_size_cm")
+_BOOL = ("derived",)
+_COLUMN_ORDER = {c: i for i, c in enumerate(COLUMNS)}
+
+#: Cell spellings read as "missing" (case-insensitive, after trimming).
+MISSING_SPELLINGS: frozenset[str] = frozenset(
+    {"", "na", "n/a", "nr", "not reported", "-", "\u2014", "\u2013", ".", "none", "nan"}
+)
+_TRUE = frozenset({"true", "yes", "y", "t", "1", "1.0"})
+_FALSE = frozenset({"false", "no", "n", "f", "0", "0.0"})
+
+#: unit that ``value`` must have for each outcome kind
+_UNIT_OF_KIND = {"proportion": "proportion", "duration": "months", "score": "points"}
+#: |value - events/total| allowed (values are usually rounded to 2 decimals in papers)
+_CONSISTENCY_TOL = 0.005 + 1e-9
+_MAX_INT = 2**53
+
+
+def _vocabulary(column: str) -> tuple[str, ...]:
+    """Allowed values of a categorical column, read from iometa.data.vocabulary at call time."""
+    vocab = getattr(_voc, _CATEGORICAL[column])
+    return tuple(dict.fromkeys(vocab))  # keys of OUTCOMES; de-duplicated, order kept
+
+
+def _what(column: str) -> str:
+    """How a categorical column's values are named in messages ('outcome code', 'modality')."""
+    return "outcome code" if column == "outcome" else column.replace("_", " ")
+
+
+def _match(value: str, vocab: Sequence[str]) -> str | None:
+    """Canonical spelling of value in vocab: exact, then case-insensitive; None if absent."""
+    if value in vocab:
+        return value
+    key = value.casefold()
+    for v in vocab:
+        if v.casefold() == key:
+            return v
+    return None
+
+
+def _suggest(value: str, vocab: Sequence[str]) -> str | None:
+    folded = {v.casefold(): v for v in vocab}
+    close = difflib.get_close_matches(value.casefold(), list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
+
+
+def _unknown_message(what: str, value: str, vocab: Sequence[str]) -> str:
+    guess = _suggest(value, vocab)
+    if guess is not None:
+        return f"unknown {what}; did you mean '{guess}'?"
+    return f"unknown {what}; allowed: {', '.join(vocab)}"

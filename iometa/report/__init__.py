@@ -1,0 +1,15 @@
+"""The report: ``iometa report`` rebuilds every figure and table of ``reports/`` from a study
+table (Markdown, figures as PNG/SVG/PDF), through the public API only.
+
+Example
+-------
+>>> from iometa.report import build_report
+>>> callable(build_report)
+True
+"""
+
+from __future__ import annotations
+
+from .build import ReportPathError, build_report
+
+__all__ = ["ReportPathError", "build_report"]

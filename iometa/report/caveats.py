@@ -1,0 +1,174 @@
+"""Plain-language text of the report sections: summaries (numbers printed from the tables,
+never typed), methods with their references, and caveats computed from the rows used."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .tables import fmt_estci, fmt_p
+
+MM_FOOTNOTE = ("Median of medians (McGrath et al. 2019): each study weighs the same; CIs of the "
+               "pooled medians invert the sign test; no heterogeneity statistics exist without "
+               "within-study variances. NR = not reported.")
+
+SELECTION_METHOD = (
+    "Only point estimates are pooled: ends of printed ranges and upper bounds never are "
+    "(`iometa.outcomes.outcome_rows`), and proportions need events and a total (printed, or "
+    "reconstructed exactly from a percentage and the study's n). A group of patients enters "
+    "an analysis once: a study's whole-population row is used when it has one; otherwise "
+    "disjoint cohorts (treatment arms, a primary-tumour subgroup) enter each as its own "
+    "cohort; of rows measuring the same patients from different time origins, the one "
+    "measured from the procedure is used; types of an outcome (e.g. one kind of toxicity) and "
+    "strata (lesion size, ablation margin) are not pooled, because they overlap in the same "
+    "patients or are not the study's overall result. The n of a subgroup row is not used "
+    "(the table's n is often the whole study's). Proportions at different time points are "
+    "separate analyses.")
+
+PROPORTION_METHOD = (
+    "Random-effects model on the logit scale (measure PLO) with the REML estimate of τ², "
+    "back-transformed to proportions (metafor `rma(measure = \"PLO\", method = \"REML\")`; "
+    "Viechtbauer 2010, J Stat Softw 36(3)). Study CIs in the figures are exact "
+    "(Clopper–Pearson). Groups are modalities; the test for subgroup differences is the Q test "
+    "with a separate τ² per group (meta's default; Borenstein et al. 2009, Introduction to "
+    "Meta-Analysis, ch. 19). Groups with k ≥ 2 get a method-sensitivity table (logit, "
+    "arcsine, Freeman–Tukey and the binomial GLMM; DL, REML and PM τ²; z and Knapp–Hartung "
+    "tests; `iometa.method_sensitivity`) and groups with k ≥ 3 a leave-one-out table "
+    "(`iometa.leave_one_out`).")
+PROPORTION_SHORT = "Logit random-effects model, REML τ² (see [Methods](#methods))."
+
+MEDIAN_METHOD = (
+    "`iometa.pool_medians(route=\"auto\")`. When every study gives a CI (or a number of "
+    "deaths), a random-effects model on log medians (REML) with variances from the CIs. When "
+    "at least one median is bare (no CI, no number of deaths) it has no variance, so no "
+    "inverse-variance model can use it: every study is then pooled by the median of medians "
+    "(each study weighs the same), or by the weighted median of medians (weights = number of "
+    "patients) when every n is known; their 95% CIs invert the sign test (McGrath et al. "
+    "2019, Stat Med 38:969-984). The median of medians has no heterogeneity statistics (I², "
+    "τ², prediction interval) and no test for subgroup differences. Groups: "
+    "`iometa.subgroups(result, by=modality)`.")
+
+_MEDIAN_ROUTES = {
+    "MM": "median of medians",
+    "WM": "weighted median of medians (weights = n)",
+}
+
+
+def median_method(res) -> str:
+    """The route used to pool one comparison's medians, in one sentence."""
+    st = res.studies
+    bare = int((st["route"].astype(str) == "bare").sum()) if "route" in st else 0
+    if res.method in _MEDIAN_ROUTES:
+        return (f"Pooled by the {_MEDIAN_ROUTES[res.method]}: {bare} of {res.k} medians are "
+                "bare (no CI, no number of deaths), so no inverse-variance model is possible "
+                "(see [Methods](#methods)).")
+    return ("Random-effects model on log medians, REML τ², variances from the reported CIs "
+            "(see [Methods](#methods)).")
+
+
+def _group_sentences(table: pd.DataFrame, kind: str, unit: str) -> list[str]:
+    out = []
+    for r in table.itertuples():
+        if r.k == 0:
+            out.append(f"{r.group}: no usable study")
+        else:
+            out.append(f"{r.group}: {fmt_estci(r.estimate, r.ci_low, r.ci_high, kind)}{unit} "
+                       f"(k = {r.k})")
+    return out
+
+
+def _test_sentence(table: pd.DataFrame) -> str:
+    last = table.iloc[-1]
+    if last["group"] != "All groups":
+        return ""
+    if pd.isna(last["p_between"]):
+        return " No test for subgroup differences is available (see the method)."
+    return (f" Test for subgroup differences: Q = {last['q_between']:.2f}, "
+            f"df = {int(last['df_between'])}, p = {fmt_p(last['p_between'])}.")
+
+
+def median_summary(table: pd.DataFrame, scope: str) -> str:
+    groups = table[table["group"] != "All groups"]
+    where = f" ({scope})" if scope else ""
+    return ("Pooled median overall survival" + where + ": "
+            + "; ".join(_group_sentences(groups, "median", " months")) + "."
+            + _test_sentence(table))
+
+
+def proportion_summary(table: pd.DataFrame, outcome: str) -> str:
+    groups = table[table["group"] != "All groups"]
+    return (f"Pooled proportion ({outcome.replace('_', ' ')}): "
+            + "; ".join(_group_sentences(groups, "proportion", "")) + "."
+            + _test_sentence(table))
+
+
+def _study_name(label: str, subgroup) -> str:
+    sub = "" if pd.isna(subgroup) else str(subgroup).strip()
+    return label[: -len(f" ({sub})")] if sub and label.endswith(f" ({sub})") else label
+
+
+def _row_caveats(rows: pd.DataFrame) -> list[str]:
+    out = []
+    names = [_study_name(lab, sub) for lab, sub in zip(rows["label"], rows["subgroup"])]
+    counts = pd.Series(names).value_counts(sort=False)
+    for name, n in counts.items():
+        if n > 1:
+            subs = [str(s) for s, nm in zip(rows["subgroup"], names) if nm == name]
+            out.append(f"{name} contributes {n} rows ({'; '.join(subs)}) as separate cohorts "
+                       "of one study: they are not independent studies.")
+    for sub, nm in zip(rows["subgroup"], names):
+        if not pd.isna(sub) and str(sub).strip() and counts[nm] == 1:
+            out.append(f"{nm} enters with a subgroup only ({sub}).")
+    for col, what in (("primary", "primary tumours"), ("site", "sites")):
+        for g, vals in rows.groupby("group", sort=True)[col]:
+            kinds = sorted({str(v) for v in vals})
+            if len(kinds) > 1:
+                out.append(f"{g} mixes {what}: {', '.join(kinds)}.")
+    return out
+
+
+def common_caveats(table: pd.DataFrame, rows: pd.DataFrame, sub, het: bool = True) -> list[str]:
+    """Caveats every section needs, computed from its table and rows (``het``: the model has
+    heterogeneity statistics)."""
+    out = []
+    groups = table[table["group"] != "All groups"]
+    if sub is not None:
+        out.append("Indirect comparison: each modality's estimate comes from different "
+                   "single-arm series (different populations, selection and eras); no study "
+                   "compares the modalities head to head, so differences between groups are "
+                   "not treatment effects.")
+    empty = groups.loc[groups["k"] == 0, "group"].tolist()
+    if empty:
+        out.append(f"No usable row for {', '.join(empty)}.")
+    ones = groups.loc[groups["k"] == 1, "group"].tolist()
+    if ones:
+        out.append(f"One study only (k = 1) for {', '.join(ones)}: the \"pooled\" value is that "
+                   "study's own result, and no heterogeneity can be estimated.")
+    twos = groups.loc[groups["k"] == 2, "group"].tolist()
+    if twos and het:
+        out.append(f"k = 2 for {', '.join(twos)}: τ² and I² are very imprecise and no "
+                   "prediction interval is given.")
+    return out + _row_caveats(rows)
+
+
+def median_caveats(res) -> list[str]:
+    out = []
+    if res.method in ("MM", "WM"):
+        out.append("Medians pooled by the median of medians have no heterogeneity statistics "
+                   "(I², τ², prediction interval) and no test for subgroup differences: these "
+                   "need within-study variances, which bare medians lack. With few studies the "
+                   "95% CI is close to the range of the study medians.")
+    out.append("Medians come from series with different follow-up and censoring; a median "
+               "reported by a short series may be unstable.")
+    return out
+
+
+def proportion_caveats(rows: pd.DataFrame) -> list[str]:
+    out = []
+    rec = rows.loc[rows["count_source"] == "reconstructed", "label"].tolist()
+    if rec:
+        out.append(f"Counts reconstructed from a printed percentage and the study's n for "
+                   f"{', '.join(rec)} (exact to ±0.5/n).")
+    units = sorted({str(u) for u in rows["unit_of_analysis"]})
+    if len(units) > 1:
+        out.append(f"The proportions count different units ({', '.join(units)}).")
+    return out

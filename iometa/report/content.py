@@ -1,0 +1,170 @@
+"""What the report contains: the sections run on the study table and the files they produce.
+
+Order: the two median-OS comparisons, the survival-rate sections, one section per proportion
+outcome with usable rows, then the rows not pooled and the study-table overview. Each section
+is written as soon as it is built. Every row of
+the study table ends up either used by a section or listed, with its reason, in
+``tables/excluded_rows``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import sections as report_sections
+from . import survival as report_survival
+from .model import Context, Section, collect, plural, pretty_outcome
+from .output import Progress, write_table
+from .tables import sources_display
+
+EXCLUDED_COLUMNS = ["line", "study_id", "label", "source", "ref_no", "outcome", "modality",
+                    "site", "subgroup", "timepoint_months", "value", "value_type", "reason"]
+
+
+def section_builders():
+    """The section builders in report order (looked up at call time, so tests can replace
+    one): each takes the :class:`Context` and returns a list of sections."""
+    return [report_sections.median_sections, report_survival.survival_sections,
+            report_sections.proportion_sections]
+
+
+def _outside_reasons(ctx: Context) -> None:
+    """Reasons for rows no builder looked at (outcomes or scopes the report does not pool)."""
+    from ..data.outcomes import outcome_rows
+    from ..data.vocabulary import OUTCOMES
+
+    comps = "; ".join(f"{c.title.split(': ', 1)[1]}" for c in report_sections.COMPARISONS)
+    for outcome in sorted({str(o) for o in ctx.studies["outcome"]}):
+        sel = outcome_rows(ctx.studies, outcome)
+        report_sections.record_excluded(ctx, sel.excluded)
+        kind = OUTCOMES.get(outcome)
+        for r in sel.rows.itertuples():
+            if outcome == "median_os":
+                why = (f"median OS of {r.modality} ({r.site}): outside the report's "
+                       f"comparisons ({comps})")
+            elif kind == "duration" and outcome.startswith("mean_"):
+                why = ("mean survival time without a standard deviation: no pooling method, "
+                       "and not comparable with medians")
+            else:
+                why = (f"{kind} outcome '{outcome}': the report pools median OS, survival rates "
+                       "and proportions only")
+            ctx.ledger.exclude(r.line, why)
+
+
+def excluded_table(ctx: Context) -> pd.DataFrame:
+    """Every row of the study table not used by any section, with its reason (line order)."""
+    from ..data.outcomes import study_label
+
+    unused = ctx.ledger.unused()
+    rows = ctx.studies[ctx.studies["line"].isin(list(unused))].copy()
+    rows["label"] = [study_label(r) for r in rows.to_dict("records")]
+    rows["reason"] = [unused[int(x)] for x in rows["line"]]
+    out = rows[EXCLUDED_COLUMNS].sort_values("line").reset_index(drop=True)
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(str)
+    return out
+
+
+def excluded_display(ex: pd.DataFrame) -> pd.DataFrame:
+    """Markdown version of the excluded-rows table."""
+    def num(x):
+        return "–" if pd.isna(x) else f"{float(x):g}"
+
+    return pd.DataFrame({
+        "Line": ex["line"].astype(str), "Study": ex["label"],
+        "Review, ref.": [f"{s} ref. {r}" for s, r in zip(ex["source"], ex["ref_no"])],
+        "Outcome": ex["outcome"], "Modality": ex["modality"], "Site": ex["site"],
+        "Months": [num(t) for t in ex["timepoint_months"]],
+        "Value": [num(v) for v in ex["value"]], "Value type": ex["value_type"],
+        "Reason": ex["reason"]})
+
+
+def overview_table(ctx: Context) -> pd.DataFrame:
+    """Rows and studies per outcome × modality, with the rows used by at least one section."""
+    from ..data.vocabulary import OUTCOMES
+
+    df = ctx.studies.assign(outcome=ctx.studies["outcome"].astype(str),
+                            modality=ctx.studies["modality"].astype(str))
+    df["used"] = [int(int(x) in ctx.ledger.used) for x in df["line"]]
+    tab = (df.groupby(["outcome", "modality"], sort=True)
+           .agg(rows=("study_id", "size"), studies=("study_id", "nunique"),
+                rows_pooled=("used", "sum"))
+           .reset_index())
+    tab.insert(1, "kind", [OUTCOMES.get(o, "") for o in tab["outcome"]])
+    tab["rows_not_pooled"] = tab["rows"] - tab["rows_pooled"]
+    return tab
+
+
+def _write_figure(section: Section, outdir: Path, ctx: Context, progress: Progress) -> None:
+    """Draw and save the section's figure (PNG + SVG); a plotting failure is noted, not fatal."""
+    import matplotlib.pyplot as plt
+
+    stem = f"figures/{section.slug}"
+    try:
+        with collect(section.notes, ctx.internal):
+            import iometa
+
+            fig = section.figure()
+            paths = iometa.save_figure(fig, outdir / stem, formats=("png", "svg"), dpi=200)
+            plt.close(fig)
+    except Exception as exc:  # noqa: BLE001 - a broken plot must not lose the tables
+        section.figure_missing = f"the plotting function failed ({type(exc).__name__}: {exc})"
+        ctx.internal.append(f"figure {stem}: {section.figure_missing}")
+        progress("missing", stem, detail=section.figure_missing)
+        return
+    section.figure_files = [p.relative_to(outdir).as_posix() for p in paths]
+    progress("figure", stem, paths)
+
+
+def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progress) -> None:
+    if section.figure is not None:
+        _write_figure(section, outdir, ctx, progress)
+    for t in section.tables:
+        paths = write_table(t.data, outdir / t.stem, display=t.display)
+        progress("table", t.stem, paths, plural(len(t.data), "row"))
+    if section.sources is not None:
+        stem = f"tables/{section.slug}_sources"
+        paths = write_table(section.sources, outdir / stem,
+                            display=sources_display(section.sources, section.kind))
+        progress("table", stem, paths, plural(len(section.sources), "row") + " used")
+
+
+def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=None):
+    """Run the report's analyses on ``studies`` and write every file into ``outdir``.
+
+    Returns the :class:`~iometa.report.model.Context` (its ``internal`` list holds warnings the
+    data did not cause; it should be empty).
+    """
+    from .readme import readme_text
+
+    progress = progress or Progress(False)
+    ctx = Context.of(studies)
+    sections: list[Section] = []
+    for builder in section_builders():
+        seen = len(ctx.failures)
+        for s in builder(ctx):
+            _write_section(s, outdir, ctx, progress)
+            sections.append(s)
+        for name, why in ctx.failures[seen:]:
+            progress.note(f"not run: {name} — {why}")
+    _outside_reasons(ctx)
+    excluded = excluded_table(ctx)
+    paths = write_table(excluded, outdir / "tables" / "excluded_rows",
+                        display=excluded_display(excluded))
+    progress("table", "tables/excluded_rows", paths, plural(len(excluded), "row") + " not pooled")
+    overview = overview_table(ctx)
+    paths = write_table(overview, outdir / "tables" / "study_table_overview")
+    progress("table", "tables/study_table_overview", paths, plural(len(overview), "row"))
+    readme = outdir / "README.md"
+    readme.write_text(readme_text(studies, data_path, sections, excluded_display(excluded),
+                                  overview, ctx.failures),
+                      encoding="utf-8", newline="\n")
+    progress("text", "README.md", [readme], f"{len(sections)} sections")
+    return ctx
+
+
+__all__ = ["build_artefacts", "section_builders", "excluded_table", "overview_table",
+           "pretty_outcome"]

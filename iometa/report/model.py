@@ -1,0 +1,129 @@
+"""The pieces a report section is made of, and the capture of warnings into its notes."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .._warnings import IometaWarning
+from ..data.vocabulary import MODALITIES
+from .select import Ledger
+
+
+@dataclass
+class Table:
+    """A table of a section: ``stem`` (path without suffix, relative to the report), the
+    numeric frame (CSV) and its display version (Markdown)."""
+
+    stem: str
+    caption: str
+    data: pd.DataFrame
+    display: pd.DataFrame
+
+
+@dataclass
+class Section:
+    """One outcome × comparison: figure, tables, method, caveats, notes and sources."""
+
+    slug: str
+    title: str
+    kind: str  # "proportion", "median", "survival_rate" or "overview"
+    summary: str
+    method: str
+    tables: list[Table]
+    sources: pd.DataFrame | None = None
+    figure: Callable[[], object] | None = None
+    caveats: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    figure_files: list[str] = field(default_factory=list)
+    figure_missing: str | None = None
+
+
+@dataclass
+class Context:
+    """What the section builders share: the study table, the ledger of rows, and the warnings
+    that the data did not cause (kept out of the report; a test requires there are none)."""
+
+    studies: pd.DataFrame
+    ledger: Ledger
+    internal: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, studies: pd.DataFrame) -> Context:
+        """A context for ``studies`` with a fresh ledger (no line used or left out yet)."""
+        return cls(studies=studies, ledger=Ledger(studies))
+
+    def outcome_lines(self, outcome: str) -> list[int]:
+        """Line numbers (in the study table's file) of the rows of ``outcome``."""
+        return [int(x) for x in self.studies.loc[self.studies["outcome"].astype(str) == outcome,
+                                                 "line"]]
+
+    def attempt(self, name: str, lines, fn, *args):
+        """``fn(*args)``, or None when the analysis refuses the data (ValueError): the
+        failure is recorded for the README and the rows ``lines`` get it as their reason."""
+        try:
+            return fn(*args)
+        except ValueError as exc:
+            self.failures.append((name, str(exc)))
+            for line in lines:
+                self.ledger.exclude(line, f"its analysis ({name}) could not be run: {exc}")
+            return None
+
+
+@contextmanager
+def collect(notes: list[str], internal: list[str]):
+    """Capture warnings: iometa's data warnings (k = 1, bare medians, …) go to ``notes`` (once
+    each, in order); anything else (layout, numpy, matplotlib) to ``internal``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        msg = str(w.message)
+        if issubclass(w.category, IometaWarning) and w.category.__name__ != "LayoutWarning":
+            if msg not in notes:
+                notes.append(msg)
+        else:
+            internal.append(f"{w.category.__name__}: {msg}")
+
+
+def add_notes(notes: list[str], msgs) -> None:
+    """Append ``msgs`` not yet in ``notes``."""
+    for m in msgs:
+        if m and m not in notes:
+            notes.append(m)
+
+
+def modality_order(values) -> list[str]:
+    """Modalities in vocabulary order (unknown codes last, alphabetically).
+
+    Example
+    -------
+    >>> modality_order(["TARE", "RFA", "zzz", "TACE"])
+    ['RFA', 'TACE', 'TARE', 'zzz']
+    """
+    vals = sorted({str(v) for v in values})
+    known = [m for m in MODALITIES if m in vals]
+    return known + [v for v in vals if v not in known]
+
+
+def pretty_outcome(code: str) -> str:
+    """Readable outcome name.
+
+    Example
+    -------
+    >>> pretty_outcome("median_os"), pretty_outcome("partial_response")
+    ('Median OS', 'Partial response')
+    """
+    words = code.split("_")
+    words = [w.upper() if w in ("os", "pfs", "dfs", "ici") else w for w in words]
+    text = " ".join(words)
+    return text[0].upper() + text[1:]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
