@@ -378,7 +378,7 @@ def test_meta_regression_edge_cases_match_metafor(c):
 
 
 def test_meta_regression_non_convergence_warns(monkeypatch):
-    monkeypatch.setattr("iometa.core.regression._MAXITER", 1)
+    monkeypatch.setattr("iometa.core._solve.MAXITER", 1)
     for method in ("REML", "ML", "PM"):
         with pytest.warns(ConvergenceWarning, match=f"{method} estimate.*did not converge"):
             reg = iometa.meta_regression([0.1, 0.9, 0.2, 1.9, 1.1, 3.0],

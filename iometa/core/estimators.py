@@ -44,7 +44,39 @@ import numpy as np
 
 from ._solve import col, dot, msum, ndim, solve_root, where, work_arrays
 
-METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+
+@dataclass(frozen=True)
+class Method:
+    """One entry of the registry of τ² methods (the single home of their names and kinds).
+
+    ``kind`` says how the estimate is found, and both kernels (the intercept-only batch kernel
+    here and the design-matrix kernel of :mod:`iometa.core.regression`) dispatch on it:
+    ``"fixed"`` (τ² = 0), ``"moment"`` (closed form), ``"likelihood"`` (ML/REML: Fisher scoring
+    then Newton on the score) and ``"q_root"`` (root of the generalised Q statistic). Both
+    stop by the one rule of :mod:`iometa.core._solve` (``THRESHOLD``, ``MAXITER``).
+    """
+
+    code: str
+    name: str  # plain-language description used by summaries and reports
+    kind: str
+    reference: str
+
+
+#: the τ² methods, in metafor's order: code -> :class:`Method`
+REGISTRY: dict[str, Method] = {m.code: m for m in (
+    Method("FE", "common-effect (inverse variance)", "fixed", "Hedges & Olkin 1985"),
+    Method("DL", "random-effects, DerSimonian-Laird", "moment", "DerSimonian & Laird 1986"),
+    Method("HE", "random-effects, Hedges", "moment", "Hedges & Olkin 1985"),
+    Method("HS", "random-effects, Hunter-Schmidt", "moment", "Hunter & Schmidt 2004"),
+    Method("SJ", "random-effects, Sidik-Jonkman", "moment", "Sidik & Jonkman 2005"),
+    Method("ML", "random-effects, maximum likelihood", "likelihood", "Viechtbauer 2005"),
+    Method("REML", "random-effects, restricted maximum likelihood", "likelihood",
+           "Viechtbauer 2005"),
+    Method("EB", "random-effects, empirical Bayes", "q_root", "Morris 1983"),
+    Method("PM", "random-effects, Paule-Mandel", "q_root", "Paule & Mandel 1982"),
+)}
+
+METHODS = tuple(REGISTRY)
 
 
 @dataclass(frozen=True)
@@ -346,7 +378,8 @@ ESTIMATORS = {
 
 
 def check_method(method):
-    if method not in TAU2:
+    """ValueError unless ``method`` is a code of :data:`REGISTRY`."""
+    if method not in REGISTRY:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
 
 

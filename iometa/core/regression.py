@@ -40,10 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .estimators import METHODS
-
-_THRESHOLD = 1e-13
-_MAXITER = 10000
+from . import _solve
+from .estimators import REGISTRY, check_method
 
 
 @dataclass(frozen=True)
@@ -160,7 +158,7 @@ def _fisher(yc, v, X, k, p, kind):
     conv = np.zeros(B, bool)
     it = np.zeros(B, int)
     prev = np.full(B, np.inf)
-    for _ in range(_MAXITER):
+    for _ in range(_solve.MAXITER):
         if not active.any():
             break
         i = np.flatnonzero(active)
@@ -177,7 +175,7 @@ def _fisher(yc, v, X, k, p, kind):
         scale = np.maximum(1.0, new)
         # converged: below the threshold, or at the rounding-noise floor of the score (the
         # steps stop shrinking while already below 1e-9)
-        done = (change < _THRESHOLD * scale) | ((change >= prev[i]) & (change < 1e-9 * scale))
+        done = (change < _solve.THRESHOLD * scale) | ((change >= prev[i]) & (change < 1e-9 * scale))
         prev[i] = change
         tau2[i] = new
         it[i] += 1
@@ -209,7 +207,7 @@ def _q_root(yc, v, X, target):
         hi = np.where(up, hi * 4.0, hi)
     t = 0.5 * (lo + hi)
     done = np.zeros(i.size, bool)
-    for _ in range(_MAXITER):
+    for _ in range(_solve.MAXITER):
         w = 1.0 / (v + t[:, None])
         _, _, r = _wls(yc, X, w)
         f = (w * r * r).sum(-1) - target
@@ -222,7 +220,7 @@ def _q_root(yc, v, X, target):
         step = np.abs(new - t)
         t = np.where(done, t, new)
         it[i[~done]] += 1
-        done |= (step < _THRESHOLD * np.maximum(1.0, t)) | (f == 0) | (hi - lo < 1e-15 * hi)
+        done |= (step < _solve.THRESHOLD * np.maximum(1.0, t)) | (f == 0) | (hi - lo < 1e-15 * hi)
         if done.all():
             break
     tau2[i] = t
@@ -241,15 +239,15 @@ def estimate_tau2_mods(y, v, X, method="REML"):
     >>> round(float(t2[0]), 4)
     0.0387
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    check_method(method)
     y, v, X = _as_batch(y, v, X)
     k, p = X.shape[1], X.shape[2]
     yc = y - y.mean(-1, keepdims=True)
     B = y.shape[0]
-    if method in ("ML", "REML"):
+    kind = REGISTRY[method].kind
+    if kind == "likelihood":
         return _fisher(yc, v, X, k, p, method)
-    if method in ("PM", "EB"):
+    if kind == "q_root":
         return _q_root(yc, v, X, float(k - p))
     t2 = np.maximum(_tau2_closed(method, yc, v, X, k, p), 0.0)
     return t2, np.ones(B, bool), np.zeros(B, int)

@@ -16,19 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ._lazy import Deferred, LazyField
+from .estimators import REGISTRY
 
 __all__ = ["Deferred", "MetaResult"]
 
+#: plain-language model names: the τ² methods from the one registry, plus the other models
 _METHOD_NAMES = {
-    "FE": "common-effect (inverse variance)",
-    "DL": "random-effects, DerSimonian-Laird",
-    "HE": "random-effects, Hedges",
-    "HS": "random-effects, Hunter-Schmidt",
-    "SJ": "random-effects, Sidik-Jonkman",
-    "ML": "random-effects, maximum likelihood",
-    "REML": "random-effects, restricted maximum likelihood",
-    "EB": "random-effects, empirical Bayes",
-    "PM": "random-effects, Paule-Mandel",
+    **{code: m.name for code, m in REGISTRY.items()},
     "GLMM": "random-effects, binomial-normal GLMM (maximum likelihood)",
     "MM": "median of medians (McGrath et al. 2019)",
     "WM": "n-weighted median of medians (McGrath et al. 2019)",
