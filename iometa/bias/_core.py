@@ -22,7 +22,6 @@ import numpy as np
 from ..core.regression import fit_regression_arrays
 
 
-
 class RegFit(NamedTuple):
     coef: np.ndarray  # (intercept, slope)
     se: np.ndarray
