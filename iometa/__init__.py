@@ -37,6 +37,9 @@ _LAZY: dict[str, str] = {
     "pool": "iometa.core.models",
     "pool_proportions": "iometa.core.models",
     "MetaResult": "iometa.core.results",
+    "refit": "iometa.core.spec",
+    "ModelSpec": "iometa.core.spec",
+    "MEASURES": "iometa.core.measures",
     # survival
     "pool_medians": "iometa.survival",
     "pool_survival_rates": "iometa.survival",

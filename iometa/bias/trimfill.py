@@ -24,6 +24,9 @@ import pandas as pd
 
 from ..core.fitting import fit_arrays
 from ..core.format import fmt
+from ..core.measures import MEASURES
+from ..core.models import fit_result
+from ..core.spec import ModelSpec, register_fitter
 from ..core.subsets import require_variances
 from ._core import metareg_fit
 
@@ -127,17 +130,35 @@ def _side(result):
     return "right" if fit.coef[1] < 0 else "left"
 
 
-def _model(y, v, labels, cols, opts):
-    """The adjusted model, refittable on subsets of the k + k₀ studies."""
-    from ..core.models import fit_result
+def adjusted_model(yi, vi, filled, n=None, *, labels, data=None, measure="GEN", method="REML",
+                   test="z", level=0.95):
+    """The trim-and-fill adjusted model of the k + k₀ studies (observed and ``filled``):
+    inverse-variance pooling of ``yi``/``vi``, reported on ``measure``'s scale (the registry's
+    back-transformation; Freeman–Tukey with the observed studies' ``n``). Registered for
+    :func:`iometa.refit`, so the adjusted result refits on subsets like any other."""
+    filled = np.asarray(filled, bool)
+    cols = {"filled": filled}
+    nn = None
+    if n is not None:
+        cols["n"] = nn = np.asarray(n, float)
+    row = MEASURES.get(measure, MEASURES["GEN"])
+    n_obs = None if nn is None else nn[~filled]
 
-    def refit(index=None, **changes):
-        idx = slice(None) if index is None else index
-        sub = {name: np.asarray(c)[idx] for name, c in cols.items()}
-        return _model(y[idx], v[idx], list(np.asarray(labels, dtype=object)[idx]), sub,
-                      {**opts, **changes})
+    def bt(x):
+        return row.backtransform(np.asarray(x, float), n=n_obs)
 
-    return fit_result(y, v, labels=labels, study_columns=cols, refit=refit, **opts)
+    spec = ModelSpec("trim_and_fill_model", measure, method, test, level)
+    inputs = {"yi": np.asarray(yi, float), "vi": np.asarray(vi, float), "filled": filled,
+              "n": nn}
+    kind = {"proportion": "proportion", "median": "median", "survival_rate": "survival_rate"}
+    return fit_result(yi, vi, labels=labels, study_columns=cols, data=data, measure=measure,
+                      method=method, test=test, level=level, kind=kind.get(row.family, "generic"),
+                      scale=row.axis if row.axis != "months" else "months",
+                      backtransform=None if row.family == "generic" else bt, spec=spec,
+                      inputs=inputs)
+
+
+register_fitter("trim_and_fill_model", adjusted_model, ("measure", "method", "test", "level"))
 
 
 def _filled_frame(result, y, v, labels, n):
@@ -209,13 +230,11 @@ def trim_and_fill(result, estimator="L0", side=None) -> TrimFillResult:
     vf = result.vi[tail]
     labels = [f"Filled {i + 1}" for i in range(k0)]
     nf = None if n_all is None else n_all[tail]
-    cols = {"filled": np.r_[np.zeros(result.k, bool), np.ones(k0, bool)]}
-    if n_all is not None:
-        cols["n"] = np.r_[n_all, nf]
-    opts = dict(method=result.method, test="z", level=0.95, measure=result.measure,
-                kind=result.kind, scale=result.scale, backtransform=result._backtransform)
-    adjusted = _model(np.r_[result.yi, yf], np.r_[result.vi, vf], result.labels + labels,
-                      cols, opts)
+    filled_flags = np.r_[np.zeros(result.k, bool), np.ones(k0, bool)]
+    adjusted = adjusted_model(np.r_[result.yi, yf], np.r_[result.vi, vf], filled_flags,
+                              None if n_all is None else np.r_[n_all, nf],
+                              labels=result.labels + labels, measure=result.measure,
+                              method=result.method, test="z", level=0.95)
     filled = _filled_frame(result, yf, vf, labels, nf)
     return _finish(result, k0, side, estimator, se_k0, p_k0, filled, adjusted)
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PROPORTION_MEASURES = ("PR", "PLN", "PLO", "PAS", "PFT")
+from .measures import MEASURES, PROPORTION_MEASURES
+
 CORRECTION_MODES = ("only0", "all", "if0all", "none")
 
 
@@ -97,7 +98,7 @@ def proportion_effects(events, n, *, measure="PLO", add=None, to="only0",
         raise ValueError(f"unknown to={to!r}: expected one of {', '.join(CORRECTION_MODES)}")
     x, n = _as_counts(events, n, labels)
     if add is None:
-        add = 0.0 if measure in ("PAS", "PFT") else 0.5
+        add = MEASURES[measure].default_add
     add = float(add)
     m = n - x
     zero = (x == 0) | (m == 0)

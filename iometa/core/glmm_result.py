@@ -13,7 +13,7 @@ from .results import MetaResult
 from .transforms import ilogit
 
 
-def glmm_result(x, n, *, labels, data, refit, measure="PLO", method="GLMM", test="z",
+def glmm_result(x, n, *, labels, data, spec, inputs, measure="PLO", method="GLMM", test="z",
                 level=0.95, add=None, to="only0", nagq=7, tau2=None, study_ci="clopper-pearson"):
     """GLMM (``method="GLMM"``) branch of :func:`iometa.pool_proportions`.
 
@@ -80,7 +80,7 @@ def glmm_result(x, n, *, labels, data, refit, measure="PLO", method="GLMM", test
         n_iter=int(fit.n_iter), warnings=tuple(msgs), data=data,
         extra={"q_lrt": fit.q_lrt, "q_lrt_pval": fit.q_lrt_pval, "nagq": fit.nagq,
                "loglik": fit.loglik, "deviance": fit.deviance},
-        _backtransform=ilogit, _refit=refit,
+        _backtransform=ilogit, spec=spec, inputs=inputs,
     )
 
 

@@ -19,8 +19,10 @@ from .effects import proportion_effects, study_columns_proportions
 from .estimators import METHODS, sweep
 from .fitting import chi2_quantile, fit_one, tau2_ci_qprofile
 from .glmm_result import glmm_result
+from .measures import MEASURES, PROPORTION_MEASURES
 from .results import Deferred, MetaResult
-from .transforms import PROPORTION_BACKTRANSFORMS, harmonic_mean
+from .spec import ModelSpec, register_fitter
+from .transforms import harmonic_mean
 
 #: FT with sample sizes more unequal than this ratio gets a warning (Schwarzer et al. 2019)
 FT_N_RATIO = 5.0
@@ -119,7 +121,7 @@ def _interval_stats(tau2_ci, s2):
 def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels=None,
                measure="GEN", kind="generic", scale="model",
                backtransform: Callable | None = None, study_columns=None, data=None,
-               refit=None, notes=(), extra=None) -> MetaResult:
+               spec: ModelSpec | None = None, inputs=None, notes=(), extra=None) -> MetaResult:
     """Fit a meta-analysis of ``yi``/``vi`` and build the result (used by every pool function).
 
     The per-study table and the Q-profile intervals of τ², I² and H² are computed on first
@@ -160,7 +162,9 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
               "same); use test='z' for a meaningful interval")
     s2 = f["s2"] if k > 1 else float(vi[0])
     extra = dict(extra or {})
-    extra.setdefault("tau2_fixed", None if tau2 is None else float(tau2))
+    if spec is None:  # arrays fitted directly: refit() re-pools them with pool()
+        spec = ModelSpec("pool", measure, method, test, level, tau2=tau2)
+        inputs = {"yi": yi, "vi": vi}
     if (method == "FE" and tau2 is None) or k < 2 or tau2 is not None:
         tau2_ci = i2_ci = h2_ci = (np.nan, np.nan)
     else:
@@ -181,7 +185,7 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
         h2=f["h2"] if k > 1 else 1.0, h2_ci=h2_ci, q=f["q"], q_df=int(f["q_df"]),
         q_pval=f["q_pval"], studies=studies, converged=bool(f["converged"]),
         n_iter=int(f["n_iter"]), warnings=tuple(msgs) + tuple(notes), data=data, extra=extra,
-        _backtransform=backtransform, _refit=refit,
+        _backtransform=backtransform, spec=spec, inputs=inputs,
     )
 
 
@@ -275,25 +279,19 @@ def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None,
     y = np.asarray(column(yi, data, "yi"), dtype=float)
     v = np.asarray(column(vi, data, "vi"), dtype=float)
     labs = None if labels is None else study_labels(labels, data, y.size)
-    opts = dict(method=method, test=test, level=level, tau2=tau2)
-
-    def refit(index=None, **changes):
-        idx = slice(None) if index is None else index
-        full = study_labels(None, None, y.size) if labs is None else labs
-        return pool(y[idx], v[idx], labels=list(np.asarray(full, dtype=object)[idx]),
-                    data=_subset_data(data, index), **{**opts, **changes})
-
-    return fit_result(y, v, labels=labs, data=data, refit=refit, **opts)
+    spec = ModelSpec("pool", "GEN", method, test, level, tau2=tau2)
+    return fit_result(y, v, labels=labs, data=data, spec=spec, inputs={"yi": y, "vi": v},
+                      method=method, test=test, level=level, tau2=tau2)
 
 
 def _proportion_warnings(measure, n, res_vals):
     msgs = []
-    if measure == "PFT" and n.size > 1 and n.max() / n.min() > FT_N_RATIO:
+    if MEASURES[measure].uses_n and n.size > 1 and n.max() / n.min() > FT_N_RATIO:
         msgs.append(
             f"Freeman-Tukey back-transformation with sample sizes from {int(n.min())} to "
             f"{int(n.max())} can mislead (Schwarzer et al. 2019, Res Synth Methods 10:476); "
             "consider measure='PLO' or method='GLMM'")
-    if measure in ("PR", "PLN"):
+    if not MEASURES[measure].bounded:
         out = [name for name, x in res_vals.items() if np.isfinite(x) and not 0 <= x <= 1]
         if out:
             msgs.append(
@@ -332,18 +330,14 @@ def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level
     labs = study_labels(labels, data, x.size)
     opts = dict(measure=measure, method=method, test=test, level=level, add=add, to=to,
                 nagq=nagq, tau2=tau2, study_ci=study_ci)
-
-    def refit(index=None, **changes):
-        idx = slice(None) if index is None else index
-        return pool_proportions(x[idx], nn[idx], labels=list(np.asarray(labs, dtype=object)[idx]),
-                                data=_subset_data(data, index), **{**opts, **changes})
-
+    spec = ModelSpec("pool_proportions", **opts)
+    inputs = {"events": x, "n": nn}
     if method == "GLMM":
-        return glmm_result(x, nn, labels=labs, data=data, refit=refit, **opts)
-    if measure not in PROPORTION_BACKTRANSFORMS or measure == "GLMM":
+        return glmm_result(x, nn, labels=labs, data=data, spec=spec, inputs=inputs, **opts)
+    if measure not in PROPORTION_MEASURES:
         raise ValueError(f"unknown measure {measure!r}: expected PR, PLN, PLO, PAS or PFT")
     eff = proportion_effects(x, nn, measure=measure, add=add, to=to, labels=labs)
-    inv = PROPORTION_BACKTRANSFORMS[measure]
+    inv = MEASURES[measure].backtransform
     nn_orig = nn.copy()
 
     def bt(v):
@@ -357,9 +351,11 @@ def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level
                      f" ({', '.join(np.asarray(labs)[eff.corrected])}; to={eff.to!r})")
     res = fit_result(eff.yi, eff.vi, method=method, test=test, level=level, tau2=tau2,
                      labels=labs, measure=measure, kind="proportion", scale="proportion",
-                     backtransform=bt, study_columns=cols, data=data, refit=refit, notes=notes,
+                     backtransform=bt, study_columns=cols, data=data, spec=spec, inputs=inputs,
+                     notes=notes,
                      extra={"corrected": eff.corrected, "add": eff.add, "to": eff.to,
-                            "harmonic_n": harmonic_mean(nn) if measure == "PFT" else None})
+                            "harmonic_n": harmonic_mean(nn) if MEASURES[measure].uses_n
+                            else None})
     msgs = _proportion_warnings(measure, nn, {"estimate": res.estimate, "CI": res.ci_low,
                                               "CI upper": res.ci_high, "PI": res.pi_low,
                                               "PI upper": res.pi_high})
@@ -367,3 +363,7 @@ def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level
         warnings.warn(m, TransformWarning, stacklevel=2)
     return res.with_warnings(*msgs) if msgs else res
 
+
+register_fitter("pool", pool, ("method", "test", "level", "tau2"))
+register_fitter("pool_proportions", pool_proportions,
+                ("measure", "method", "test", "level", "add", "to", "nagq", "tau2", "study_ci"))

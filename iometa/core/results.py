@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ import pandas as pd
 
 from ._lazy import Deferred, LazyField
 from .estimators import REGISTRY
+from .spec import ModelSpec, refit
 
 __all__ = ["Deferred", "MetaResult"]
 
@@ -98,7 +99,9 @@ class MetaResult:
     data: pd.DataFrame | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     _backtransform: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
-    _refit: Callable[..., MetaResult] | None = field(default=None, repr=False)
+    # what was fitted (frozen spec) and the per-study arrays it was fitted to: refit() reads them
+    spec: ModelSpec | None = field(default=None, repr=False)
+    inputs: Mapping[str, Any] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -131,7 +134,8 @@ class MetaResult:
 
     def refit(self, index=None, **changes) -> MetaResult:
         """Fit the same model again, on the studies ``index`` (positions, or a boolean mask)
-        and/or with changed options (``method=``, ``test=``, ``level=``, …).
+        and/or with changed options (``method=``, ``test=``, ``level=``, …): the method form of
+        :func:`iometa.refit`, reading only ``spec`` and ``inputs``.
 
         Example
         -------
@@ -140,14 +144,7 @@ class MetaResult:
         >>> res.refit([0, 1], method="DL").k
         2
         """
-        if self._refit is None:
-            raise TypeError("this result cannot be refitted (it was not built by a pool function)")
-        if index is not None:
-            idx = np.asarray(index)
-            if idx.dtype == bool:
-                idx = np.flatnonzero(idx)
-            index = idx.astype(int)
-        return self._refit(index, **changes)
+        return refit(self, index, **changes)
 
     def with_warnings(self, *msgs: str) -> MetaResult:
         """A copy with ``msgs`` appended to ``warnings`` (deferred fields stay deferred)."""

@@ -10,7 +10,6 @@ subset, a failed fit giving a row of ``nan`` (as metafor's ``try()`` gives ``NA`
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import replace
 
@@ -46,17 +45,12 @@ def require_k2(result, what: str) -> None:
 
 
 def tau2_fixed(result) -> float | None:
-    """The τ² the model was fitted with, if it was fixed by the user (``tau2=``), else None.
-
-    MetaResult has no flag for it: a random-effects result with k ≥ 2 whose τ² CI is
-    (nan, nan) was fitted with a fixed τ² (the engine computes the Q-profile CI otherwise).
-    """
-    if "tau2_fixed" in result.extra:
-        return result.extra["tau2_fixed"]
-    if result.method in ("FE", "GLMM") or result.k < 2:
-        return None
-    lo, hi = result.tau2_ci
-    return float(result.tau2) if (math.isnan(lo) and math.isnan(hi)) else None
+    """The τ² the model was fitted with, if it was fixed by the user (``tau2=``), else None:
+    read from the result's spec."""
+    spec = getattr(result, "spec", None)
+    if spec is None:
+        raise TypeError("the result has no model spec (it was not built by a pool function)")
+    return None if spec.tau2 is None else float(spec.tau2)
 
 
 def fit_subsets(result, mask, *, method=None, test=None) -> BatchFit:

@@ -70,14 +70,3 @@ def ipft_hm(x, n, **_):
     """Inverse Freeman–Tukey with the harmonic mean of the sample sizes ``n`` (metafor's
     ``transf.ipft.hm``)."""
     return ipft(x, harmonic_mean(n))
-
-
-#: measure -> (name, function) of the back-transformation to the proportion scale
-PROPORTION_BACKTRANSFORMS = {
-    "PR": identity,
-    "PLN": exp,
-    "PLO": ilogit,
-    "PAS": iarcsin,
-    "PFT": ipft_hm,
-    "GLMM": ilogit,
-}

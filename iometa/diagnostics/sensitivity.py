@@ -14,7 +14,6 @@ import pandas as pd
 
 from .._warnings import IometaWarning
 
-MEASURE_NAMES = {"PLO": "logit", "PAS": "arcsine", "PFT": "Freeman-Tukey", "GLMM": "logit"}
 COLUMNS = ["measure", "method", "test", "k", "estimate", "ci_low", "ci_high", "pi_low",
            "pi_high", "coef", "tau2", "i2", "warnings"]
 

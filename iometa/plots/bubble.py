@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.measures import MEASURES
 from . import style
 from .axis import mapped_ticks
 from .figures import finish_axes, fix_layout, new_figure, rc
@@ -108,8 +109,9 @@ def _yaxis(ax, result, ylabel, fs, transf=None):
                                  width_in=height, fontsize=fs, vertical=True)
         ax.set_yticks(pos, labs)
         ax.set_ylim(lim)
-        scale = {"PLO": ", logit scale", "PAS": ", arcsine scale", "PFT": ", Freeman–Tukey "
-                 "scale", "PLN": ", log scale"}.get(result.measure, "")
+        row = MEASURES.get(result.measure)
+        scale = (f", {row.scale_name} scale" if row is not None and row.family == "proportion"
+                 and row.code != "PR" else "")
         ax.set_ylabel(ylabel or f"Proportion (%){scale}")
     else:
         ax.set_ylabel(ylabel or "Effect size (model scale)")

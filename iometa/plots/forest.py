@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.measures import MEASURES
 from .axis import effect_scale
 from .forest_draw import Options, render
 from .forest_rows import (
@@ -135,11 +136,6 @@ def _extent(rows):
     return core, spread
 
 
-_MEASURES = {"PLO": "logit transformation", "PAS": "arcsine transformation",
-             "PFT": "Freeman–Tukey double arcsine transformation", "PLN": "log transformation",
-             "PR": "untransformed proportions"}
-
-
 def _footnote(res, common):
     method = res.method
     if method in ("MM", "WM"):
@@ -155,11 +151,12 @@ def _footnote(res, common):
                  + (", Hartung–Knapp adjustment" if res.test == "knha" else "")]
         if common:
             parts[0] += " (grey diamond: common-effect model)"
+    row = MEASURES.get(res.measure)
     if res.kind == "survival_rate":
-        parts.append({"SRCLL": "complementary log-log", "SRLO": "logit"}.get(
-            res.measure, "model") + " transformation of the survival rates")
-    if res.kind == "proportion" and res.measure in _MEASURES:
-        parts.append(_MEASURES[res.measure])
+        parts.append(row.transformation if row is not None and row.family == "survival_rate"
+                     else "model transformation of the survival rates")
+    if res.kind == "proportion" and row is not None and row.family == "proportion":
+        parts.append(row.transformation)
         parts.append("Clopper–Pearson CIs for individual studies")
     parts.append("squares proportional to study weights")
     return "; ".join(parts) + "."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.measures import MEASURES
 from . import style
 from .axis import mapped_ticks
 from .figures import finish_axes, fix_layout, new_figure, rc
@@ -166,8 +167,8 @@ def _xaxis(ax, res, xlabel, fs, transf):
 
 
 def _scale_name(measure):
-    return {"PLO": "logit", "PAS": "arcsine", "PFT": "Freeman–Tukey", "PLN": "log",
-            "PR": "linear"}.get(measure, "model")
+    row = MEASURES.get(measure)
+    return row.scale_name if row is not None and row.family == "proportion" else "model"
 
 
 def _ax_width(ax):

@@ -8,10 +8,9 @@ import math
 
 import pandas as pd
 
+from ..core.measures import scale_name
 from .model import Table
 from .tables import NA, finite, fmt_estci, fmt_interval
-
-_SCALES = {"PLO": "logit", "PAS": "arcsine", "PFT": "Freeman-Tukey"}
 
 
 def _method_table(fits: dict) -> pd.DataFrame | None:
@@ -31,8 +30,8 @@ def _method_table(fits: dict) -> pd.DataFrame | None:
 
 def _method_display(tab: pd.DataFrame) -> pd.DataFrame:
     def scale(r):
-        return "logit (binomial GLMM)" if r.method == "GLMM" else _SCALES.get(r.measure,
-                                                                              r.measure)
+        return "logit (binomial GLMM)" if r.method == "GLMM" else scale_name(r.measure,
+                                                                             ascii=True)
 
     return pd.DataFrame({
         "Group": tab["group"], "Scale": [scale(r) for r in tab.itertuples()],

@@ -11,6 +11,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..core.measures import scale_name
+
 POOLED_COLUMNS = ["group", "k", "N", "k_with_n", "estimate", "ci_low", "ci_high", "pi_low",
                   "pi_high", "i2", "tau2", "q_between", "df_between", "p_between", "model"]
 SOURCE_COLUMNS = ["group", "label", "study_id", "source", "ref_no", "line", "modality", "site",
@@ -81,8 +83,7 @@ def model_name(res) -> str:
         return ""
     if res.method in ("MM", "WM"):
         return "median of medians" if res.method == "MM" else "weighted median of medians"
-    scale = {"PLO": "logit", "PAS": "arcsine", "PFT": "Freeman-Tukey", "MEDLN": "log median",
-             "MED": "median", "SRCLL": "cloglog", "SRLO": "logit"}.get(res.measure, res.measure)
+    scale = scale_name(res.measure, ascii=True)
     return f"{scale}, {res.method}" + (", Knapp-Hartung" if res.test == "knha" else "")
 
 

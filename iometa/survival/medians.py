@@ -22,6 +22,7 @@ from ..core.estimators import METHODS
 from ..core.fitting import TESTS
 from ..core.models import _subset_data, _zcrit, column, fit_result, study_labels
 from ..core.results import MetaResult
+from ..core.spec import ModelSpec, register_fitter
 from ..core.transforms import exp, identity
 from .rates import as_float, check_ci_level, excluded_frame, vector, warn_excluded
 
@@ -327,15 +328,14 @@ def pool_medians(median, *, ci_low=None, ci_high=None, n=None, deaths=None, meth
     return _build(args, st, opts, notes, {"excluded": excl, "route": chosen, "scale": scale})
 
 
-def _refitter(a, opts):
-    def refit(index=None, **changes):
-        idx = slice(None) if index is None else index
-        return pool_medians(a["m"][idx], ci_low=a["lo"][idx], ci_high=a["hi"][idx],
-                            n=a["nn"][idx], deaths=a["dd"][idx], ci_level=a["cl"][idx],
-                            labels=list(np.asarray(a["labs"], dtype=object)[idx]),
-                            data=_subset_data(a["data"], index), **{**opts, **changes})
-
-    return refit
+def _spec(a, opts):
+    """The frozen spec and per-study inputs of a pooled-medians result (read by refit)."""
+    spec = ModelSpec("pool_medians", "MEDLN" if opts["scale"] == "log" else "MED",
+                     opts["method"], opts["test"], opts["level"], route=opts["route"],
+                     scale=opts["scale"])
+    inputs = {"median": a["m"], "ci_low": a["lo"], "ci_high": a["hi"], "n": a["nn"],
+              "deaths": a["dd"], "ci_level": a["cl"]}
+    return spec, inputs
 
 
 def _build(a, st, opts, notes, extra):
@@ -344,13 +344,13 @@ def _build(a, st, opts, notes, extra):
             "ci_high": st["ci_high"], "n": a["nn"], "deaths": a["dd"], "route": st["route"],
             "reason": st["reason"], "se": np.sqrt(st["vi"])}
     bt = exp if scale == "log" else identity
-    refit = _refitter(a, opts)
+    spec, inputs = _spec(a, opts)
     if chosen == "iv":
         return fit_result(st["yi"], st["vi"], method=opts["method"], test=opts["test"],
                           level=level, labels=a["labs"],
                           measure="MEDLN" if scale == "log" else "MED", kind="median",
                           scale="months", backtransform=bt, study_columns=cols, data=a["data"],
-                          refit=refit, notes=notes, extra=extra)
+                          spec=spec, inputs=inputs, notes=notes, extra=extra)
     weight_by = a["nn"] if chosen == "wm" else None
     using = "by the median" if chosen == "mm" else "by the median, weighted by n"
     cols["reason"] = np.array([r if r.startswith("no CI and no") else
@@ -360,6 +360,7 @@ def _build(a, st, opts, notes, extra):
 
 
 def _mm_result(a, yi, cols, weight_by, opts, notes, extra, bt):
+    spec, inputs = _spec(a, opts)
     k, level, chosen = len(a["m"]), opts["level"], opts["route"]
     est, lo, hi = median_of_medians(a["m"], weight_by, level)
     prob = min(0.5, _zcrit(level) / (2 * math.sqrt(k)))
@@ -389,4 +390,7 @@ def _mm_result(a, yi, cols, weight_by, opts, notes, extra, bt):
         coef_pi_high=nan, df=None, k=k, tau2=nan, tau2_ci=nan2, i2=nan, i2_ci=nan2, h2=nan,
         h2_ci=nan2, q=nan, q_df=k - 1, q_pval=nan, studies=studies, warnings=tuple(notes),
         data=a["data"], extra={**extra, "ci_probs": (0.5 - prob, 0.5 + prob)},
-        _backtransform=bt, _refit=_refitter(a, opts))
+        _backtransform=bt, spec=spec, inputs=inputs)
+
+
+register_fitter("pool_medians", pool_medians, ("method", "scale", "route", "test", "level"))

@@ -29,6 +29,7 @@ import pandas as pd
 from .._warnings import DataWarning
 from ..core.models import _subset_data, _zcrit, column, fit_result, study_labels
 from ..core.results import MetaResult
+from ..core.spec import ModelSpec, register_fitter
 from ..core.transforms import ilogit
 
 SCALES = ("cloglog", "logit")
@@ -269,16 +270,13 @@ def pool_survival_rates(rate, n, *, time=None, scale="cloglog", method="REML", l
     return _fit(a, labs, _subset_data(data, keep), opts, excl, [w] if w else [])
 
 
-def _refitter(a, labs, data, opts):
-    def refit(index=None, **changes):
-        idx = slice(None) if index is None else index
-        return pool_survival_rates(
-            a["s"][idx], a["n"][idx], time=a["t"][idx] if not np.isnan(a["t"]).all() else None,
-            ci_low=a["lo"][idx], ci_high=a["hi"][idx], ci_level=a["cl"][idx],
-            labels=list(np.asarray(labs, dtype=object)[idx]), data=_subset_data(data, index),
-            **{**opts, **changes})
-
-    return refit
+def _spec(a, opts):
+    """The frozen spec and per-study inputs of a pooled-survival-rate result."""
+    spec = ModelSpec("pool_survival_rates", "SRCLL" if opts["scale"] == "cloglog" else "SRLO",
+                     opts["method"], opts["test"], opts["level"], scale=opts["scale"])
+    inputs = {"rate": a["s"], "n": a["n"], "time": None if np.isnan(a["t"]).all() else a["t"],
+              "ci_low": a["lo"], "ci_high": a["hi"], "ci_level": a["cl"]}
+    return spec, inputs
 
 
 def _fit(a, labs, data, opts, excl, notes) -> MetaResult:
@@ -293,11 +291,12 @@ def _fit(a, labs, data, opts, excl, notes) -> MetaResult:
             "ci_high": eff["ci_high"], "n": a["n"], "time": a["t"],
             "corrected": eff["corrected"], "variance_source": eff["variance_source"]}
     t0 = a["t"][0] if not np.isnan(a["t"]).all() else None
+    spec, inputs = _spec(a, opts)
     res = fit_result(eff["yi"], eff["vi"], method=opts["method"], test=opts["test"],
                      level=level, labels=labs, measure="SRCLL" if scale == "cloglog" else "SRLO",
                      kind="survival_rate", scale="proportion",
                      backtransform=lambda y: inverse(y, scale), study_columns=cols, data=data,
-                     refit=_refitter(a, labs, data, opts), notes=notes,
+                     spec=spec, inputs=inputs, notes=notes,
                      extra={"excluded": excl, "time": t0, "scale": scale,
                             "corrected": eff["corrected"],
                             "decreasing_backtransform": scale == "cloglog"})
@@ -305,3 +304,7 @@ def _fit(a, labs, data, opts, excl, notes) -> MetaResult:
         res = replace(res, ci_low=res.ci_high, ci_high=res.ci_low, pi_low=res.pi_high,
                       pi_high=res.pi_low)
     return res
+
+
+register_fitter("pool_survival_rates", pool_survival_rates,
+                ("scale", "method", "test", "level"))

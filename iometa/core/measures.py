@@ -1,0 +1,107 @@
+"""The one registry of effect measures: code -> family, scale names, back-transformation.
+
+Effects, models, plots and the report read measure facts only from here, so a new measure
+family is one row (and its effect-size function). Names follow metafor's ``escalc`` codes;
+iometa's own codes are ``GEN`` (generic effects, :func:`iometa.pool`), ``MED``/``MEDLN``
+(medians on the month or log scale) and ``SRCLL``/``SRLO`` (survival rates on the
+complementary log-log or logit scale).
+
+Example
+-------
+>>> MEASURES["PFT"].scale_name, MEASURES["PFT"].default_add
+('Freeman–Tukey', 0.0)
+>>> float(backtransform("PLO", [0.0])[0])
+0.5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .transforms import exp, iarcsin, identity, ilogit, ipft_hm
+
+__all__ = ["MEASURES", "Measure", "backtransform", "measure", "scale_name"]
+
+
+def _icloglog_survival(x, **_):
+    """Survival rate from the complementary log-log scale: S = exp(−exp(y))."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(over="ignore"):  # exp(y) = inf for huge y: S = 0, as it should be
+        return np.exp(-np.exp(x))
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One effect measure.
+
+    ``family``: what the effects are ("proportion", "generic", "median", "survival_rate");
+    ``scale_name``: the model scale in a phrase ("logit", "Freeman–Tukey", …);
+    ``transformation``: the forest-plot footnote phrase; ``axis``: the reporting scale of plots
+    ("proportion", "months", "model"); ``backtransform``: model -> reporting scale (takes the
+    studies' ``n`` where it needs them: Freeman–Tukey, ``uses_n``); ``default_add``: escalc's
+    default continuity correction for zero cells (None: the measure takes none);
+    ``decreasing``: the back-transformation reverses the order (interval ends swap);
+    ``bounded``: False where back-transformed values can leave [0, 1] (raw and log
+    proportions).
+    """
+
+    code: str
+    family: str
+    scale_name: str
+    transformation: str
+    axis: str
+    backtransform: Callable[..., np.ndarray]
+    default_add: float | None = None
+    decreasing: bool = False
+    uses_n: bool = False  # the back-transformation needs the studies' sample sizes
+    bounded: bool = True  # the back-transformed values stay inside the reporting range
+
+
+MEASURES: dict[str, Measure] = {m.code: m for m in (
+    Measure("PR", "proportion", "linear", "untransformed proportions", "proportion", identity,
+            0.5, bounded=False),
+    Measure("PLN", "proportion", "log", "log transformation", "proportion", exp, 0.5,
+            bounded=False),
+    Measure("PLO", "proportion", "logit", "logit transformation", "proportion", ilogit, 0.5),
+    Measure("PAS", "proportion", "arcsine", "arcsine transformation", "proportion", iarcsin,
+            0.0),
+    Measure("PFT", "proportion", "Freeman–Tukey", "Freeman–Tukey double arcsine transformation",
+            "proportion", ipft_hm, 0.0, uses_n=True),
+    Measure("GEN", "generic", "model", "", "model", identity),
+    Measure("MED", "median", "median", "medians in months", "months", identity),
+    Measure("MEDLN", "median", "log median", "log transformation of the medians", "months", exp),
+    Measure("SRCLL", "survival_rate", "cloglog",
+            "complementary log-log transformation of the survival rates", "proportion",
+            _icloglog_survival, decreasing=True),
+    Measure("SRLO", "survival_rate", "logit", "logit transformation of the survival rates",
+            "proportion", ilogit),
+)}
+
+#: the single-proportion measures, in escalc's order
+PROPORTION_MEASURES = tuple(c for c, m in MEASURES.items() if m.family == "proportion")
+
+
+def measure(code: str) -> Measure:
+    """The registry row of ``code`` (ValueError naming the known codes otherwise)."""
+    try:
+        return MEASURES[code]
+    except KeyError:
+        raise ValueError(f"unknown measure {code!r}: expected one of "
+                         f"{', '.join(MEASURES)}") from None
+
+
+def scale_name(code: str, ascii: bool = False) -> str:
+    """The model scale of ``code`` in a word ("logit", "Freeman–Tukey", …); the code itself
+    for measures outside the registry. ``ascii=True`` spells dashes as hyphens (tables)."""
+    name = MEASURES[code].scale_name if code in MEASURES else code
+    return name.replace("–", "-") if ascii else name
+
+
+def backtransform(code: str, x, n=None) -> np.ndarray:
+    """``x`` (model scale) on the reporting scale of measure ``code``; ``n``: the studies'
+    sample sizes, used by the Freeman–Tukey inverse (harmonic mean, metafor's
+    ``transf.ipft.hm``)."""
+    return MEASURES[code].backtransform(np.asarray(x, dtype=float), n=n)
