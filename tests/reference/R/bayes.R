@@ -103,19 +103,20 @@ quant <- function(M, what, p) {
   c0 <- M$integ(function(t) M$post(t) * mix_ms(M, what)(t)[, 1])
   w <- 3 * M$sc + 3 * sqrt(max(M$v))
   lo <- c0 - w; hi <- c0 + w
-  while (cdf(M, what, lo) > p) lo <- lo - 2 * w
-  while (cdf(M, what, hi) < p) hi <- hi + 2 * w
+  while (cdf(M, what, lo) > p) lo <- c0 - 2 * (c0 - lo)  # geometric: heavy tails
+  while (cdf(M, what, hi) < p) hi <- c0 + 2 * (hi - c0)
   uniroot(function(x) cdf(M, what, x) - p, c(lo, hi), tol = tol)$root
 }
 shortest <- function(M, what, level) {
   g <- function(a) dens(M, what, quant(M, what, a + level)) - dens(M, what, quant(M, what, a))
   amax <- 1 - level
   # a = 0 when the density at the upper limit of [q(0), q(level)] is already below that at q(0)
-  g0 <- if (what == "tau") dens(M, what, quant(M, what, level)) - dens(M, what, 0) else g(1e-9)
-  if (g0 <= 0) a <- 0 else a <- uniroot(g, c(1e-9, amax - 1e-9), tol = 1e-13)$root
+  eps <- 1e-6 * amax
+  g0 <- if (what == "tau") dens(M, what, quant(M, what, level)) - dens(M, what, 0) else g(eps)
+  if (g0 <= 0) a <- 0 else a <- uniroot(g, c(eps, amax - eps), tol = 1e-13)$root
   lims <- c(if (a == 0 && what == "tau") 0 else quant(M, what, a), quant(M, what, a + level))
   len <- function(a) quant(M, what, a + level) - quant(M, what, a)
-  opt <- optimize(len, c(if (what == "tau") 0 else 1e-9, amax - 1e-9), tol = 1e-10)
+  opt <- optimize(len, c(if (what == "tau") 0 else eps, amax - eps), tol = 1e-10)
   list(a = a, ci = lims, optimize_a = opt$minimum, optimize_length = opt$objective)
 }
 moments <- function(M, what) {
