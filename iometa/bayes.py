@@ -67,8 +67,9 @@ def _check_options(tau_prior, tau_scale, mu_prior, level, interval):
     if mu_prior is not None:
         try:
             m0, s0 = (float(x) for x in mu_prior)
-        except (TypeError, ValueError):
-            raise ValueError(f"mu_prior must be None (flat) or (mean, sd), got {mu_prior!r}")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"mu_prior must be None (flat) or (mean, sd), "
+                             f"got {mu_prior!r}") from exc
         if not (math.isfinite(m0) and abs(m0) <= _HUGE and _TINY <= s0 <= _HUGE):
             raise ValueError(f"mu_prior (mean, sd) needs a finite mean and sd > 0, "
                              f"got {mu_prior!r}")

@@ -223,7 +223,7 @@ def test_density_integrates_to_one_and_cdf_inverts_quantile():
                      tau_prior="half-cauchy", tau_scale=0.3, mu_prior=(0, 2))
     for which in ("tau", "mu", "theta_new"):
         lo = 0.0 if which == "tau" else -np.inf
-        mass = integrate.quad(lambda x: float(res.density(which, x)), lo, np.inf,
+        mass = integrate.quad(lambda x, w=which: float(res.density(w, x)), lo, np.inf,
                               epsabs=1e-11, epsrel=1e-10, limit=500)[0]
         assert mass == pytest.approx(1.0, abs=1e-8)
         p = np.array([0.01, 0.3, 0.5, 0.9])
@@ -294,3 +294,46 @@ def test_plots_read_the_result(tmp_path):
     np.testing.assert_allclose(d, res.density("tau", x))
     with pytest.raises(TypeError):
         bayes_forest_plot(object())
+
+
+@pytest.mark.parametrize("tau_prior, mu_prior", [("half-normal", None), ("half-cauchy", None),
+                                                 ("uniform", (0.0, 1.0))])
+def test_batched_fit_matches_pool_bayes(tau_prior, mu_prior):
+    from iometa.bayes_batch import fit_bayes_arrays
+
+    rng = np.random.default_rng(24)
+    B, k = 40, 7
+    kk = rng.integers(1, k + 1, B)
+    mask = np.arange(k)[None, :] < kk[:, None]
+    v = rng.uniform(0.005, 0.6, (B, k))
+    y = rng.normal(0, 0.4, (B, k)) + rng.normal(0, 0.5, (B, 1))
+    scale = 2.0 if tau_prior == "uniform" else 0.5
+    fit = fit_bayes_arrays(y, v, mask, tau_prior=tau_prior, tau_scale=scale, mu_prior=mu_prior)
+    assert fit.k.tolist() == kk.tolist()
+    for i in range(B):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IometaWarning)
+            res = pool_bayes(y[i, mask[i]], v[i, mask[i]], tau_prior=tau_prior, tau_scale=scale,
+                             mu_prior=mu_prior)
+        s = res.posterior_summary()
+        got = [fit.mu_median[i], fit.mu_mean[i], fit.mu_ci_low[i], fit.mu_ci_high[i],
+               fit.tau_median[i], fit.tau_ci_high[i], fit.pi_low[i], fit.pi_high[i],
+               fit.bf01[i], fit.log_marginal[i]]
+        want = [s.at["mu", "median"], s.at["mu", "mean"], s.at["mu", "ci_low"],
+                s.at["mu", "ci_high"], s.at["tau", "median"], s.at["tau", "ci_high"],
+                s.at["theta_new", "ci_low"], s.at["theta_new", "ci_high"], res.bf01,
+                res.log_marginal]
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+        if np.isfinite(s.at["mu", "sd"]):
+            assert fit.mu_sd[i] == pytest.approx(s.at["mu", "sd"], rel=1e-6)
+        else:
+            assert fit.mu_sd[i] == math.inf
+
+
+def test_batched_fit_rejects_bad_input():
+    from iometa.bayes_batch import fit_bayes_arrays
+
+    with pytest.raises(ValueError, match="analysis 1, study 0"):
+        fit_bayes_arrays([[0.1, 0.2], [np.nan, 0.3]], [[0.1, 0.1], [0.1, 0.1]])
+    with pytest.raises(ValueError, match="k = 0"):
+        fit_bayes_arrays([[0.1, 0.2]], [[0.1, 0.1]], mask=[[False, False]])
