@@ -257,8 +257,8 @@ def pool_bayes(yi, vi=None, *, tau_prior="half-normal", tau_scale=0.5, mu_prior=
 
     Example
     -------
-    >>> import iometa
-    >>> res = iometa.pool_bayes([-0.89, -1.59, -1.35, -1.44, -0.22],
+    >>> from iometa.bayes import pool_bayes
+    >>> res = pool_bayes([-0.89, -1.59, -1.35, -1.44, -0.22],
     ...                         [0.33, 0.19, 0.42, 0.02, 0.05])
     >>> list(res.posterior_summary().index)
     ['tau', 'mu', 'theta_new']

@@ -32,8 +32,8 @@ class BayesResult:
 
     Example
     -------
-    >>> import iometa
-    >>> res = iometa.pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
+    >>> from iometa.bayes import pool_bayes
+    >>> res = pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
     >>> res.k, res.method
     (3, 'bayes')
     """
@@ -134,8 +134,8 @@ class BayesResult:
 
         Example
         -------
-        >>> import iometa
-        >>> res = iometa.pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
+        >>> from iometa.bayes import pool_bayes
+        >>> res = pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
         >>> bool(res.density("mu", [0.5])[0] > 0)
         True
         """

@@ -337,3 +337,15 @@ def test_batched_fit_rejects_bad_input():
         fit_bayes_arrays([[0.1, 0.2], [np.nan, 0.3]], [[0.1, 0.1], [0.1, 0.1]])
     with pytest.raises(ValueError, match="k = 0"):
         fit_bayes_arrays([[0.1, 0.2]], [[0.1, 0.1]], mask=[[False, False]])
+
+
+@pytest.mark.parametrize("kw", [dict(method="GLMM"), dict(measure="PFT"), dict(measure="PAS")])
+def test_every_proportion_result_type_is_accepted(kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IometaWarning)
+        pooled = iometa.pool_proportions([5, 18, 9, 0], [30, 45, 25, 12], **kw)
+        res = pool_bayes(pooled)
+        plain = pool_bayes(pooled.yi, pooled.vi)
+    pd.testing.assert_frame_equal(res.posterior_summary(), plain.posterior_summary())
+    assert res.scale == "proportion" and 0 <= res.ci_low < res.estimate < res.ci_high <= 1
+    assert res.estimate == pytest.approx(float(pooled.backtransform(plain.coef)), rel=1e-12)
