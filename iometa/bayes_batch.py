@@ -116,6 +116,10 @@ def _chunk(y, v, m, tau_prior, tau_scale, mu_prior, level):
     mu_sd = np.sqrt((c * ((mh_f - mu_mean[:, None]) ** 2 + V_f)).sum(-1))
     if tau_prior == "half-cauchy" and mu_prior is None:  # p(τ | y) ~ τ^-(k+1): no SD for k <= 2
         mu_sd = np.where(m.sum(-1) <= 2, np.inf, mu_sd)
+    # nodes negligible in every analysis of the chunk (weight < 1e-20) are left out of the
+    # quantile search: their contribution to any CDF is < 1e-18
+    keep = (c > 1e-20).any(axis=0)
+    c, mh_f, V_f, tau_f = c[:, keep], mh_f[:, keep], V_f[:, keep], tau_f[:, keep]
     qmu = _mixture_quantiles(c, mh_f, np.sqrt(V_f), probs)
     qnew = _mixture_quantiles(c, mh_f, np.sqrt(V_f + tau_f**2), probs[1:])
     qtau = _tau_quantiles(wf, a, b, top, mass, probs)
@@ -154,7 +158,7 @@ def _mixture_quantiles(c, m, s, probs):
         fallback = np.where(both, (la + ha) / 2, np.where(f < 0, xa + st, xa - st))
         step[act] = np.where(ok | both, st, 2 * st)
         new = np.where(ok, new, fallback)
-        done = (np.abs(f) < 1e-15) | (np.abs(new - xa) <= 1e-15 * np.maximum(np.abs(xa), st))
+        done = (np.abs(f) < 1e-15) | (np.abs(new - xa) <= 1e-14 * np.maximum(np.abs(xa), st))
         x[act] = np.where(done, xa, new)
         lo[act], hi[act] = la, ha
         act = act[~done]
