@@ -40,6 +40,10 @@ _LAZY: dict[str, str] = {
     "refit": "iometa.core.spec",
     "ModelSpec": "iometa.core.spec",
     "MEASURES": "iometa.core.measures",
+    # exact Bayesian random effects (few studies)
+    "pool_bayes": "iometa.core.bayes",
+    "BayesResult": "iometa.core.bayes_result",
+    "fit_bayes_arrays": "iometa.core.bayes_batch",
     # survival
     "pool_medians": "iometa.survival",
     "pool_survival_rates": "iometa.survival",
@@ -74,12 +78,15 @@ _LAZY: dict[str, str] = {
     "cumulative_plot": "iometa.plots",
     "survival_plot": "iometa.plots",
     "save_figure": "iometa.plots",
+    "bayes_forest_plot": "iometa.plots",
+    "bayes_posterior_plot": "iometa.plots",
     # warnings
     "IometaWarning": "iometa._warnings",
     "ConvergenceWarning": "iometa._warnings",
     "SmallSampleWarning": "iometa._warnings",
     "TransformWarning": "iometa._warnings",
     "DataWarning": "iometa._warnings",
+    "MomentWarning": "iometa._warnings",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

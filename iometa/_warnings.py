@@ -21,3 +21,7 @@ class TransformWarning(IometaWarning):
 
 class DataWarning(IometaWarning):
     """Something in the input data that was accepted but deserves attention."""
+
+
+class MomentWarning(IometaWarning):
+    """A posterior moment does not exist (it is reported as inf)."""

@@ -25,7 +25,7 @@ from scipy import integrate, stats
 
 import iometa
 from iometa._warnings import IometaWarning, SmallSampleWarning
-from iometa.bayes import MomentWarning, pool_bayes
+from iometa.core.bayes import MomentWarning, pool_bayes
 
 REF_PATH = Path(__file__).parent / "reference" / "bayes.json"
 FIXTURE = json.loads(REF_PATH.read_text())
@@ -299,7 +299,7 @@ def test_plots_read_the_result(tmp_path):
 @pytest.mark.parametrize("tau_prior, mu_prior", [("half-normal", None), ("half-cauchy", None),
                                                  ("uniform", (0.0, 1.0))])
 def test_batched_fit_matches_pool_bayes(tau_prior, mu_prior):
-    from iometa.bayes_batch import fit_bayes_arrays
+    from iometa.core.bayes_batch import fit_bayes_arrays
 
     rng = np.random.default_rng(24)
     B, k = 40, 7
@@ -331,7 +331,7 @@ def test_batched_fit_matches_pool_bayes(tau_prior, mu_prior):
 
 
 def test_batched_fit_rejects_bad_input():
-    from iometa.bayes_batch import fit_bayes_arrays
+    from iometa.core.bayes_batch import fit_bayes_arrays
 
     with pytest.raises(ValueError, match="analysis 1, study 0"):
         fit_bayes_arrays([[0.1, 0.2], [np.nan, 0.3]], [[0.1, 0.1], [0.1, 0.1]])

@@ -15,6 +15,7 @@ statistics.
 
 from __future__ import annotations
 
+from .bayes_plots import bayes_forest_plot, bayes_posterior_plot
 from .bubble import bubble_plot
 from .diagnostic_plots import baujat_plot, gosh_plot
 from .export import save_figure
@@ -23,5 +24,5 @@ from .funnel import funnel_plot
 from .influence_plots import cumulative_plot, leave_one_out_plot
 from .survival_plot import survival_plot
 
-__all__ = ["baujat_plot", "bubble_plot", "cumulative_plot", "forest_plot", "funnel_plot",
+__all__ = ["bayes_forest_plot", "bayes_posterior_plot", "baujat_plot", "bubble_plot", "cumulative_plot", "forest_plot", "funnel_plot",
            "gosh_plot", "leave_one_out_plot", "save_figure", "survival_plot"]

@@ -26,7 +26,7 @@ def bayes_forest_plot(res, *, ax=None, width="single", fontsize=None, backtransf
     Example
     -------
     >>> from iometa.plots.bayes_plots import bayes_forest_plot
-    >>> from iometa.bayes import pool_bayes
+    >>> from iometa.core.bayes import pool_bayes
     >>> res = pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
     >>> fig = bayes_forest_plot(res)
     >>> round(fig.get_figwidth() * 25.4)
@@ -76,7 +76,7 @@ def bayes_posterior_plot(res, *, ax=None, width="double", fontsize=None, prior=T
     Example
     -------
     >>> from iometa.plots.bayes_plots import bayes_posterior_plot
-    >>> from iometa.bayes import pool_bayes
+    >>> from iometa.core.bayes import pool_bayes
     >>> res = pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
     >>> fig = bayes_posterior_plot(res)
     >>> len(fig.axes), round(fig.get_figwidth() * 25.4)

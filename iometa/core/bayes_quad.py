@@ -1,4 +1,4 @@
-"""Numerical core of the exact Bayesian normal–normal random-effects model (:mod:`iometa.bayes`).
+"""Numerical core of the exact Bayesian normal–normal random-effects model (:mod:`iometa.core.bayes`).
 
 Model: yᵢ | θᵢ ~ N(θᵢ, vᵢ), θᵢ | μ, τ ~ N(μ, τ²), a proper prior p(τ) and μ flat (density 1)
 or N(m₀, s₀²). With wᵢ = 1/(vᵢ + τ²), W = Σwᵢ [+ 1/s₀²], μ̂ = (Σwᵢyᵢ [+ m₀/s₀²])/W and

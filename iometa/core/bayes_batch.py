@@ -1,6 +1,6 @@
 """Batched exact Bayesian random effects: :func:`fit_bayes_arrays` for many analyses at once.
 
-The model and formulas are those of :mod:`iometa.bayes_quad` (:func:`iometa.pool_bayes`); here
+The model and formulas are those of :mod:`iometa.core.bayes_quad` (:func:`iometa.pool_bayes`); here
 each analysis gets a fixed composite Gauss–Legendre rule instead of an adaptive one, so that
 10⁴ analyses are computed with array operations: ``N_PANELS`` geometric panels (ratio chosen
 per analysis) from a quarter of the smallest within-study SD (or of the prior scale) to 50 ×

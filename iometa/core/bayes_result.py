@@ -32,7 +32,7 @@ class BayesResult:
 
     Example
     -------
-    >>> from iometa.bayes import pool_bayes
+    >>> from iometa.core.bayes import pool_bayes
     >>> res = pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
     >>> res.k, res.method
     (3, 'bayes')
@@ -134,7 +134,7 @@ class BayesResult:
 
         Example
         -------
-        >>> from iometa.bayes import pool_bayes
+        >>> from iometa.core.bayes import pool_bayes
         >>> res = pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
         >>> bool(res.density("mu", [0.5])[0] > 0)
         True

@@ -4,7 +4,7 @@ The normal–normal hierarchical model with a proper prior on τ and a flat or n
 μ, computed without MCMC: the posterior of τ is a one-dimensional density (μ integrated out in
 closed form) and μ, a new study's effect θ_new and every study's true effect θᵢ are normal
 mixtures over τ (Röver 2020, J Stat Softw 93(6); the formulas are in
-:mod:`iometa.bayes_quad`). Integrals use an adaptive composite Gauss–Legendre rule controlled
+:mod:`iometa.core.bayes_quad`). Integrals use an adaptive composite Gauss–Legendre rule controlled
 to ~1e-12 relative; quantiles are roots of the mixture CDFs.
 
 Default prior: half-normal with scale 0.5 on τ, weakly informative for log odds ratios and
@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._warnings import IometaWarning, SmallSampleWarning
+from .._warnings import MomentWarning, SmallSampleWarning
 from .bayes_quad import PRIORS, Model, Rule, _special, mixture_pdf, mixture_quantile, prune
 from .bayes_result import BayesResult
 from .models import column, study_labels
@@ -34,10 +34,6 @@ _TINY, _HUGE = 1e-150, 1e150
 INTERVALS = ("central", "shortest")
 #: accuracy asked of the rule for the mixture CDFs at the quantiles (16- vs 8-point check)
 QUANTILE_RTOL = 1e-11
-
-
-class MomentWarning(IometaWarning):
-    """A posterior moment does not exist (it is reported as inf)."""
 
 
 def _label(labels, i):
@@ -257,7 +253,7 @@ def pool_bayes(yi, vi=None, *, tau_prior="half-normal", tau_scale=0.5, mu_prior=
 
     Example
     -------
-    >>> from iometa.bayes import pool_bayes
+    >>> from iometa.core.bayes import pool_bayes
     >>> res = pool_bayes([-0.89, -1.59, -1.35, -1.44, -0.22],
     ...                         [0.33, 0.19, 0.42, 0.02, 0.05])
     >>> list(res.posterior_summary().index)
