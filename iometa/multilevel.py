@@ -124,8 +124,8 @@ def pool_multilevel(yi, vi, *, cluster, method="REML", test="z", level=0.95, dat
 
     Example
     -------
-    >>> import iometa
-    >>> res = iometa.pool_multilevel([0.1, 0.3, 0.5, 0.2, 0.8, 0.9, 0.4],
+    >>> from iometa.multilevel import pool_multilevel
+    >>> res = pool_multilevel([0.1, 0.3, 0.5, 0.2, 0.8, 0.9, 0.4],
     ...                              [0.02, 0.03, 0.02, 0.04, 0.02, 0.03, 0.05],
     ...                              cluster=["a", "a", "b", "b", "c", "c", "c"])
     >>> res.k, res.n_clusters, res.p

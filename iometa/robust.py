@@ -47,9 +47,10 @@ class RobustResult:
 
     Example
     -------
-    >>> import iometa
-    >>> res = iometa.pool([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.02] * 6, method="DL")
-    >>> rob = iometa.robust(res, [1, 1, 2, 2, 3, 3])
+    >>> from iometa.models import pool
+    >>> from iometa.robust import robust
+    >>> res = pool([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.02] * 6, method="DL")
+    >>> rob = robust(res, [1, 1, 2, 2, 3, 3])
     >>> rob.n_clusters, rob.df
     (3, 2.0)
     """
@@ -157,9 +158,9 @@ def robust(result, cluster, *, small_sample="CR1") -> RobustResult:
 
     Example
     -------
-    >>> import iometa
-    >>> res = iometa.pool([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.02] * 6, method="REML")
-    >>> rob = iometa.robust(res, ["a", "a", "b", "b", "c", "c"], small_sample="CR2")
+    >>> from iometa.models import pool
+    >>> res = pool([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.02] * 6, method="REML")
+    >>> rob = robust(res, ["a", "a", "b", "b", "c", "c"], small_sample="CR2")
     >>> rob.n_clusters
     3
     """
