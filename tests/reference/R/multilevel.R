@@ -21,8 +21,10 @@
 #      (the root is at least as good as metafor's own optimum).
 # A variance component whose free estimate is < 1e-6 is at the boundary: it is fixed at 0 in the
 # root (the score there is recorded and must be < 0: the Karush-Kuhn-Tucker condition).
-# Profile-likelihood CIs: confint(free, sigma2 = j, control = list(tol = 1e-12)) (metafor's
-# profile refits the other component with the optimiser of step 1; the profile is flat there).
+# Profile-likelihood CIs: confint(ci_fit, sigma2 = j, control = list(tol = 1e-12)), ci_fit =
+# rma.mv with default controls (nlminb, else optim BFGS / Nelder-Mead) started at the root (sigma2.init; with the tight controls of
+# step 1 metafor's profile refits fail to converge). The profile refits the other component
+# with metafor's optimiser; the profile is flat there, so its error is of second order.
 # LRT: 2 (logLik(at_root) - logLik(reduced)), reduced = rma.mv with sigma2 = c(0, NA) (rows
 # independent: equals rma(yi, vi)) or c(NA, 0), fitted as in step 1; metafor's anova() gives
 # the same statistic (recorded too, from the free fits).
@@ -117,8 +119,19 @@ mv_case <- function(name, d, method, test, mods) {
   at <- rma.mv(d$yi, d$vi, mods = X, intercept = FALSE, random = ~ 1 | cl / obs,
                method = method, test = test, sigma2 = root$sigma2,
                data = data.frame(cl = d$cluster, obs = obs))
+  # profile CIs from a fit with metafor's default optimiser started at the root (the tight
+  # controls of `free` make the profile refits fail to converge)
+  ci_fit <- free
+  for (opt in list(list(), list(optimizer = "optim", optmethod = "BFGS"),
+                   list(optimizer = "optim", optmethod = "Nelder-Mead"))) {
+    f2 <- try(rma.mv(d$yi, d$vi, mods = X, intercept = FALSE, random = ~ 1 | cl / obs,
+                     method = method, test = test,
+                     control = c(list(sigma2.init = pmax(root$sigma2, 1e-10)), opt),
+                     data = data.frame(cl = d$cluster, obs = obs)), silent = TRUE)
+    if (!inherits(f2, "try-error")) { ci_fit <- f2; break }
+  }
   ci <- lapply(1:2, function(j) {
-    r <- confint(free, sigma2 = j, control = list(tol = 1e-12))$random[1, ]
+    r <- confint(ci_fit, sigma2 = j, control = list(tol = 1e-12))$random[1, ]
     vec(r)
   })
   red <- lapply(1:2, function(j) {
