@@ -252,3 +252,37 @@ def test_docstring_examples():
     for mod in (multilevel, multilevel_result, robust):
         out = doctest.testmod(mod)
         assert out.attempted > 0 and out.failed == 0, mod.__name__
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_optimum_on_random_data(seed):
+    # KKT at the reported optimum, and no point of a grid around it is better
+    rng = np.random.default_rng(100 + seed)
+    n_cl = int(rng.integers(3, 12))
+    cl = np.repeat(np.arange(n_cl), rng.integers(1, 5, n_cl))
+    cl = cl if np.bincount(cl).max() > 1 else np.r_[cl, 0]
+    k = cl.size
+    v = rng.uniform(0.005, 0.3, k)
+    s1, s2 = rng.choice([0.0, 0.02, 0.3]), rng.choice([0.0, 0.01, 0.2])
+    y = rng.normal(0, np.sqrt(s1), n_cl)[cl] + rng.normal(0, np.sqrt(s2 + v))
+    method = "REML" if seed % 2 else "ML"
+    if k < 4:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IometaWarning)
+        res = pool_multilevel(y, v, cluster=cl, method=method)
+    assert res.converged
+    b = make_blocks(y, v, np.ones((k, 1)), pd.factorize(pd.Series(cl))[0])
+    g = derivatives(b, state(b, *res.sigma2), method == "REML")[0]
+    for comp in (0, 1):
+        if res._fixed[comp] is None:
+            assert (abs(g[comp]) < 1e-7) if res.sigma2[comp] > 0 else (g[comp] <= 1e-9)
+    best = res.loglik
+    for d1 in (-1e-3, 0, 1e-3):
+        for d2 in (-1e-3, 0, 1e-3):
+            t = (max(res.sigma2[0] + d1, 0), max(res.sigma2[1] + d2, 0))
+            if res._fixed[0] is not None or res._fixed[1] is not None:
+                continue
+            assert loglik(b, state(b, *t), method == "REML") <= best + 1e-12
+    lo, hi = res.sigma2_ci[1] if res._fixed[1] is None else res.sigma2_ci[0]
+    assert 0 <= lo <= hi and math.isfinite(hi)
