@@ -40,6 +40,11 @@ _LAZY: dict[str, str] = {
     "refit": "iometa.core.spec",
     "ModelSpec": "iometa.core.spec",
     "MEASURES": "iometa.core.measures",
+    # three-level models and cluster-robust inference
+    "pool_multilevel": "iometa.core.multilevel",
+    "MultilevelResult": "iometa.core.multilevel_result",
+    "robust": "iometa.compare.robust",
+    "RobustResult": "iometa.compare.robust",
     # exact Bayesian random effects (few studies)
     "pool_bayes": "iometa.core.bayes",
     "BayesResult": "iometa.core.bayes_result",

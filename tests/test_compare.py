@@ -29,7 +29,7 @@ import pytest
 import iometa
 from iometa._warnings import DataWarning, IometaWarning, SmallSampleWarning
 from iometa.compare.contrasts import holm
-from iometa.compare.design import build_design, design_rows, parse_formula
+from iometa.core.design import build_design, design_rows, parse_formula
 
 FIX = json.loads((Path(__file__).parent / "reference" / "compare.json").read_text())
 RTOL, ATOL = 1e-6, 1e-10

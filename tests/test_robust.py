@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from iometa._warnings import IometaWarning
-from iometa.metareg import meta_regression
-from iometa.models import pool
-from iometa.multilevel import pool_multilevel
-from iometa.robust import robust
+from iometa.compare.metareg import meta_regression
+from iometa.compare.robust import robust
+from iometa.core.models import pool
+from iometa.core.multilevel import pool_multilevel
 from tests._fixture import decode
 
 FIX = json.loads((Path(__file__).parent / "reference" / "multilevel.json").read_text())

@@ -2,7 +2,7 @@
 
 Mixed-effects (or common-effect) meta-regression as metafor's ``rma(yi, vi, mods = ...)``; the
 numbers come from the batched core :mod:`iometa.core.regression`, the model matrix from
-:mod:`iometa.compare.design`. The permutation test is :func:`iometa.permutation_test`.
+:mod:`iometa.core.design`. The permutation test is :func:`iometa.permutation_test`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from .._warnings import ConvergenceWarning, DataWarning, IometaWarning
+from ..core.design import Design, build_design, design_rows
 from ..core.estimators import METHODS, estimate_tau2
 from ..core.models import column, study_labels
 from ..core.regression import RegFit, fit_regression_arrays
 from ..core.results import MetaResult
-from .design import Design, build_design, design_rows
 
 
 @dataclass(frozen=True, eq=False)
@@ -258,7 +258,7 @@ def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=Non
     method, test and level; ``meta_regression(res, "lesion_size_cm")`` works). ``mods``: a
     formula-like string (``"modality + lesion_size_cm"``, ``"factor(year)"``, ``"x - 1"``),
     column names, a DataFrame/Series or an array; text columns become treatment-coded factors
-    with the first (sorted) level as reference (see :mod:`iometa.compare.design`). Studies with
+    with the first (sorted) level as reference (see :mod:`iometa.core.design`). Studies with
     a missing moderator are dropped (with a warning). ``method``: FE, DL, HE, HS, SJ, ML, REML
     (default), EB, PM; ``test``: ``"z"`` or ``"knha"`` (Knapp–Hartung: t tests with k − p df,
     F-test for Q_M); ``tau2`` fixes the residual τ².

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.models import column
+from ..core.multilevel_result import MultilevelResult
+from ..core.results import MetaResult
 from .metareg import MetaRegression
-from .models import column
-from .multilevel_result import MultilevelResult
-from .results import MetaResult
 
 __all__ = ["RobustResult", "robust"]
 
@@ -48,7 +48,7 @@ class RobustResult:
     Example
     -------
     >>> from iometa.models import pool
-    >>> from iometa.robust import robust
+    >>> from iometa.compare.robust import robust
     >>> res = pool([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.02] * 6, method="DL")
     >>> rob = robust(res, [1, 1, 2, 2, 3, 3])
     >>> rob.n_clusters, rob.df

@@ -40,7 +40,7 @@ class MultilevelResult:
 
     Example
     -------
-    >>> from iometa.multilevel import pool_multilevel
+    >>> from iometa.core.multilevel import pool_multilevel
     >>> res = pool_multilevel([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.01] * 6,
     ...                              cluster=[1, 1, 2, 2, 3, 3])
     >>> res.n_clusters, len(res.sigma2)

@@ -2,7 +2,7 @@
 :func:`pool_multilevel`, metafor's ``rma.mv(yi, vi, random = ~ 1 | cluster/obs)``.
 
 The numeric core (block-diagonal likelihood, exact score equations) is
-:mod:`iometa.multilevel_core`; the result type is :class:`iometa.multilevel_result.
+:mod:`iometa.core.multilevel_core`; the result type is :class:`iometa.core.multilevel_result.
 MultilevelResult`. The model matrix is orthonormalised (X = QR) before the variance components
 are estimated: the (restricted) likelihood depends on X only through its column space, and an
 unscaled moderator such as a publication year would otherwise cost ~6 digits in the score.
@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._warnings import ConvergenceWarning, DataWarning, SmallSampleWarning
-from .metareg_design import build_design
+from .._warnings import ConvergenceWarning, DataWarning, SmallSampleWarning
+from .design import build_design
 from .models import column, study_labels
 from .multilevel_core import fit as _fit
 from .multilevel_core import make_blocks
@@ -124,7 +124,7 @@ def pool_multilevel(yi, vi, *, cluster, method="REML", test="z", level=0.95, dat
 
     Example
     -------
-    >>> from iometa.multilevel import pool_multilevel
+    >>> from iometa.core.multilevel import pool_multilevel
     >>> res = pool_multilevel([0.1, 0.3, 0.5, 0.2, 0.8, 0.9, 0.4],
     ...                              [0.02, 0.03, 0.02, 0.04, 0.02, 0.03, 0.05],
     ...                              cluster=["a", "a", "b", "b", "c", "c", "c"])
