@@ -47,7 +47,7 @@ class RobustResult:
 
     Example
     -------
-    >>> from iometa.models import pool
+    >>> from iometa.core.models import pool
     >>> from iometa.compare.robust import robust
     >>> res = pool([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.02] * 6, method="DL")
     >>> rob = robust(res, [1, 1, 2, 2, 3, 3])
@@ -158,7 +158,7 @@ def robust(result, cluster, *, small_sample="CR1") -> RobustResult:
 
     Example
     -------
-    >>> from iometa.models import pool
+    >>> from iometa.core.models import pool
     >>> res = pool([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.02] * 6, method="REML")
     >>> rob = robust(res, ["a", "a", "b", "b", "c", "c"], small_sample="CR2")
     >>> rob.n_clusters
