@@ -177,7 +177,7 @@ def glmm_rate_deviance(events, person_time, theta, beta, *, nagq: int = 7) -> fl
     -------
     >>> from iometa.glmm_poisson import glmm_rate_deviance
     >>> round(glmm_rate_deviance([9, 8, 3, 6], [413, 263, 487, 237], 0.0, -3.8), 4)
-    6.8587
+    8.8292
     """
     d = _as_data(events, person_time, nagq)
     return _objective(np.array([theta, beta], dtype=float), d)

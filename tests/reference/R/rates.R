@@ -16,7 +16,8 @@
 #     the person-times), confint() of tau^2 (Q-profile);
 #   * rma.glmm(measure = "IRLN", xi, ti, nAGQ = 7, control = list(glmerCtrl = GLMER_CTRL)):
 #     the Poisson-normal model glmer(xi ~ 1 + (1 | study), offset = log(ti), poisson), test = "z"
-#     and "t"; and lme4's deviance function at a few c(theta, beta) points.
+#     and "t"; and lme4's deviance function at a few c(theta, beta) points;
+#   * poisson.test(xi, T = ti)$conf.int: the exact (Garwood) CI of each study's rate.
 # A case that fails in R has "error": "<message>".
 suppressPackageStartupMessages({  # (metafor and jsonlite: helpers.R)
   library(metadat)
@@ -150,10 +151,12 @@ cases <- lapply(names(DATASETS), function(name) {
     es <- escalc(v$measure, xi = ds$xi, ti = ds$ti, add = v$add, to = v$to)
     list(measure = v$measure, add = v$add, to = v$to, yi = vec(es$yi), vi = vec(es$vi))
   })
+  exact <- t(sapply(seq_along(ds$xi), function(i) poisson.test(ds$xi[i], T = ds$ti[i])$conf.int))
   glmm <- record_glmm(ds)
   entry <- list(name = name, source = ds$source, xi = vec(ds$xi), ti = vec(ds$ti),
                 labels = I(as.character(ds$labels)), measures = measures,
-                escalc_variants = variants, glmm = glmm)
+                escalc_variants = variants, glmm = glmm,
+                exact_ci = list(lower = vec(exact[, 1]), upper = vec(exact[, 2])))
   if (is.null(glmm$error)) {
     th <- glmm$lme4$theta
     entry$devfun <- devfun_points(ds, if (th > 0) th else 0.3, glmm$b)
