@@ -78,7 +78,8 @@ def _correction(measure, add, to):
     to = "only0" if to is None else to
     if to not in CORRECTION_MODES:
         raise ValueError(f"unknown to={to!r}: expected one of {', '.join(CORRECTION_MODES)}")
-    if not (np.ndim(add) == 0 and np.isfinite(add) and add >= 0):
+    if not (isinstance(add, (int, float, np.number)) and not isinstance(add, bool)
+            and np.isfinite(add) and add >= 0):
         raise ValueError(f"add must be a finite number >= 0, got {add!r}")
     return float(add), to
 
@@ -201,7 +202,8 @@ def rate_study_columns(x, t, level, per):
 
 
 def _check_per(per, unit):
-    if not (np.ndim(per) == 0 and np.isfinite(per) and per > 0):
+    if not (isinstance(per, (int, float, np.number)) and not isinstance(per, bool)
+            and np.isfinite(per) and per > 0):
         raise ValueError(f"per must be a finite number > 0 (e.g. 100 for per 100 "
                          f"person-years), got {per!r}")
     if not isinstance(unit, str):

@@ -15,7 +15,7 @@ from _fixture import decode
 
 from iometa._warnings import ConvergenceWarning, DataWarning, IometaWarning, SmallSampleWarning
 from iometa.glmm_poisson import fit_glmm_rate, glmm_rate_deviance
-from iometa.rates import iirft, pool_rates, rate_effects
+from iometa.rates import iirft, pool_rates, rate_backtransform, rate_effects
 
 FIX = json.loads((Path(__file__).parent / "reference" / "rates.json").read_text())
 CASES = {c["name"]: c for c in FIX["cases"]}
@@ -143,6 +143,8 @@ def test_iirft_inverts_the_freeman_tukey_rate():
     ft = 0.5 * (np.sqrt(rate) + np.sqrt(rate + 1 / t))
     np.testing.assert_allclose(iirft(ft, t), rate, atol=1e-14)
     assert iirft(-0.1, t) == 0.0
+    bt = rate_backtransform("IRS", per=10)
+    np.testing.assert_array_equal(bt([-0.2, 0.3]), [0.0, 10 * 0.09])
 
 
 def test_refit_and_data_columns():
@@ -289,7 +291,8 @@ def test_correction_note_names_studies():
 
 @pytest.mark.parametrize(("kw", "match"), [
     (dict(measure="IRR"), "unknown measure"), (dict(per=0), "per must be"),
-    (dict(per=np.inf), "per must be"), (dict(to="some"), "unknown to"),
+    (dict(per=np.inf), "per must be"), (dict(per="100"), "per must be"),
+    (dict(add="half"), "add must be"), (dict(to="some"), "unknown to"),
     (dict(add=-1), "add must be"), (dict(method="XX"), "unknown method"),
     (dict(test="t"), "unknown test"),
 ])
@@ -308,3 +311,26 @@ def test_length_mismatch_and_missing_column():
 def test_convergence_warning_class_is_iometa():
     assert issubclass(ConvergenceWarning, IometaWarning)
     assert issubclass(DataWarning, IometaWarning)
+
+
+def test_single_study_is_its_own_rate():
+    with pytest.warns(SmallSampleWarning, match="only one study"):
+        res = pool_rates([6], [240.0], per=100)
+    assert res.estimate == pytest.approx(2.5, rel=1e-12) and res.tau2 == 0.0
+
+
+def _assert_finite(res):
+    nan_ok = {"tau2_ci", "i2_ci", "h2_ci"} if res.method in ("FE", "GLMM") else set()
+    for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "coef", "se", "stat",
+                 "pval", "tau2", "i2", "h2", "q", "q_pval", "tau2_ci", "i2_ci", "h2_ci"):
+        if name not in nan_ok:
+            assert np.all(np.isfinite(getattr(res, name))), name
+    assert np.isfinite(res.studies[["yi", "vi", "weight", "estimate", "ci_low", "ci_high"]]
+                       .to_numpy(float)).all()
+
+
+@pytest.mark.parametrize("method", ["FE", "DL", "REML", "GLMM"])
+@pytest.mark.parametrize("name", ["ltp_zeros_inline", "homogeneous_inline", "k2_inline"])
+def test_no_silent_nan_at_zero_counts_and_boundaries(name, method):
+    c = CASES[name]
+    _assert_finite(_quiet(pool_rates, c["xi"], c["ti"], method=method))
