@@ -64,9 +64,11 @@ def _as_data(events, time, nagq: int) -> _PData:
 
 
 def _pois_dev(eta, x):
-    """Poisson deviance residual 2 [x log(x / mu) - (x - mu)] with mu = exp(eta)."""
-    with np.errstate(over="ignore"):
-        return 2.0 * (special.xlogy(x, x) - x * eta - x + np.exp(eta))
+    """Poisson deviance residual 2 [x log(x / mu) - (x - mu)] with mu = exp(eta), written as
+    2 x (expm1(s) - s), s = eta - log x, so that large counts lose no digits (x = 0: 2 mu)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        s = eta - np.log(x)
+        return np.where(x > 0, 2.0 * x * (np.expm1(s) - s), 2.0 * np.exp(eta))
 
 
 def _modes(theta, beta, d: _PData):
