@@ -238,10 +238,14 @@ def _newton_polish(f, p, h, max_iter=50):
     return p, _fd_derivs(f, p, h)[1], max_iter, False
 
 
-def _optimise(d: _Data):
-    """Minimise D over theta >= 0; returns (par, Hessian, n_iter, converged, message)."""
-    f = lambda p: _objective(p, d)  # noqa: E731
-    start, h = _start(d)
+def _optimise(d, objective=None, start=None, beta_fe=None):
+    """Minimise D over theta >= 0; returns (par, Hessian, n_iter, converged, message).
+
+    ``objective`` (D as a function of (theta, beta)), ``start`` ((start, finite-difference
+    step)) and ``beta_fe`` (the estimate at theta = 0) default to the binomial model's; the
+    Poisson model (:mod:`iometa.glmm_poisson`) passes its own."""
+    f = objective or (lambda p: _objective(p, d))
+    start, h = _start(d) if start is None else start
     res = optimize.minimize(f, start, jac=lambda p: _fd_derivs(f, p, h)[0],
                             method="L-BFGS-B", bounds=[(0.0, None), (None, None)],
                             options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500})
@@ -250,7 +254,8 @@ def _optimise(d: _Data):
         p, hess, it, ok = _newton_polish(f, p, h)
         n_iter += it
     if p[0] < _BOUNDARY_THETA or not ok:  # theta = 0 is stationary (D is even): a minimum?
-        b0 = np.array([0.0, special.logit(np.sum(d.x) / np.sum(d.n))])
+        b0 = np.array([0.0, special.logit(np.sum(d.x) / np.sum(d.n)) if beta_fe is None
+                       else beta_fe])
         f0 = f(b0)
         near = p[0] < _BOUNDARY_THETA or f0 <= f(p) + 1e-10 * (1.0 + abs(f0))
         if near and f(b0 + [h[0], 0.0]) >= f0:
