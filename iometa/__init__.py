@@ -40,6 +40,9 @@ _LAZY: dict[str, str] = {
     "refit": "iometa.core.spec",
     "ModelSpec": "iometa.core.spec",
     "MEASURES": "iometa.core.measures",
+    # incidence rates per person-time
+    "rate_effects": "iometa.core.rates",
+    "pool_rates": "iometa.core.rates",
     # three-level models and cluster-robust inference
     "pool_multilevel": "iometa.core.multilevel",
     "MultilevelResult": "iometa.core.multilevel_result",

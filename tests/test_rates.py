@@ -14,8 +14,8 @@ import pytest
 from _fixture import decode
 
 from iometa._warnings import ConvergenceWarning, DataWarning, IometaWarning, SmallSampleWarning
-from iometa.glmm_poisson import fit_glmm_rate, glmm_rate_deviance
-from iometa.rates import iirft, pool_rates, rate_backtransform, rate_effects
+from iometa.core.glmm_poisson import fit_glmm_rate, glmm_rate_deviance
+from iometa.core.rates import iirft, pool_rates, rate_backtransform, rate_effects
 
 FIX = json.loads((Path(__file__).parent / "reference" / "rates.json").read_text())
 CASES = {c["name"]: c for c in FIX["cases"]}

@@ -20,9 +20,10 @@ from .estimators import METHODS, estimate_tau2
 from .fitting import TESTS, BatchFit, fit_arrays, tau2_ci_qprofile
 from .measures import MEASURES, Measure
 from .models import pool, pool_proportions
+from .rates import pool_rates, rate_effects
 from .results import Deferred, MetaResult
 from .spec import ModelSpec, refit, register_fitter
 
 __all__ = ["MEASURES", "METHODS", "TESTS", "Measure", "ModelSpec", "refit", "register_fitter", "BatchFit", "Deferred", "MetaResult", "ci_clopper_pearson",
            "ci_wilson", "effects_from_ci", "estimate_tau2", "fit_arrays", "pool",
-           "pool_proportions", "proportion_effects", "tau2_ci_qprofile"]
+           "pool_proportions", "pool_rates", "proportion_effects", "rate_effects", "tau2_ci_qprofile"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .transforms import exp, iarcsin, identity, ilogit, ipft_hm
+from .transforms import exp, iarcsin, identity, iirft_hm, ilogit, ipft_hm, isquare
 
 __all__ = ["MEASURES", "Measure", "backtransform", "measure", "scale_name"]
 
@@ -78,6 +78,14 @@ MEASURES: dict[str, Measure] = {m.code: m for m in (
             _icloglog_survival, decreasing=True),
     Measure("SRLO", "survival_rate", "logit", "logit transformation of the survival rates",
             "proportion", ilogit),
+    Measure("IR", "rate", "linear", "untransformed incidence rates", "rate", identity, 0.5,
+            bounded=False),
+    Measure("IRLN", "rate", "log", "log transformation of the incidence rates", "rate", exp,
+            0.5),
+    Measure("IRS", "rate", "square root", "square-root transformation of the incidence rates",
+            "rate", isquare, 0.0),
+    Measure("IRFT", "rate", "Freeman–Tukey", "Freeman–Tukey transformation of the incidence "
+            "rates", "rate", iirft_hm, 0.0, uses_n=True),
 )}
 
 #: the single-proportion measures, in escalc's order

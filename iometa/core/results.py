@@ -125,6 +125,8 @@ class MetaResult:
     @property
     def method_name(self) -> str:
         """Plain-language description of the model."""
+        if self.method == "GLMM" and self.extra.get("family") == "poisson":
+            return "random-effects, Poisson-normal GLMM (maximum likelihood)"
         return _METHOD_NAMES.get(self.method, self.method)
 
     def backtransform(self, x):

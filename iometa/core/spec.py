@@ -50,6 +50,8 @@ class ModelSpec:
     study_ci: str | None = None  # CI method of the per-study display intervals
     route: str | None = None  # how medians were pooled ("iv", "mm", "wm")
     scale: str | None = None  # transformation scale of medians/survival rates
+    per: float | None = None  # rates: reported per this much person-time
+    unit: str | None = None  # rates: name of the person-time unit
 
     def replace(self, **changes: Any) -> ModelSpec:
         """A copy with ``changes`` applied (unknown names are a TypeError)."""

@@ -70,3 +70,27 @@ def ipft_hm(x, n, **_):
     """Inverse Freeman–Tukey with the harmonic mean of the sample sizes ``n`` (metafor's
     ``transf.ipft.hm``)."""
     return ipft(x, harmonic_mean(n))
+
+
+def iirft(x, ti):
+    """Inverse of the Freeman–Tukey rate transformation at person-time ``ti`` (metafor's
+    ``transf.iirft``): (1/t − 8x² + 16 t x⁴)/(16 x² t), 0 below the transform of a zero
+    rate and where the result is below machine epsilon."""
+    x = np.asarray(x, dtype=float)
+    ti = np.asarray(ti, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (1.0 / ti - 8.0 * x**2 + 16.0 * ti * x**4) / (16.0 * x**2 * ti)
+    z = np.where(x < 0.5 * np.sqrt(1.0 / ti), 0.0, z)
+    return np.where(z <= np.finfo(float).eps, 0.0, z)
+
+
+def isquare(x, **_):
+    """Inverse of the square-root transformation (metafor's IRS): x², 0 for negative x."""
+    x = np.asarray(x, dtype=float)
+    return np.where(x < 0, 0.0, x**2)
+
+
+def iirft_hm(x, n, **_):
+    """Inverse Freeman–Tukey rate transformation at the harmonic mean of the person-times
+    ``n`` (metafor's ``transf.iirft`` with ``ti`` = that harmonic mean)."""
+    return iirft(x, harmonic_mean(n))

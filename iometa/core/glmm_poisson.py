@@ -28,7 +28,7 @@ import numpy as np
 from numpy.polynomial.hermite import hermgauss
 from scipy import special, stats
 
-from ._warnings import ConvergenceWarning
+from .._warnings import ConvergenceWarning
 from .glmm import GLMMFit, _fd_derivs, _optimise, _vcov
 
 __all__ = ["fit_glmm_rate", "glmm_rate_deviance"]
@@ -177,7 +177,7 @@ def glmm_rate_deviance(events, person_time, theta, beta, *, nagq: int = 7) -> fl
 
     Example
     -------
-    >>> from iometa.glmm_poisson import glmm_rate_deviance
+    >>> from iometa.core.glmm_poisson import glmm_rate_deviance
     >>> round(glmm_rate_deviance([9, 8, 3, 6], [413, 263, 487, 237], 0.0, -3.8), 4)
     8.8292
     """
@@ -200,7 +200,7 @@ def fit_glmm_rate(events, person_time, *, nagq: int = 7) -> GLMMFit:
 
     Example
     -------
-    >>> from iometa.glmm_poisson import fit_glmm_rate
+    >>> from iometa.core.glmm_poisson import fit_glmm_rate
     >>> fit = fit_glmm_rate([19, 19, 13, 9, 23, 50], [398, 245, 435, 241, 483, 405])
     >>> round(fit.coef, 3), round(fit.tau2, 3)
     (-2.906, 0.194)

@@ -8,11 +8,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._warnings import ConvergenceWarning, SmallSampleWarning
+from .._warnings import ConvergenceWarning, SmallSampleWarning
+from .rate_effects import _effects, rate_backtransform, rate_study_columns
 from .results import MetaResult
 
 
-def glmm_rate_result(x, t, *, labels, data, refit, scale, notes=(), measure="IRLN",
+def glmm_rate_result(x, t, *, labels, data, spec, inputs, scale, notes=(), measure="IRLN",
                      method="GLMM", test="z", level=0.95, per=1.0, unit="person-time",
                      add=None, to=None, nagq=7):
     """Poisson-normal GLMM result as metafor's ``rma.glmm(measure="IRLN")``.
@@ -26,7 +27,6 @@ def glmm_rate_result(x, t, *, labels, data, refit, scale, notes=(), measure="IRL
     from scipy import stats
 
     from .glmm_poisson import ALL_ZERO, fit_glmm_rate
-    from .rates import _effects, rate_backtransform, rate_study_columns
 
     if measure != "IRLN":
         raise ValueError(f"method='GLMM' models the log rate (Poisson-normal model): use "
@@ -87,5 +87,5 @@ def glmm_rate_result(x, t, *, labels, data, refit, scale, notes=(), measure="IRL
                "nagq": fit.nagq, "loglik": fit.loglik, "deviance": fit.deviance,
                "boundary": fit.tau2 == 0.0, "message": fit.message, "per": per, "unit": unit,
                "events_total": float(x.sum()), "person_time_total": float(t.sum())},
-        _backtransform=bt, _refit=refit,
+        _backtransform=bt, spec=spec, inputs=inputs,
     )
