@@ -166,8 +166,9 @@ def suggest(column: str | None, value: str, vocab: Sequence[str]) -> list[str]:
     """The code(s) of ``vocab`` that ``value`` probably means (best first; may be empty).
 
     Order: the same letters and digits (``soft tissue`` -> ``soft_tissue``), a known name or
-    abbreviation of the column (:data:`CODE_ALIASES`, also with a plural ``s`` removed), then
-    spelling similarity.
+    abbreviation of the column (:data:`CODE_ALIASES`, also with a plural ``s`` removed), a
+    word of the value that is a code or a known name (``MWA ablation``), then spelling
+    similarity.
     """
     key = fold(value)
     if not key:
@@ -179,6 +180,13 @@ def suggest(column: str | None, value: str, vocab: Sequence[str]) -> list[str]:
     for k in (key, key[:-1] if key.endswith("s") else None):
         if k and k in aliases:
             hits = [c for c in aliases[k] if c in vocab]
+            if hits:
+                return hits
+    words = [fold(w) for w in re.split(r"[^0-9A-Za-z]+", value) if w]
+    if len(words) > 1:  # one word is a code or a known name: 'MWA ablation', 'TACE with DEB'
+        for w in words:
+            hits = [c for c in vocab if fold(c) == w] or [
+                c for c in aliases.get(w, ()) if c in vocab]
             if hits:
                 return hits
     return _similar(value, vocab)

@@ -32,8 +32,8 @@ def section_builders():
 
 def _outside_reasons(ctx: Context) -> None:
     """Reasons for rows no builder looked at (outcomes or scopes the report does not pool)."""
-    from ..data.outcomes import outcome_rows
     from ..data.lexicon import vocabulary_of
+    from ..data.outcomes import outcome_rows
 
     OUTCOMES = vocabulary_of(ctx.studies).outcomes  # the table's own vocabulary
 
