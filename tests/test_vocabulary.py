@@ -184,3 +184,29 @@ def test_cli_validate_prints_the_vocabulary(review, tmp_path, capsys):
     assert main(["validate", str(review), "--vocabulary", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "key 'modalities'" in err
+
+
+def test_report_end_to_end_with_the_review_vocabulary_and_an_xlsx(review, tmp_path, capsys):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Review"
+    lines = [line.split(",") for line in TABLE.strip().splitlines()]
+    for r in lines:
+        ws.append([int(c) if c.isdigit() else (float(c) if c.replace(".", "", 1).isdigit()
+                                               else c or None) for c in r])
+    xlsx = tmp_path / "review.xlsx"
+    wb.save(xlsx)
+    pd.testing.assert_frame_equal(load_studies(review), load_studies(xlsx))
+    out = tmp_path / "report"
+    assert main(["report", "--data", str(xlsx), "--vocabulary",
+                 str(review.parent / "iometa.toml"), "--out", str(out), "--quiet"]) == 0
+    assert (out / "figures" / "technical_efficacy_by_modality.png").is_file()
+    pooled = pd.read_csv(out / "tables" / "technical_efficacy_by_modality.csv").set_index("group")
+    # histotripsy: 18/20 and 27/30, both 0.9, so the pooled proportion is 0.9 whatever tau²
+    assert pooled.loc["histotripsy", "k"] == 2 and pooled.loc["histotripsy", "N"] == 50
+    assert pooled.loc["histotripsy", "estimate"] == pytest.approx(0.9, abs=1e-6)
+    assert pooled.loc["PEI", "estimate"] == pytest.approx(0.8, abs=1e-6)
+    overview = pd.read_csv(out / "tables" / "study_table_overview.csv")
+    kinds = dict(zip(overview["outcome"], overview["kind"]))
+    assert kinds == {"median_rfs": "duration", "technical_efficacy": "proportion"}

@@ -157,12 +157,12 @@ def read_sheet(path: Any, sheet: str | None = None) -> tuple[str, list[tuple[int
 
     Example
     -------
-    >>> import tempfile, pathlib, openpyxl  # doctest: +SKIP
-    >>> wb = openpyxl.Workbook(); ws = wb.active; ws.title = "Studies"  # doctest: +SKIP
-    >>> ws.append(["study_id", "value"]); ws.append(["kim2021", 0.85])  # doctest: +SKIP
-    >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.xlsx"; wb.save(f)  # doctest: +SKIP
-    >>> read_sheet(f)  # doctest: +SKIP
-    ('Studies', [(1, ['study_id', 'value']), (2, ['kim2021', '0.85'])], [])
+    >>> import tempfile, pathlib, openpyxl
+    >>> wb = openpyxl.Workbook(); ws = wb.active; ws.title = "Studies"
+    >>> ws.append(["study_id", "value"]); ws.append([]); ws.append(["kim2021", 0.85])
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.xlsx"; wb.save(f)
+    >>> read_sheet(f)
+    ('Studies', [(1, ['study_id', 'value']), (3, ['kim2021', '0.85'])], [])
     """
     kind = SPREADSHEET_SUFFIXES[Path(path).suffix.lower()]
     name, rows, problems = (_xlsx if kind == "xlsx" else _ods)(path, sheet)
