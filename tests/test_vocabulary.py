@@ -61,6 +61,15 @@ def test_vocabulary_beside_the_table_is_found_and_kept_in_the_frame(review):
     assert voc.family("RFA") == "ablation"
 
 
+def test_validating_a_validated_frame_again_keeps_its_vocabulary(review):
+    df = load_studies(review)
+    again = validate_studies(df)
+    pd.testing.assert_frame_equal(df, again)
+    assert vocabulary_of(again) == vocabulary_of(df)
+    with pytest.raises(StudyTableError):
+        validate_studies(df, vocabulary=Vocabulary.builtin())
+
+
 def test_custom_outcomes_pool_through_outcome_rows_and_select(review):
     df = load_studies(review)
     sel = outcome_rows(df, "technical_efficacy", modality="HISTOTRIPSY")

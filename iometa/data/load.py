@@ -44,7 +44,8 @@ def validate_studies(
     vocabulary : Vocabulary, mapping, or path to a TOML file, optional
         Codes the table adds to the built-in vocabulary (see :mod:`iometa.data.lexicon`):
         a :class:`~iometa.data.lexicon.Vocabulary`, a dict of the TOML file's shape, or the
-        file's path. Default: the built-in vocabulary only (this function reads no file;
+        file's path. Default: the vocabulary a validated frame carries
+        (``df.attrs['vocabulary']``), else the built-in one (this function reads no file;
         :func:`load_studies` looks for ``iometa.toml`` beside the table). When the
         vocabulary declares ``sources``, ``source`` is checked in every table.
 
@@ -84,7 +85,9 @@ def validate_studies(
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"validate_studies expects a pandas DataFrame, not {type(df).__name__}")
     file = str(path) if path is not None else df.attrs.get("path")
-    voc = resolve_vocabulary(vocabulary)
+    carried = df.attrs.get("vocabulary")  # a frame validated before keeps its vocabulary
+    voc = carried if vocabulary is None and isinstance(carried, Vocabulary) else (
+        resolve_vocabulary(vocabulary))
     t = _Table(
         df,
         file=file,
