@@ -28,6 +28,8 @@ _LAZY: dict[str, str] = {
     "StudyTableError": "iometa.data",
     "Problem": "iometa.data",
     "outcome_rows": "iometa.data",
+    "Vocabulary": "iometa.data",
+    "read_vocabulary": "iometa.data",
     # effect sizes
     "proportion_effects": "iometa.core.effects",
     "effects_from_ci": "iometa.core.effects",
