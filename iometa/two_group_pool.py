@@ -147,9 +147,11 @@ def _mh_result(a, b, c, d, opts, labs, data, refit, bt, scale) -> MetaResult:
     msgs = []
     if dz.any():
         who = ", ".join(np.asarray(labs)[dz])
-        change = ("they count in the risk-difference estimate through their weight"
+        one = int(dz.sum()) == 1
+        change = (f"{'it counts' if one else 'they count'} in the risk-difference estimate "
+                  f"through {'its' if one else 'their'} weight n1*n2/N"
                   if measure == "RD" and method == "MH" else
-                  "they add nothing to the estimate")
+                  f"{'it adds' if one else 'they add'} nothing to the estimate")
         msgs.append(f"double-zero {_plural(int(dz.sum()))} ({who}) left out of Q and I^2 (Q df "
                     f"= {fit['k_yi']} - 1), as metafor's rma.{method.lower()}; {change}")
         warnings.warn(msgs[-1], DataWarning, stacklevel=3)

@@ -206,13 +206,29 @@ for (dname in BIN) {
     slope = num(cf[2, 1]), slope_se = num(cf[2, 2]))
 }
 
+# ---------------------------------------------------------------- leave-one-out of MH / Peto
+loo <- list()
+for (spec in list(c("collins", "OR", "MH"), c("collins", "RD", "MH"), c("yusuf", "OR", "Peto"),
+                  c("hine", "RR", "MH"))) {
+  d <- datasets[[spec[1]]]
+  args <- list(ai = num_of(d, "events_1"), n1i = num_of(d, "total_1"),
+               ci = num_of(d, "events_2"), n2i = num_of(d, "total_2"))
+  fit <- suppressWarnings(if (spec[3] == "MH") do.call(rma.mh, c(args, measure = spec[2]))
+                          else do.call(rma.peto, args))
+  l1 <- suppressWarnings(leave1out(fit))
+  loo[[length(loo) + 1]] <- list(dataset = spec[1], measure = spec[2], method = spec[3],
+                                 estimate = vec(l1$estimate), se = vec(l1$se),
+                                 pval = vec(l1$pval), q = vec(l1$Q), i2 = vec(l1$I2))
+}
+
 out <- list(
   meta = list(topic = "two_group", r_version = R.version.string,
               metafor_version = as.character(packageVersion("metafor")),
               metadat_version = as.character(packageVersion("metadat")),
               metafor_source = "Debian r-cran-metafor",
               date = format(Sys.time(), "%Y-%m-%d %H:%M:%S %Z"), rma_control = CTRL),
-  datasets = datasets, effects = effects, pools = pools, mh = mh, harbord = harbord)
+  datasets = datasets, effects = effects, pools = pools, mh = mh, harbord = harbord,
+  leave_one_out = loo)
 path <- write_fixture(out, "two_group", pretty = FALSE)
 message("wrote ", path, " (", length(effects), " effect sets, ", length(pools), " pools, ",
         length(mh), " MH/Peto fits)")
