@@ -56,9 +56,14 @@ def _arrays(names, values, data):
     for name, x in zip(names, values):
         arr = column(x, data, name)
         try:
-            out[name] = np.asarray(arr, dtype=float).ravel()
+            out[name] = np.asarray(pd.to_numeric(pd.Series(arr), errors="raise"),
+                                   dtype=float).ravel()
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be numbers (got {x!r})") from None
+            i = next(i for i, v in enumerate(arr)
+                     if pd.isna(pd.to_numeric(pd.Series([v]), errors="coerce")[0])
+                     and not pd.isna(v))
+            bad = arr[i].item() if hasattr(arr[i], "item") else arr[i]
+            raise ValueError(f"row {i + 1}: {name} must be a number (got {bad!r})") from None
     sizes = {n: a.size for n, a in out.items()}
     if len(set(sizes.values())) != 1:
         raise ValueError("the inputs differ in length: "

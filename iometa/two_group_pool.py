@@ -102,7 +102,7 @@ def pool_two_groups(events_1, total_1, events_2, total_2, *, measure="OR", metho
         idx = slice(None) if index is None else index
         return pool_two_groups(*(arr[n][idx] for n in names),
                                labels=list(np.asarray(labs, dtype=object)[idx]),
-                               data=_subset_data(data, index), **{**opts, **changes})
+                               data=data if index is None else _subset_data(data, index), **{**opts, **changes})
 
     ratio = measure in RATIO_MEASURES
     bt = _exp if ratio else None
@@ -226,7 +226,7 @@ def pool_effects(yi, vi, *, measure, method="REML", test="z", level=0.95, data=N
         idx = slice(None) if index is None else index
         full = study_labels(None, None, y.size) if labs is None else labs
         return pool_effects(y[idx], v[idx], labels=list(np.asarray(full, dtype=object)[idx]),
-                            data=_subset_data(data, index), **{**opts, **changes})
+                            data=data if index is None else _subset_data(data, index), **{**opts, **changes})
 
     ratio = measure.upper() in RATIO_MEASURES
     return fit_result(y, v, method=method, test=test, level=level, tau2=tau2, labels=labs,

@@ -140,6 +140,7 @@ def test_data_columns_and_appended_output():
     assert np.array_equal(es["yi"], ref["yi"])
     res = pool_two_groups("a", "n1", "c", "n2", data=df, labels="trial", method="MH")
     assert res.labels == d["labels"]
+    assert res.refit(method="FE").data is df and len(res.refit([1, 2]).data) == 2
 
 
 # ---------------------------------------------------------------- bad input
@@ -158,6 +159,7 @@ def _bin(**over):
     (dict(total_2=[21, 0, 28], events_2=[4, 0, 1]), "'B' \\(row 2\\): total_2 must be > 0"),
     (dict(events_1=[3, 5.5, 2]), "'B' \\(row 2\\): events_1 must be a whole number"),
     (dict(events_1=[3, 5]), "differ in length"),
+    (dict(events_2=["4", "six", "1"]), "row 2: events_2 must be a number \\(got 'six'\\)"),
 ])
 def test_bad_counts_name_the_row(over, match):
     with pytest.raises(ValueError, match=match):
