@@ -186,3 +186,25 @@ def test_harbord_warns_below_ten_studies_and_refuses_other_input():
         harbord_test(fit("bcg", measure="RR"))
     with pytest.raises(ValueError, match="needs the 2x2 tables"):
         harbord_test(iometa.pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03]))
+
+
+@pytest.mark.parametrize("measure, method", [("OR", "MH"), ("RR", "MH"), ("RD", "MH"),
+                                             ("OR", "Peto"), ("OR", "REML")])
+def test_swapping_the_groups_negates_the_effect(measure, method):
+    d = DATA["collins"]
+    res = fit("collins", measure=measure, method=method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IometaWarning)
+        swapped = pool_two_groups(d["events_2"], d["total_2"], d["events_1"], d["total_1"],
+                                  measure=measure, method=method)
+    assert swapped.coef == pytest.approx(-res.coef, rel=1e-10)
+    assert swapped.se == pytest.approx(res.se, rel=1e-10)
+    assert swapped.q == pytest.approx(res.q, rel=1e-10, abs=1e-12)
+
+
+def test_one_table_gives_its_own_odds_ratio():
+    a, b, c, d = 7.0, 96.0, 5.0, 95.0
+    res = pool_two_groups([a], [a + b], [c], [c + d], method="MH")
+    assert res.estimate == pytest.approx(a * d / (b * c), rel=1e-13)
+    assert res.k == 1 and res.q == 0 and res.q_df == 0
+    assert res.extra["cmh_stat"] >= 0 and res.extra["tarone_pval"] is None
