@@ -142,7 +142,18 @@ def _corrections(a, b, c, d, add, to):
 
 def binary_effects(a, b, c, d, measure, *, add=0.5, to="only0", drop00=False, vtype="LS"):
     """escalc's OR/RR/RD (and Peto's log OR, ``measure="PETO"``) of 2×2 tables: ``(yi, vi,
-    corrected, double_zero)``; double-zero tables are nan when ``drop00`` (private helper)."""
+    corrected, double_zero)``; double-zero tables are nan when ``drop00``. No input checks (used
+    by :func:`two_group_effects` and the Mantel–Haenszel/Peto code after theirs). R:
+    ``escalc(measure, ai, bi, ci, di, add=, to=, drop00=, vtype=)``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> yi, vi, corr, dz = binary_effects(np.array([0., 4]), np.array([10., 6]),
+    ...                                   np.array([0., 2]), np.array([12., 8]), "OR")
+    >>> corr.tolist(), dz.tolist(), round(float(yi[1]), 4)
+    ([True, False], [True, False], 0.9808)
+    """
     dz = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
     drop = dz & drop00
     corr = _corrections(a, b, c, d, add, to) & ~drop
