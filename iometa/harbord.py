@@ -15,9 +15,9 @@ import warnings
 
 import numpy as np
 
-from ._bias_core import wls_lm_fit
 from ._warnings import SmallSampleWarning
-from .bias import MIN_K_POWER, RegressionTestResult
+from .bias._core import wls_lm_fit
+from .bias.asymmetry import MIN_K_POWER, RegressionTestResult
 
 __all__ = ["harbord_test"]
 

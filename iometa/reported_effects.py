@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from .models import column
+from .core.models import column
 
 __all__ = ["effects_from_reported", "LOG_MEASURES"]
 

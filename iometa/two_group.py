@@ -24,8 +24,8 @@ import pandas as pd
 from scipy.special import gammaln
 
 from ._warnings import DataWarning
-from .effects import CORRECTION_MODES
-from .models import column
+from .core.effects import CORRECTION_MODES
+from .core.models import column
 
 __all__ = ["two_group_effects", "BINARY_MEASURES", "CONTINUOUS_MEASURES"]
 

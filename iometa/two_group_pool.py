@@ -15,12 +15,13 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._lazy import Deferred
 from ._warnings import DataWarning
-from .estimators import METHODS
+from .core._lazy import Deferred
+from .core.estimators import METHODS
+from .core.models import _zcrit, column, fit_result, study_labels
+from .core.results import MetaResult
+from .core.spec import ModelSpec, register_fitter
 from .mantel_haenszel import mantel_haenszel, peto
-from .models import _subset_data, _zcrit, column, fit_result, study_labels
-from .results import MetaResult
 from .two_group import BINARY_MEASURES, _arrays, _check_counts, binary_effects
 
 __all__ = ["pool_two_groups", "pool_effects", "RATIO_MEASURES"]
@@ -97,12 +98,7 @@ def pool_two_groups(events_1, total_1, events_2, total_2, *, measure="OR", metho
     labs = study_labels(labels, data, k)
     a, b, c, d = _check_counts(arr, labs)
     opts = dict(measure=measure, method=method, test=test, level=level, tau2=tau2)
-
-    def refit(index=None, **changes):
-        idx = slice(None) if index is None else index
-        return pool_two_groups(*(arr[n][idx] for n in names),
-                               labels=list(np.asarray(labs, dtype=object)[idx]),
-                               data=data if index is None else _subset_data(data, index), **{**opts, **changes})
+    refit = (ModelSpec(fitter="pool_two_groups", **opts), {n: arr[n] for n in names})
 
     ratio = measure in RATIO_MEASURES
     bt = _exp if ratio else None
@@ -125,7 +121,8 @@ def pool_two_groups(events_1, total_1, events_2, total_2, *, measure="OR", metho
     cols = {**_count_columns(a, b, c, d), "corrected": corr, "double_zero": dz}
     return fit_result(yi, vi, method=method, test=test, level=level, tau2=tau2, labels=labs,
                       measure=measure, kind="comparative", scale=scale, backtransform=bt,
-                      study_columns=cols, data=data, refit=refit, notes=notes,
+                      study_columns=cols, data=data, spec=refit[0], inputs=refit[1],
+                      notes=notes,
                       extra={"add": 0.5, "to": "only0", "drop00": False,
                              "double_zero": [labs[i] for i in np.flatnonzero(dz)]})
 
@@ -187,7 +184,7 @@ def _mh_result(a, b, c, d, opts, labs, data, refit, bt, scale) -> MetaResult:
         df=None, k=fit["k"], tau2=0.0, tau2_ci=nan2, i2=fit["i2"], i2_ci=nan2, h2=fit["h2"],
         h2_ci=nan2, q=fit["q"], q_df=int(fit["q_df"]), q_pval=fit["q_pval"],
         studies=Deferred(studies), converged=True, n_iter=0, warnings=tuple(msgs), data=data,
-        extra=extra, _backtransform=bt, _refit=refit)
+        extra=extra, _backtransform=bt, spec=refit[0], inputs=refit[1])
 
 
 def pool_effects(yi, vi, *, measure, method="REML", test="z", level=0.95, data=None,
@@ -221,14 +218,15 @@ def pool_effects(yi, vi, *, measure, method="REML", test="z", level=0.95, data=N
     v = np.asarray(column(vi, data, "vi"), dtype=float)
     labs = None if labels is None else study_labels(labels, data, y.size)
     opts = dict(measure=measure, method=method, test=test, level=level, tau2=tau2)
-
-    def refit(index=None, **changes):
-        idx = slice(None) if index is None else index
-        full = study_labels(None, None, y.size) if labs is None else labs
-        return pool_effects(y[idx], v[idx], labels=list(np.asarray(full, dtype=object)[idx]),
-                            data=data if index is None else _subset_data(data, index), **{**opts, **changes})
+    spec = ModelSpec(fitter="pool_effects", **opts)
 
     ratio = measure.upper() in RATIO_MEASURES
     return fit_result(y, v, method=method, test=test, level=level, tau2=tau2, labels=labs,
                       measure=measure, kind="comparative", scale="ratio" if ratio else "model",
-                      backtransform=_exp if ratio else None, data=data, refit=refit)
+                      backtransform=_exp if ratio else None, data=data, spec=spec,
+                      inputs={"yi": y, "vi": v})
+
+
+_OPTIONS = ("measure", "method", "test", "level", "tau2")
+register_fitter("pool_two_groups", pool_two_groups, _OPTIONS)
+register_fitter("pool_effects", pool_effects, _OPTIONS)

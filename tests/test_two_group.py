@@ -20,7 +20,7 @@ import pytest
 from _fixture import decode as _num
 
 from iometa._warnings import DataWarning, IometaWarning
-from iometa.effects import effects_from_ci
+from iometa.core.effects import effects_from_ci
 from iometa.reported_effects import effects_from_reported
 from iometa.two_group import two_group_effects
 from iometa.two_group_pool import pool_effects, pool_two_groups
