@@ -42,6 +42,12 @@ _LAZY: dict[str, str] = {
     "refit": "iometa.core.spec",
     "ModelSpec": "iometa.core.spec",
     "MEASURES": "iometa.core.measures",
+    # comparative (two-group) studies
+    "two_group_effects": "iometa.core.two_group",
+    "pool_two_groups": "iometa.core.two_group_pool",
+    "pool_effects": "iometa.core.two_group_pool",
+    "effects_from_reported": "iometa.core.reported_effects",
+    "harbord_test": "iometa.bias",
     # incidence rates per person-time
     "rate_effects": "iometa.core.rates",
     "pool_rates": "iometa.core.rates",

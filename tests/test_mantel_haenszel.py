@@ -22,8 +22,8 @@ from _fixture import decode as _num
 
 import iometa
 from iometa._warnings import DataWarning, IometaWarning, SmallSampleWarning
-from iometa.harbord import harbord_test
-from iometa.two_group_pool import pool_two_groups
+from iometa.bias.harbord import harbord_test
+from iometa.core.two_group_pool import pool_two_groups
 
 REF = json.loads((Path(__file__).parent / "reference" / "two_group.json").read_text())
 DATA = REF["datasets"]

@@ -21,9 +21,9 @@ from _fixture import decode as _num
 
 from iometa._warnings import DataWarning, IometaWarning
 from iometa.core.effects import effects_from_ci
-from iometa.reported_effects import effects_from_reported
-from iometa.two_group import two_group_effects
-from iometa.two_group_pool import pool_effects, pool_two_groups
+from iometa.core.reported_effects import effects_from_reported
+from iometa.core.two_group import two_group_effects
+from iometa.core.two_group_pool import pool_effects, pool_two_groups
 
 REF = json.loads((Path(__file__).parent / "reference" / "two_group.json").read_text())
 DATA = REF["datasets"]

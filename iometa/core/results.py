@@ -25,6 +25,8 @@ __all__ = ["Deferred", "MetaResult"]
 _METHOD_NAMES = {
     **{code: m.name for code, m in REGISTRY.items()},
     "GLMM": "random-effects, binomial-normal GLMM (maximum likelihood)",
+    "MH": "common-effect, Mantel-Haenszel",
+    "Peto": "common-effect, Peto (one-step odds ratio)",
     "MM": "median of medians (McGrath et al. 2019)",
     "WM": "n-weighted median of medians (McGrath et al. 2019)",
 }

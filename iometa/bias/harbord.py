@@ -15,9 +15,9 @@ import warnings
 
 import numpy as np
 
-from ._warnings import SmallSampleWarning
-from .bias._core import wls_lm_fit
-from .bias.asymmetry import MIN_K_POWER, RegressionTestResult
+from .._warnings import SmallSampleWarning
+from ._core import wls_lm_fit
+from .asymmetry import MIN_K_POWER, RegressionTestResult
 
 __all__ = ["harbord_test"]
 
@@ -46,8 +46,8 @@ def harbord_test(result) -> RegressionTestResult:
     Example
     -------
     >>> import warnings
-    >>> from iometa.harbord import harbord_test
-    >>> from iometa.two_group_pool import pool_two_groups
+    >>> from iometa.bias.harbord import harbord_test
+    >>> from iometa.core.two_group_pool import pool_two_groups
     >>> res = pool_two_groups([2, 4, 6, 7, 7, 11], [39, 44, 107, 103, 110, 154],
     ...                              [1, 4, 4, 5, 3, 4], [43, 44, 110, 100, 106, 146])
     >>> with warnings.catch_warnings():

@@ -4,7 +4,7 @@ Group 1 against group 2 (treatment against control), with the definitions, conti
 corrections and variance types of metafor's ``escalc`` (``ai``/``n1i`` against ``ci``/``n2i``;
 ``m1i``, ``sd1i``, ``n1i`` against ``m2i``, ``sd2i``, ``n2i``). Effects from a reported
 estimate with its CI or p-value (hazard ratios and other ratios) are in
-:mod:`iometa.reported_effects`.
+:mod:`iometa.core.reported_effects`.
 
 References
 ----------
@@ -23,14 +23,15 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from ._warnings import DataWarning
-from .core.effects import CORRECTION_MODES
-from .core.models import column
+from .._warnings import DataWarning
+from .effects import CORRECTION_MODES
+from .measures import MEASURES
+from .models import column
 
 __all__ = ["two_group_effects", "BINARY_MEASURES", "CONTINUOUS_MEASURES"]
 
-BINARY_MEASURES = ("OR", "RR", "RD")
-CONTINUOUS_MEASURES = ("MD", "SMD", "ROM")
+BINARY_MEASURES = tuple(c for c, m in MEASURES.items() if m.family == "binary" and c != "PETO")
+CONTINUOUS_MEASURES = tuple(c for c, m in MEASURES.items() if m.family == "continuous")
 _VTYPES = {"OR": ("LS",), "RR": ("LS",), "RD": ("LS", "UB", "AV"), "MD": ("LS", "UB"),
            "SMD": ("LS", "LS2", "UB", "AV"), "ROM": ("LS",)}
 _BIN_ARGS = ("events_1", "total_1", "events_2", "total_2")
@@ -317,7 +318,7 @@ def two_group_effects(events_1=None, total_1=None, events_2=None, total_2=None, 
 
     Example
     -------
-    >>> from iometa.two_group import two_group_effects
+    >>> from iometa.core.two_group import two_group_effects
     >>> es = two_group_effects([4, 6], [123, 306], [11, 29], [139, 303], measure="RR")
     >>> es["yi"].round(4).tolist()
     [-0.8893, -1.5854]

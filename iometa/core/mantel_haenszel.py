@@ -2,7 +2,7 @@
 
 :func:`mantel_haenszel` and :func:`peto` return plain dicts of the model-scale numbers; the
 :class:`~iometa.results.MetaResult` is built by :func:`iometa.pool_two_groups`
-(:mod:`iometa.two_group_pool`). Conventions are those of metafor 3.8-1 ``rma.mh`` and
+(:mod:`iometa.core.two_group_pool`). Conventions are those of metafor 3.8-1 ``rma.mh`` and
 ``rma.peto``:
 
 * the pooled estimate and its SE use the tables as given (no continuity correction; a

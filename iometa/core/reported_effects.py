@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from .core.models import column
+from .models import column
 
 __all__ = ["effects_from_reported", "LOG_MEASURES"]
 
@@ -60,7 +60,7 @@ def effects_from_reported(estimate, ci_low=None, ci_high=None, *, pval=None, mea
 
     Example
     -------
-    >>> from iometa.reported_effects import effects_from_reported
+    >>> from iometa.core.reported_effects import effects_from_reported
     >>> es = effects_from_reported([0.72, 0.85], [0.58, None], [0.89, None],
     ...                                   pval=[None, 0.04], measure="HR")
     >>> es["source"].tolist(), es["se"].round(4).tolist()

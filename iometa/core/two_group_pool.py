@@ -15,19 +15,20 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._warnings import DataWarning
-from .core._lazy import Deferred
-from .core.estimators import METHODS
-from .core.models import _zcrit, column, fit_result, study_labels
-from .core.results import MetaResult
-from .core.spec import ModelSpec, register_fitter
+from .._warnings import DataWarning
+from ._lazy import Deferred
+from .estimators import METHODS
 from .mantel_haenszel import mantel_haenszel, peto
+from .measures import MEASURES
+from .models import _zcrit, column, fit_result, study_labels
+from .results import MetaResult
+from .spec import ModelSpec, register_fitter
 from .two_group import BINARY_MEASURES, _arrays, _check_counts, binary_effects
 
 __all__ = ["pool_two_groups", "pool_effects", "RATIO_MEASURES"]
 
 #: measures pooled on the log scale and reported as ratios
-RATIO_MEASURES = ("OR", "RR", "HR", "IRR", "ROM", "PETO")
+RATIO_MEASURES = tuple(c for c, m in MEASURES.items() if m.axis == "ratio")
 POOL_METHODS = (*METHODS, "MH", "Peto")
 
 
@@ -76,7 +77,7 @@ def pool_two_groups(events_1, total_1, events_2, total_2, *, measure="OR", metho
 
     Example
     -------
-    >>> from iometa.two_group_pool import pool_two_groups
+    >>> from iometa.core.two_group_pool import pool_two_groups
     >>> res = pool_two_groups([2, 4, 6, 7, 7, 11], [39, 44, 107, 103, 110, 154],
     ...                              [1, 4, 4, 5, 3, 4], [43, 44, 110, 100, 106, 146],
     ...                              measure="OR", method="MH")
@@ -206,7 +207,7 @@ def pool_effects(yi, vi, *, measure, method="REML", test="z", level=0.95, data=N
 
     Example
     -------
-    >>> from iometa.two_group_pool import pool_effects
+    >>> from iometa.core.two_group_pool import pool_effects
     >>> res = pool_effects([-0.22, -0.11, -0.36], [0.010, 0.020, 0.015], measure="HR",
     ...                           method="FE")
     >>> round(res.estimate, 4)
