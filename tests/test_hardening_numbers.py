@@ -71,8 +71,12 @@ def test_knapp_hartung_all_zero_effects_warning_is_true():
 @pytest.mark.parametrize("column", ["value", "n_patients", "derived", "modality", "study_id"])
 def test_time_cells_in_validate_studies_are_problems_not_type_errors(cell, word, column):
     df = pd.DataFrame(
-        {"study_id": ["a", "b"], "modality": ["RFA", "RFA"], "outcome": ["median_os"] * 2,
-         "value": [4.0, 3.0]}
+        {
+            "study_id": ["a", "b"],
+            "modality": ["RFA", "RFA"],
+            "outcome": ["median_os"] * 2,
+            "value": [4.0, 3.0],
+        }
     )
     df[column] = pd.array([cell, df[column][1] if column in df else 3.0], dtype=object)
     if column == "study_id":  # text: kept as written
@@ -88,7 +92,12 @@ def test_time_cells_in_validate_studies_are_problems_not_type_errors(cell, word,
 
 def test_nat_timedelta_cell_is_missing():
     df = pd.DataFrame(
-        {"study_id": ["a"], "modality": ["RFA"], "outcome": ["median_os"],
-         "value": [4.0], "n_patients": pd.array([np.timedelta64("NaT")], dtype=object)}
+        {
+            "study_id": ["a"],
+            "modality": ["RFA"],
+            "outcome": ["median_os"],
+            "value": [4.0],
+            "n_patients": pd.array([np.timedelta64("NaT")], dtype=object),
+        }
     )
     assert pd.isna(iometa.validate_studies(df)["n_patients"][0])
