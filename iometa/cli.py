@@ -1,8 +1,8 @@
 """Command line: ``iometa report``, ``iometa validate [FILE]``, ``iometa --version``.
 
-Exit status: 0 on success, 2 when the study table is invalid or a file cannot be read,
-130 (Ctrl-C) or 143 (SIGTERM) when `iometa report` is interrupted
-(the problems are printed, never a traceback), 1 on an unexpected internal error.
+Exit status: 0 on success, 2 when the study table is invalid or a file cannot be read
+(the problems are printed, never a traceback), 1 on an unexpected internal error, 130
+(Ctrl-C) or 143 (SIGTERM) when ``iometa report`` is interrupted (one line, no traceback).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ import iometa
 from iometa.cli import main
 from iometa.report import sections as report_sections
 from iometa.report.build import MARKER, ReportPathError, build_report
-from iometa.report.swap import MANIFEST
 from iometa.report.select import one_row_per_population
+from iometa.report.swap import MANIFEST
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
