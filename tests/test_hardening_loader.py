@@ -179,3 +179,12 @@ def test_many_errors_show_fifty_per_kind_and_a_count():
     text = str(err.value).splitlines()
     assert len(text) == 1 + 50 + 1
     assert text[-1].startswith(f"... and {n - 50} more problems like line 2")
+
+
+def test_numbers_that_only_fit_when_shifted_are_an_error(tmp_path):
+    # no trailing comma: value 0 and notes "85" fit the header, but are 0,85 split
+    p = _write(
+        tmp_path, HEAD + "lee2020,MWA,local_control,0.9,ok\nsmith2019,RFA,local_control,0,85\n"
+    )
+    (prob,) = _problems(p)
+    assert prob.line == 3 and "write 0.85 in 'value'" in prob.message

@@ -36,6 +36,7 @@ from .sniff import (
     _other_format,
     _preamble_error,
     _preamble_lines,
+    _shifted_number,
     _split_number,
 )
 
@@ -237,7 +238,9 @@ def _fit_rows(
                     )
                 )
             rec = rec[:width]
-        elif len(rec) < width:
+        elif (shifted := _shifted_number(rec, delimiter, names)) is not None:
+            problems.append(_line_problem(path, ln, shifted))
+        if len(rec) < width:
             rec = rec + [""] * (width - len(rec))
         fixed.append((ln, rec))
     return fixed

@@ -13,7 +13,7 @@ from typing import Any
 
 from .cells import _clean
 from .errors import Problem, StudyTableError, _file_error, _line_problem
-from .schema import _FLOAT
+from .schema import _FLOAT, _TEXT
 
 _SAVE_AS = "save the table as 'CSV UTF-8' from the spreadsheet and read that file"
 #: (pattern at the start of the file, what the file is)
@@ -159,6 +159,22 @@ def _split_number(rec: list[str], delimiter: str, names: list[str]) -> str | Non
                 f"the cells '{a}' and '{b}' look like one number {a},{b} with a decimal comma, "
                 f"which splits it and shifts every later cell: write {a}.{b} in "
                 f"'{names[k]}'"
+            )
+    return None
+
+
+def _shifted_number(rec: list[str], delimiter: str, names: list[str]) -> str | None:
+    """A row that fits only shifted: a whole number under a decimal column (value, ci_low,
+    ...) followed by bare digits under a text column (notes, quote, ...), as '0,85' split."""
+    if delimiter != ",":
+        return None
+    for k in range(min(len(rec), len(names)) - 1):
+        a, b = _clean(rec[k]), _clean(rec[k + 1])
+        here, there = names[k].casefold(), names[k + 1].casefold()
+        if here in _FLOAT and there in _TEXT and _WHOLE_RE.match(a) and _DIGITS_RE.match(b):
+            return (
+                f"'{a}' in '{names[k]}' and '{b}' in '{names[k + 1]}' look like one number "
+                f"{a},{b} split by an unquoted decimal comma: write {a}.{b} in '{names[k]}'"
             )
     return None
 
