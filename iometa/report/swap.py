@@ -15,13 +15,17 @@ what the report wrote is replaced.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock, runs are not serialised
+    fcntl = None  # type: ignore[assignment]
 
 MANIFEST = ".iometa-manifest"
 TMP_PREFIX = ".iometa-report-"
@@ -45,9 +49,13 @@ def _alive(pid: int) -> bool:
 @contextlib.contextmanager
 def report_lock(parent: Path) -> Iterator[None]:
     """Serialise the reports written into one directory (an exclusive lock on ``parent``)."""
+    if fcntl is None:
+        yield
+        return
     fd = os.open(parent, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # a file system without locks: run unserialised
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -137,8 +145,9 @@ def keep_user_files(old: Path, tmp: Path) -> list[str]:
 
 def swap(tmp: Path, out: Path) -> None:
     """Move ``tmp`` to ``out`` (signals held off between the two renames)."""
-    block = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, block)
+    mask = getattr(signal, "pthread_sigmask", None)
+    block = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    previous = mask(signal.SIG_BLOCK, block) if mask else None
     old = None
     try:
         if out.exists():
@@ -151,7 +160,8 @@ def swap(tmp: Path, out: Path) -> None:
                 os.replace(old, out)
             raise
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if mask:
+            mask(signal.SIG_SETMASK, previous)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -176,7 +186,8 @@ def signals_interrupt() -> Iterator[None]:
     def handler(signum, frame):
         raise Interrupted(signum)
 
-    saved = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    names = ("SIGTERM", "SIGHUP")
+    saved = {s: signal.signal(s, handler) for n in names if (s := getattr(signal, n, None))}
     try:
         yield
     finally:
