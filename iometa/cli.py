@@ -1,7 +1,8 @@
 """Command line: ``iometa report``, ``iometa validate [FILE]``, ``iometa --version``.
 
 Exit status: 0 on success, 2 when the study table is invalid or a file cannot be read
-(the problems are printed, never a traceback), 1 on an unexpected internal error.
+(the problems are printed, never a traceback), 1 on an unexpected internal error, 130
+(Ctrl-C) or 143 (SIGTERM) when ``iometa report`` is interrupted (one line, no traceback).
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except ReportPathError as exc:
         print(f"iometa report: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (report.swap.Interrupted)
+        signum = getattr(exc, "signum", 2)
+        print("iometa report: interrupted; the previous report (if any) is unchanged",
+              file=sys.stderr)
+        return 128 + signum
     return 0
 
 

@@ -54,7 +54,8 @@ def _check_rows(t: _Table) -> None:
 def _check_required(t: _Table, i: int) -> None:
     for col in REQUIRED_COLUMNS:
         if col in t.present and t.values[col][i] is None and i not in t.bad[col]:
-            t.add(i, col, None, f"empty: {col} is required in every row")
+            shown, what = _empty(t, i, col)
+            t.add(i, col, shown, f"{what}: {col} is required in every row{_not_reported(shown)}")
 
 
 def _check_result(t: _Table, i: int) -> None:
@@ -64,19 +65,35 @@ def _check_result(t: _Table, i: int) -> None:
     if has["value"]:
         return
     if t.kinds[i] == "duration":
+        shown, what = _empty(t, i, "value")
         t.add(
             i,
             "value",
-            None,
-            f"empty: outcome '{V['outcome'][i]}' is a duration and needs its value in months",
+            shown,
+            f"{what}: outcome '{V['outcome'][i]}' is a duration and needs its value in months"
+            + _not_reported(shown),
         )
     elif not has["events"] and not has["total"]:
         if "value" in t.present or {"events", "total"} <= t.present:
-            t.add(i, "value", None, "no result: give `value`, or `events` and `total`")
+            shown, what = _empty(t, i, "value")
+            lead = "no result" if shown is None else "no result (not reported)"
+            t.add(i, "value", shown, f"{lead}: give `value`, or `events` and `total`")
     elif not has["total"]:
-        t.add(i, "total", None, "empty: `events` needs a `total` when `value` is empty")
+        shown, what = _empty(t, i, "total")
+        t.add(
+            i,
+            "total",
+            shown,
+            f"{what}: `events` needs a `total` when `value` is empty" + _not_reported(shown),
+        )
     elif not has["events"]:
-        t.add(i, "events", None, "empty: `total` needs `events` when `value` is empty")
+        shown, what = _empty(t, i, "events")
+        t.add(
+            i,
+            "events",
+            shown,
+            f"{what}: `total` needs `events` when `value` is empty" + _not_reported(shown),
+        )
 
 
 def _check_counts(t: _Table, i: int) -> tuple[int, int] | None:
@@ -96,12 +113,40 @@ def _check_counts(t: _Table, i: int) -> tuple[int, int] | None:
         if x is not None and x < 0:
             t.reject(i, col, f"{col} must not be negative")
     ev, tot = V["events"][i], V["total"][i]
+    if ev is not None and i not in t.bad["events"] and tot is None and i not in t.bad["total"]:
+        _check_events_without_total(t, i, ev)
     if ev is None or i in t.bad["events"] or tot is None or i in t.bad["total"]:
         return None
     if ev > tot:
         t.reject(i, "events", f"events must not exceed total ({tot})")
         return None
     return ev, tot
+
+
+def _check_events_without_total(t: _Table, i: int, ev: int) -> None:
+    """With `total` empty, events are counted out of n_patients (n_lesions per lesion)."""
+    col = "n_lesions" if t.values["unit_of_analysis"][i] == "lesions" else "n_patients"
+    n = t.values[col][i]
+    if n is not None and i not in t.bad[col] and n > 0 and ev > n:
+        t.reject(
+            i,
+            "events",
+            f"events must not exceed {col} ({n}) when `total` is empty: correct events, or "
+            "give the number of patients (or lesions) they are counted out of in `total`",
+        )
+
+
+def _empty(t: _Table, i: int, col: str) -> tuple[str | None, str]:
+    """(cell shown, 'empty') for a blank cell; 'NR', 'n/a', '—' are named not reported."""
+    shown = t.shown(col, i)
+    return (None, "empty") if not shown else (shown, "not reported (read as missing)")
+
+
+def _not_reported(shown: str | None) -> str:
+    """What to do about a required number the source does not report."""
+    if shown is None:
+        return ""
+    return "; find the number in the source, or delete the row if the source does not report it"
 
 
 def _check_reference(t: _Table, i: int, this_year: int) -> None:
@@ -195,12 +240,13 @@ def _check_timepoint(t: _Table, i: int) -> None:
         and t.values["timepoint_months"][i] is None
         and i not in t.bad["timepoint_months"]
     ):
+        shown, what = _empty(t, i, "timepoint_months")
         t.add(
             i,
             "timepoint_months",
-            None,
-            f"empty: outcome '{outcome}' needs the time point in months "
-            "(e.g. 12 for a 1-year rate)",
+            shown,
+            f"{what}: outcome '{outcome}' needs the time point in months "
+            "(e.g. 12 for a 1-year rate)" + _not_reported(shown),
         )
 
 
