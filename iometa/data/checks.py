@@ -15,7 +15,6 @@ import re
 
 from .cells import _display, _fmt
 from .columns import _Table
-from .sources import _check_provenance_ids
 from .schema import (
     _CONSISTENCY_TOL,
     _UNIT_OF_KIND,
@@ -24,6 +23,7 @@ from .schema import (
     _match,
     _unknown_message,
 )
+from .sources import _check_provenance_ids
 
 _ESTIMATES = ("value", "ci_low", "ci_high")
 

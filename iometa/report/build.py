@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ..data.load import default_data_path, load_studies
+from ..data.sources import only_source
 from .content import build_artefacts
 from .output import MARKER, Progress
 
@@ -69,13 +70,16 @@ def _resolve_paths(data, out):
     return path, out
 
 
-def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None) -> Path:
+def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None,
+                 source=None) -> Path:
     """Regenerate the report from the study table ``data`` into ``out``; return ``out``.
 
     Raises :class:`~iometa.StudyTableError` (bad table; nothing written) or
     :class:`ReportPathError` (unusable output directory). The final summary line is printed
     even when ``verbose`` is False. ``vocabulary`` and ``sheet`` are passed to
     :func:`~iometa.load_studies` (default: ``iometa.toml`` beside the table; the first sheet).
+    ``source`` = ``"review"`` (or ``"primary"``) keeps only the rows of that ``source_kind``;
+    the default pools primary figures where a study has both (``outcome_rows``).
 
     Example
     -------
@@ -85,7 +89,7 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     """
     progress = Progress(verbose)
     path, out = _resolve_paths(data, out)
-    studies = load_studies(path, vocabulary=vocabulary, sheet=sheet)
+    studies = only_source(load_studies(path, vocabulary=vocabulary, sheet=sheet), source)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".iometa-report-", dir=out.parent))
     try:
