@@ -14,12 +14,17 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
+from .._warnings import DataWarning
 from ..data.load import default_data_path, load_studies
 from ..data.sources import only_source
 from .content import build_artefacts
 from .output import MARKER, Progress
+
+#: the loader's warning that the report handles itself (one analysis per unit of analysis)
+MIXED_UNITS = r"(?s).*per-lesion rows .* and per-patient rows .* are mixed"
 
 
 class ReportPathError(ValueError):
@@ -89,7 +94,10 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     """
     progress = Progress(verbose)
     path, out = _resolve_paths(data, out)
-    studies = only_source(load_studies(path, vocabulary=vocabulary, sheet=sheet), source)
+    with warnings.catch_warnings():
+        # the report pools per-patient and per-lesion rows separately (sections._by_unit)
+        warnings.filterwarnings("ignore", message=MIXED_UNITS, category=DataWarning)
+        studies = only_source(load_studies(path, vocabulary=vocabulary, sheet=sheet), source)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".iometa-report-", dir=out.parent))
     try:
