@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", type=Path, default=None, help="study table CSV (default: data/studies.csv)")
     r.add_argument("--out", type=Path, default=None, help="output directory (default: reports/)")
     r.add_argument("--quiet", action="store_true", help="print only the final summary")
+    r.add_argument("--source", choices=("review", "primary"), default=None,
+                   help="pool only the rows of this source_kind (default: primary figures "
+                        "where a study has both; 'review' reproduces the review-only analysis)")
     _table_options(r)
 
     v = sub.add_parser("validate", help="check a study table and list every problem")
@@ -69,7 +72,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     try:
         build_report(data=args.data, out=args.out, verbose=not args.quiet,
-                     vocabulary=args.vocabulary, sheet=args.sheet)
+                     vocabulary=args.vocabulary, sheet=args.sheet, source=args.source)
     except StudyTableError as exc:
         print(str(exc), file=sys.stderr)
         print("report not written: fix the study table first", file=sys.stderr)

@@ -23,6 +23,7 @@ from .schema import (
     _match,
     _unknown_message,
 )
+from .sources import _check_provenance_ids
 
 _ESTIMATES = ("value", "ci_low", "ci_high")
 
@@ -44,6 +45,7 @@ def _check_rows(t: _Table) -> None:
         _check_timepoint(t, i)
         _check_unit(t, i)
         _check_positive(t, i, "lesion_size_cm")
+        _check_provenance_ids(t, i)
         if t.strict:
             _check_provenance(t, i)
         if t.strict or t.vocabulary.added.get("source"):
@@ -267,9 +269,10 @@ def _check_unit(t: _Table, i: int) -> None:
 
 
 def _check_provenance(t: _Table, i: int) -> None:
-    """The project table: every row has a quote and a known source (canonicalised)."""
+    """The project table: every review row has a quote (a primary row has its identifier and
+    locator instead: :mod:`.sources`)."""
     V = t.values
-    if "quote" in t.present and V["quote"][i] is None:
+    if "quote" in t.present and V["quote"][i] is None and V["source_kind"][i] != "primary":
         t.add(
             i,
             "quote",
@@ -358,7 +361,8 @@ def _check_duplicates(t: _Table) -> None:
         sid, out = V["study_id"][i], V["outcome"][i]
         if sid is None or out is None or i in t.bad["timepoint_months"]:
             continue
-        key = (sid, out, V["subgroup"][i] or "", V["timepoint_months"][i])
+        # a review row and a primary row of one study may give the same number: both kept
+        key = (sid, out, V["subgroup"][i] or "", V["timepoint_months"][i], V["source_kind"][i])
         if key not in first_key:
             first_key[key] = i
             continue
@@ -368,6 +372,7 @@ def _check_duplicates(t: _Table) -> None:
             None,
             None,
             f"{w} {t.lines[i]} duplicates {w} {t.lines[first_key[key]]}: same study_id "
-            f"'{sid}', outcome '{out}', subgroup '{key[2]}' and timepoint_months {tp}; "
+            f"'{sid}', outcome '{out}', subgroup '{key[2]}', timepoint_months {tp} and "
+            f"source_kind '{key[4]}'; "
             "give each row its own subgroup or timepoint, or delete one",
         )

@@ -14,9 +14,12 @@ dates, machine names, absolute paths or dict/set ordering, so two runs give iden
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
+from .._warnings import DataWarning
 from ..data.load import default_data_path, load_studies
+from ..data.sources import only_source
 from .content import build_artefacts
 from .output import MARKER, Progress
 from .swap import (
@@ -28,6 +31,9 @@ from .swap import (
     temp_dir,
     write_manifest,
 )
+
+#: the loader's warning that the report handles itself (one analysis per unit of analysis)
+MIXED_UNITS = r"(?s).*per-lesion rows .* and per-patient rows .* are mixed"
 
 
 class ReportPathError(ValueError):
@@ -78,13 +84,16 @@ def _resolve_paths(data, out):
     return path, out
 
 
-def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None) -> Path:
+def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None,
+                 source=None) -> Path:
     """Regenerate the report from the study table ``data`` into ``out``; return ``out``.
 
     Raises :class:`~iometa.StudyTableError` (bad table; nothing written) or
     :class:`ReportPathError` (unusable output directory). The final summary line is printed
     even when ``verbose`` is False. ``vocabulary`` and ``sheet`` are passed to
     :func:`~iometa.load_studies` (default: ``iometa.toml`` beside the table; the first sheet).
+    ``source`` = ``"review"`` (or ``"primary"``) keeps only the rows of that ``source_kind``;
+    the default pools primary figures where a study has both (``outcome_rows``).
 
     Example
     -------
@@ -94,7 +103,10 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     """
     progress = Progress(verbose)
     path, out = _resolve_paths(data, out)
-    studies = load_studies(path, vocabulary=vocabulary, sheet=sheet)
+    with warnings.catch_warnings():
+        # the report pools per-patient and per-lesion rows separately (sections._by_unit)
+        warnings.filterwarnings("ignore", message=MIXED_UNITS, category=DataWarning)
+        studies = only_source(load_studies(path, vocabulary=vocabulary, sheet=sheet), source)
     real = out.resolve() if out.is_symlink() else out  # --out a symlink: stays one
     real.parent.mkdir(parents=True, exist_ok=True)
     with signals_interrupt(), report_lock(real.parent):
