@@ -312,7 +312,7 @@ def _check_duplicates(t: _Table) -> None:
         sid, out = V["study_id"][i], V["outcome"][i]
         if sid is None or out is None or i in t.bad["timepoint_months"]:
             continue
-        key = (sid, out, V["subgroup"][i] or "", V["timepoint_months"][i])
+        key = (sid, out, V["subgroup"][i] or "", V["timepoint_months"][i], V["arm"][i] or "")
         if key not in first_key:
             first_key[key] = i
             continue
@@ -322,6 +322,7 @@ def _check_duplicates(t: _Table) -> None:
             None,
             None,
             f"{w} {t.lines[i]} duplicates {w} {t.lines[first_key[key]]}: same study_id "
-            f"'{sid}', outcome '{out}', subgroup '{key[2]}' and timepoint_months {tp}; "
-            "give each row its own subgroup or timepoint, or delete one",
+            f"'{sid}', outcome '{out}', subgroup '{key[2]}', arm '{key[4]}' and "
+            f"timepoint_months {tp}; give each row its own subgroup, arm or timepoint, or delete "
+            "one",
         )
