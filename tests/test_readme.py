@@ -32,3 +32,20 @@ def test_python_examples_run(i, tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         exec(compile(code, f"README example {i + 1}", "exec"), {})
+
+
+def test_first_example_pools_at_least_three_studies(tmp_path, monkeypatch):
+    """Issue 20 item 6: the tutorial pools something (a fictional table, labelled as such)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    section = README.split("## Pooling in a few lines", 1)[1]
+    assert "fictional" in section.split("```python", 1)[0].lower()
+    first = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    ns: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(first, "README example 1", "exec"), ns)
+    assert ns["res"].k >= 3 and ns["res"].k == 6
+    assert ns["sel"].excluded.empty
