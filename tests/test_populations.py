@@ -294,3 +294,23 @@ def test_the_report_selection_counts_no_patient_twice(seed):
             _check_no_overlap(g, sizes, slug)
         if not slug.endswith("_by_modality_site"):  # survival tables: one cell per time point
             assert rows["timepoint_months"].nunique(dropna=False) == 1, slug
+
+
+def test_a_one_group_by_modality_figure_names_its_group(seed):
+    """Issue 20 item 6: a *_by_modality forest with one modality says which one it is."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from iometa.report.model import Context
+    from iometa.report.sections import proportion_sections
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        secs = {s.slug: s for s in proportion_sections(Context.of(seed))}
+        fig = secs["partial_response_by_modality"].figure()
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts] + [
+        t.get_text() for t in fig.texts]
+    plt.close(fig)
+    assert "TACE studies" in texts
