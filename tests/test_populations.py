@@ -95,6 +95,17 @@ def test_arms_adding_up_to_more_than_the_study_are_all_excluded():
     assert "add up to 416 patients, more than its 208" in why[3]
 
 
+def test_arm_totals_of_lesions_are_not_compared_with_patients():
+    df = _table([
+        {"study_id": "trial2010", "outcome": "partial_response", "events": 5, "total": 40,
+         "value": 5 / 40, "n_patients": 40},
+        *({"study_id": "trial2010", "outcome": "stable_disease", "arm": a,
+           "unit_of_analysis": "lesions", "events": e, "total": t, "value": e / t}
+          for a, e, t in (("A", 30, 60), ("B", 20, 50))),
+    ])
+    assert outcome_rows(df, "stable_disease").rows["total_used"].tolist() == [60, 50]
+
+
 def test_whole_study_row_is_used_instead_of_its_arms():
     df = _table([
         {"study_id": "trial2010", "value": 15, "n_patients": 100},

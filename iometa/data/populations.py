@@ -111,7 +111,9 @@ def _one_population(rows, idx, own, outcome):
 
 def _size(rows, i, sized) -> float:
     """The number of patients a kept row stands for (NaN when unknown)."""
-    for col in ("total_used", "total"):
+    unit = rows.at[i, "unit_of_analysis"] if "unit_of_analysis" in rows else None
+    per_patient = unit is None or pd.isna(unit) or str(unit) == "patients"
+    for col in ("total_used", "total") if per_patient else ():
         if col in rows and pd.notna(rows.at[i, col]):
             return float(rows.at[i, col])
     if sized and pd.notna(rows.at[i, "n_patients"]):
