@@ -1,9 +1,10 @@
 """Build the plot gallery: ``python docs/make_gallery.py`` writes docs/gallery/<name>.png/.svg.
 
 Figures on the project's study table (``iometa.load_studies()``): median overall survival by
-modality (forest), pooled OS rates over time (survival plot). The study table has no
+modality (forest), pooled OS rates over time by modality and site (survival plot). The study table has no
 complete-ablation denominators yet, so the proportion figures (RFA vs MWA vs cryoablation
-complete ablation) use illustrative simulated counts, said so in each figure's footnote.
+complete ablation) use illustrative simulated counts, said so in each figure's footnote, with
+fictional study labels.
 The diagnostics use a published data set with enough studies: Hackshaw et al. 1998 (BMJ
 315:980; 37 studies of lung cancer and environmental tobacco smoke, odds ratios), exported
 from R's metadat (``dat.hackshaw1998``) to docs/gallery/data/hackshaw1998.csv.
@@ -40,17 +41,18 @@ def save(fig, name):
 
 
 def illustrative_ablation(seed=2024):
-    """Complete-ablation counts for RFA, MWA and cryoablation (simulated, fixed seed)."""
+    """Complete-ablation counts for RFA, MWA and cryoablation (simulated, fixed seed).
+
+    The study labels are fictional ("Example A 2011"): simulated counts never carry the name
+    of a real author."""
     r = np.random.default_rng(seed)
-    authors = ["Livraghi", "Solbiati", "Shibata", "Lencioni", "Yu", "van Tilborg", "Groeschl",
-               "Meijerink", "Puijk", "Nieuwenhuizen", "Correa-Gallego", "Tanis", "Gillams",
-               "Kim", "Mulier", "Wang", "Zhang", "Littrup"]
     rows = []
+    letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     for modality, k, p, a in (("RFA", 7, 0.90, 30), ("MWA", 6, 0.94, 40),
                               ("Cryoablation", 4, 0.86, 20)):
         for _ in range(k):
             n = int(r.integers(18, 220))
-            rows.append(dict(study=f"{r.choice(authors)} {int(r.integers(2001, 2024))}",
+            rows.append(dict(study=f"Example {next(letters)} {int(r.integers(2001, 2024))}",
                              modality=modality, n=n,
                              events=int(r.binomial(n, r.beta(p * a, (1 - p) * a))),
                              design=str(r.choice(["retrospective", "prospective", "RCT"],
@@ -59,13 +61,23 @@ def illustrative_ablation(seed=2024):
 
 
 def study_table_figures(studies):
+    # outcome_rows keeps one row per group of patients (Vogl 2010's three arms, of unknown
+    # size, are not n-weighted: n_used is empty for them)
     rows = outcome_rows(studies, "median_os").rows.reset_index(drop=True)
-    med = iometa.pool_medians("value", ci_low="ci_low", ci_high="ci_high", n="n_patients",
+    med = iometa.pool_medians("value", ci_low="ci_low", ci_high="ci_high", n="n_used",
                               data=rows, labels="label")
     sub = iometa.subgroups(med, "modality")
     save(iometa.forest_plot(sub, columns=["site"]), "forest_median_os_by_modality")
     save(iometa.forest_plot(sub, width="single"), "forest_median_os_by_modality_single")
-    save(iometa.survival_plot(survival_table(studies)), "survival_os_by_modality")
+    # survival rates by modality and site, as the report: a lung series and a liver series
+    # of one modality are different groups
+    rates = studies[studies["outcome"] == "os_rate"].assign(n_used=lambda d: d["n_patients"])
+    if rates.duplicated(["study_id", "timepoint_months"]).any():
+        raise SystemExit("two OS rates of one study at one time point: select them first")
+    data = pd.concat([rates, rows], ignore_index=True)
+    data["label"] = [iometa.outcomes.study_label(r) for r in data.to_dict("records")]
+    tab = survival_table(data, by=["modality", "site"], n="n_used", labels="label")
+    save(iometa.survival_plot(tab), "survival_os_by_modality_site")
 
 
 def proportion_figures():

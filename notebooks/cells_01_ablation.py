@@ -192,7 +192,7 @@ CELLS = [
      """),
     ("code", """
      mos = outcome_rows(studies, "median_os", site="liver", modality=ABLATION)
-     show_selection(mos, ["label", "modality", "primary", "design", "n_patients", "value",
+     show_selection(mos, ["label", "modality", "primary", "design", "n_used", "value",
                           "ci_low", "ci_high"])
      """),
     ("markdown", """
@@ -201,7 +201,7 @@ CELLS = [
     ("code", """
      breast_mos = mos.rows[mos.rows["primary"] == "breast"].reset_index(drop=True)
      mos_breast = iometa.pool_medians("value", ci_low="ci_low", ci_high="ci_high",
-                                      n="n_patients", labels="label", data=breast_mos)
+                                      n="n_used", labels="label", data=breast_mos)
      display(mos_breast.studies[["label", "median", "n", "route", "reason", "weight"]])
      top = mos_breast.studies.loc[mos_breast.studies["weight"].idxmax()]
      note = (f" With so few studies the weighted median is simply the median of the study that "
@@ -219,7 +219,7 @@ CELLS = [
      prediction interval are switched off because they do not exist for this method.
      """),
     ("code", """
-     mos_all = iometa.pool_medians("value", ci_low="ci_low", ci_high="ci_high", n="n_patients",
+     mos_all = iometa.pool_medians("value", ci_low="ci_low", ci_high="ci_high", n="n_used",
                                    labels="label", data=mos.rows)
      mos_sub = iometa.subgroups(mos_all, by="modality")
      fig = iometa.forest_plot(

@@ -40,8 +40,11 @@ CELLS = [
      display(ta.pivot_table(index="outcome", columns="modality", values="study_id",
                             aggfunc="nunique", fill_value=0, observed=True))
      ta_studies = ta.drop_duplicates("study_id")[
-         ["study_id", "author", "year", "source", "modality", "primary", "design", "n_patients"]]
-     ta_studies
+         ["study_id", "author", "year", "source", "modality", "primary", "design"]]
+     # the study's patients: n_patients of its rows that are not an arm (an arm's own size
+     # is often not printed)
+     n_study = ta[ta["arm"].isna()].groupby("study_id")["n_patients"].max()
+     ta_studies.assign(n_patients=ta_studies["study_id"].map(n_study).astype("Int64"))
      """),
     ("markdown", """
      ## 2. Median overall survival in breast-cancer liver metastases
@@ -53,25 +56,25 @@ CELLS = [
      n-weighted version WM when every n is known), and a median with a CI then enters by its
      value only. The table of studies says which **route** each study took and why.
 
-     One correction before pooling: the chemotherapy arms of one trial (Vogl 2010) are
-     separate rows, but the table stores the **whole trial's** number of patients on each arm
-     (the arm sizes are not printed). We blank n for arm rows, so that the trial is not
-     counted three times in totals and weights.
+     The chemotherapy arms of one trial (Vogl 2010) are separate rows with an `arm`: different
+     patients, but their sizes are not printed, so their `n_patients` is empty.
+     `outcome_rows` gives every row it keeps `n_used`, the patients the row stands for (empty
+     for an arm of unknown size), and we pool with `n="n_used"`: the trial is never counted
+     three times in totals and weights.
      """),
     ("code", """
      BREAST_TA = ["TACE", "DEB-TACE", "TARE"]
      mos = outcome_rows(studies, "median_os", site="liver", primary="breast",
                         modality=BREAST_TA)
-     mos_rows = mos.rows.copy()
-     arm = mos_rows["subgroup"].fillna("").str.startswith("arm:")
-     mos_rows.loc[arm, "n_patients"] = pd.NA
-     show_selection(mos, ["label", "modality", "design", "n_patients", "value", "ci_low",
+     mos_rows = mos.rows
+     arm = mos_rows["arm"].notna()
+     show_selection(mos, ["label", "modality", "design", "arm", "n_used", "value", "ci_low",
                           "ci_high"])
-     display(Markdown(f"n blanked for {int(arm.sum())} arm row(s): "
+     display(Markdown(f"Arms of unknown size (n_used empty): {int(arm.sum())} row(s): "
                       + ", ".join(mos_rows.loc[arm, "label"]) + "."))
      """),
     ("code", """
-     mos_res = iometa.pool_medians("value", ci_low="ci_low", ci_high="ci_high", n="n_patients",
+     mos_res = iometa.pool_medians("value", ci_low="ci_low", ci_high="ci_high", n="n_used",
                                    labels="label", data=mos_rows)
      display(mos_res.studies[["label", "median", "ci_low", "ci_high", "n", "route", "reason"]])
      display(Markdown(f"All transarterial series with a breast primary: "
@@ -84,7 +87,7 @@ CELLS = [
      """),
     ("code", """
      mos_iv = iometa.pool_medians("value", ci_low="ci_low", ci_high="ci_high",
-                                  n="n_patients", labels="label", data=mos_rows, route="iv")
+                                  n="n_used", labels="label", data=mos_rows, route="iv")
      display(Markdown(f"Inverse-variance route: {estimate_text(mos_iv)}; "
                       f"{len(mos_iv.extra['excluded'])} bare median(s) left out."))
      """),
@@ -256,15 +259,18 @@ CELLS = [
      side **by primary tumour**; none is pooled with another:
 
      * a cohort reporting medians from different time origins (from TARE, and from the start
-       of immunotherapy) gives several views of the same patients, not several studies;
+       of immunotherapy) gives several views of the same patients, not several studies:
+       `outcome_rows` keeps the one measured from the procedure (TARE) and lists the other
+       with the reason;
      * a TARE + ICI series and a separate TARE-alone series differ in patients, era and
        selection, so the difference between them is not the effect of adding the ICI.
      """),
     ("code", """
      ici = outcome_rows(studies, "median_os", site="liver", modality=["TARE+ICI", "TARE"],
                         source="newbury2022")
+     display(ici.excluded[["label", "subgroup", "value", "reason"]])
      ici.rows.sort_values(["primary", "modality"])[
-         ["label", "modality", "primary", "subgroup", "design", "n_patients", "value"]]
+         ["label", "modality", "primary", "subgroup", "design", "n_used", "value"]]
      """),
     ("code", """
      lines = []

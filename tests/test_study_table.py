@@ -376,6 +376,11 @@ def test_vogl_2010_protocol_arms(rows):
         "arm: gemcitabine": 11.0,
         "arm: mitomycin-C+gemcitabine": 24.8,
     }
+    arms = [(r["subgroup"], r["arm"], r["n_patients"]) for r in rows
+            if r["study_id"] == "vogl2010" and r["subgroup"].startswith("arm:")]
+    assert len(arms) == 6  # mean and median OS of three arms, whose sizes are not printed
+    assert all(sub == f"arm: {arm}" and n == "" for sub, arm, n in arms)
+    assert all(r["arm"] == "" for r in rows if r["study_id"] != "vogl2010")
     resp = [
         int(_one(rows, "vogl2010", o)["events"])
         for o in ("partial_response", "stable_disease", "progressive_disease")

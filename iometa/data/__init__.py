@@ -39,7 +39,9 @@ what they hold: :mod:`.schema` (columns, types, vocabulary lookup), :mod:`.error
 frame), :mod:`.checks` (the row rules and duplicates), :mod:`.typed` (the typed frame and its
 warnings), :mod:`.query` (:func:`outcome_kind`, :func:`select`), :mod:`.load`
 (:func:`load_studies`, :func:`validate_studies`), :mod:`.vocabulary` (the built-in codes) and
-:mod:`.outcomes` (:func:`outcome_rows`: the poolable rows of one outcome).
+:mod:`.outcomes` (:func:`outcome_rows`: the poolable rows of one outcome), with
+:mod:`.populations` (which rows of one study describe different patients: no patient counted
+twice).
 
 Example
 -------

@@ -362,17 +362,18 @@ def _check_duplicates(t: _Table) -> None:
         if sid is None or out is None or i in t.bad["timepoint_months"]:
             continue
         # a review row and a primary row of one study may give the same number: both kept
-        key = (sid, out, V["subgroup"][i] or "", V["timepoint_months"][i], V["source_kind"][i])
+        key = (sid, out, V["subgroup"][i] or "", V["arm"][i] or "", V["timepoint_months"][i],
+               V["source_kind"][i])
         if key not in first_key:
             first_key[key] = i
             continue
-        tp = "none" if key[3] is None else _fmt(key[3])
+        tp = "none" if key[4] is None else _fmt(key[4])
         t.add(
             i,
             None,
             None,
             f"{w} {t.lines[i]} duplicates {w} {t.lines[first_key[key]]}: same study_id "
-            f"'{sid}', outcome '{out}', subgroup '{key[2]}', timepoint_months {tp} and "
-            f"source_kind '{key[4]}'; "
-            "give each row its own subgroup or timepoint, or delete one",
+            f"'{sid}', outcome '{out}', subgroup '{key[2]}', arm '{key[3]}', timepoint_months "
+            f"{tp} and source_kind '{key[5]}'; give each row its own subgroup, arm or timepoint, "
+            "or delete one",
         )

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .lexicon import resolve_vocabulary, vocabulary_of
+from .populations import distinct_populations, own_subgroup
 from .query import _canonical, _filter_mask, unknown_keyword
 from .sources import SUPERSEDED, superseded_review_rows
 
@@ -44,6 +45,8 @@ class OutcomeRows:
     rows: pd.DataFrame
     excluded: pd.DataFrame
     note: str = ""
+    #: time points (months; None = no time point) of the usable rows before ``timepoint=``
+    timepoints: tuple = ()
 
     def summary(self) -> str:
         lines = [f"{self.outcome}: {len(self.rows)} rows usable, {len(self.excluded)} excluded"]
@@ -96,8 +99,9 @@ def _row_counts(row, reconstruct: bool):
         return None, None, None, "survival rate: pool with pool_survival_rates"
     if not reconstruct:
         return None, None, None, "no events/total"
-    sub = row.get("subgroup")
-    if isinstance(sub, str) and sub.strip():
+    sub, arm = (str(x).strip() if isinstance(x, str) else "" for x in (row.get("subgroup"),
+                                                                        row.get("arm")))
+    if own_subgroup(sub, arm) or (sub and not arm):
         return None, None, None, "subgroup size not reported (percentage without denominator)"
     n = tot if pd.notna(tot) else _denominator(row)
     if n is None or pd.isna(n):
@@ -137,8 +141,28 @@ def _why_nothing(studies: pd.DataFrame, code: str, filters: dict[str, Any], voc)
     return ""
 
 
+class _Ask:
+    def __repr__(self):
+        return "<not given>"
+
+
+#: default of ``timepoint=``: one time point is used as is, several are refused (see note)
+NOT_GIVEN = _Ask()
+
+
+def _months(t) -> str:
+    return "no time point" if t is None else f"{t:g} months"
+
+
+def _times(rows: pd.DataFrame) -> tuple:
+    if "timepoint_months" not in rows:
+        return (None,) if len(rows) else ()
+    vals = {None if pd.isna(t) else float(t) for t in rows["timepoint_months"]}
+    return tuple(sorted(vals, key=lambda t: -1.0 if t is None else t))
+
+
 def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = True,
-                 vocabulary: Any = None, **filters) -> OutcomeRows:
+                 vocabulary: Any = None, timepoint: Any = NOT_GIVEN, **filters) -> OutcomeRows:
     """Rows of ``outcome`` ready for pooling, with every excluded row and its reason.
 
     Proportion outcomes get ``events_used``/``total_used``/``count_source``; duration outcomes
@@ -152,6 +176,19 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
     rows and a ``note`` saying which filter emptied the selection. The outcome codes and kinds
     are those of the vocabulary the table was validated with (``studies.attrs['vocabulary']``)
     unless ``vocabulary`` is given.
+
+    No patient is counted twice: of the rows of one study at one time point only those that
+    describe different patients are kept (the whole-population row, else distinct ``arm``
+    values, else the row measured from the procedure; see :mod:`iometa.data.populations`),
+    the others are excluded with the row used. ``n_used`` is the number of patients a kept
+    row stands for (NaN when the arm's or subgroup's size is unknown: never n-weight those).
+
+    Rows at different time points are never returned together unless asked: ``timepoint=12``
+    (or ``None`` for rows without a time point) selects one; ``timepoint="all"`` returns every
+    time point (to pool them separately, e.g. :func:`iometa.pool_survival_rates` with
+    ``time=``). Without ``timepoint=`` and with usable rows at several time points, no row is
+    usable: each is excluded with the reason, and ``note`` and ``timepoints`` say which time
+    points exist.
 
     Example
     -------
@@ -168,7 +205,15 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
     outcome = _canonical("outcome", outcome, voc, studies)
     for col in filters:
         if col not in studies.columns:
-            raise ValueError(unknown_keyword(col, studies.columns, ("reconstruct", "vocabulary")))
+            raise ValueError(unknown_keyword(col, studies.columns,
+                                             ("reconstruct", "vocabulary", "timepoint")))
+    if isinstance(timepoint, str) and timepoint != "all":
+        raise ValueError(f"timepoint={timepoint!r}: give a number of months, None (rows without "
+                         "a time point) or 'all'")
+    if timepoint is not NOT_GIVEN and timepoint != "all":
+        if "timepoint_months" in filters:
+            raise ValueError("give timepoint= or timepoint_months=, not both")
+        filters = {**filters, "timepoint_months": timepoint}
     mask = (studies["outcome"] == outcome).to_numpy(dtype=bool, na_value=False)
     # primary where both exist (issue 26): decided on all rows of the outcome, before the
     # filters, unless the caller chose the source_kind itself
@@ -179,7 +224,7 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
     df = studies[mask].copy()
     df["label"] = [study_label(r) for r in df.to_dict("records")]
     vt = value_type(df)
-    keep, excluded = [], []
+    keep, excluded = {}, []
     for i, row in zip(df.index, df.to_dict("records")):
         if i in superseded:
             excluded.append((i, SUPERSEDED))
@@ -192,21 +237,44 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
             if pd.isna(row.get("value")) or not np.isfinite(row.get("value")):
                 excluded.append((i, "no finite value (e.g. median not reached)"))
             else:
-                keep.append((i, None, None, None))
+                keep[i] = (None, None, None)
             continue
         ev, tot, src, why = _row_counts(row, reconstruct)
         if why:
             excluded.append((i, why))
         else:
-            keep.append((i, ev, tot, src))
-    rows = df.loc[[k[0] for k in keep]].copy()
+            keep[i] = (ev, tot, src)
+    rows = df.loc[list(keep)].copy()
     if OUTCOMES[outcome] == "proportion":
-        rows["events_used"] = pd.array([k[1] for k in keep], dtype="Int64")
-        rows["total_used"] = pd.array([k[2] for k in keep], dtype="Int64")
-        rows["count_source"] = [k[3] for k in keep]
-    ex = df.loc[[e[0] for e in excluded],
-                ["line", "study_id", "label", "modality", "subgroup", "value"]].copy()
+        rows["events_used"] = pd.array([k[0] for k in keep.values()], dtype="Int64")
+        rows["total_used"] = pd.array([k[1] for k in keep.values()], dtype="Int64")
+        rows["count_source"] = [k[2] for k in keep.values()]
+    kept, left, n_used = distinct_populations(rows, outcome, studies)
+    excluded += left
+    rows = rows.loc[kept]
+    rows["n_used"] = pd.array([n_used[i] for i in kept], dtype="float64")
+    times = _times(rows)
+    note = ""
+    if len(times) > 1:
+        have = ", ".join(_months(t) for t in times)
+        if timepoint is NOT_GIVEN:
+            excluded += [(i, f"at {_months(None if pd.isna(t) else float(t))}: the usable rows "
+                             f"of '{outcome}' are at several time points ({have}), which are "
+                             "not pooled together; choose one with timepoint=")
+                         for i, t in zip(rows.index, rows["timepoint_months"])]
+            rows = rows.iloc[0:0]
+            note = (f"usable rows at several time points ({have}): pass timepoint= (a number "
+                    "of months, None, or 'all' to pool them separately yourself)")
+        else:
+            note = f"rows at several time points ({have}): pool each time point separately"
+    order = {i: n for n, i in enumerate(df.index)}
+    excluded.sort(key=lambda e: order[e[0]])
+    cols = ["line", "study_id", "label", "modality", "subgroup", "arm", "timepoint_months",
+            "value"]
+    ex = df.loc[[e[0] for e in excluded], [c for c in cols if c in df]].copy()
     ex.insert(0, "outcome", outcome)
     ex["reason"] = [e[1] for e in excluded]
-    note = _why_nothing(studies, outcome, filters, voc) if df.empty else ""
-    return OutcomeRows(outcome, rows.reset_index(drop=True), ex.reset_index(drop=True), note)
+    if df.empty:
+        note = _why_nothing(studies, outcome, filters, voc)
+    return OutcomeRows(outcome, rows.reset_index(drop=True), ex.reset_index(drop=True), note,
+                       times)

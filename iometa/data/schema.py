@@ -31,6 +31,7 @@ COLUMNS: tuple[str, ...] = (
     "unit_of_analysis",
     "outcome",
     "subgroup",
+    "arm",
     "timepoint_months",
     "events",
     "total",
@@ -52,7 +53,6 @@ COLUMNS: tuple[str, ...] = (
     "url",
     "locator",
     "comparison_id",
-    "arm",
 )
 
 #: Where a row's number was read: ``review`` (a review's text, the default when
@@ -80,6 +80,7 @@ _TEXT = frozenset(
         "author_in_text",
         "source",
         "subgroup",
+        "arm",
         "value_reported",
         "quote",
         "notes",
@@ -88,7 +89,6 @@ _TEXT = frozenset(
         "url",
         "locator",
         "comparison_id",
-        "arm",
     }
 )
 #: categorical column -> name of its vocabulary in :mod:`iometa.data.vocabulary`

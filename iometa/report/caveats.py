@@ -20,9 +20,11 @@ SELECTION_METHOD = (
     "cohort; of rows measuring the same patients from different time origins, the one "
     "measured from the procedure is used; types of an outcome (e.g. one kind of toxicity) and "
     "strata (lesion size, ablation margin) are not pooled, because they overlap in the same "
-    "patients or are not the study's overall result. The n of a subgroup row is not used "
-    "(the table's n is often the whole study's). Proportions at different time points are "
-    "separate analyses.")
+    "patients or are not the study's overall result. The n of an arm is used only when the "
+    "table gives the arm's own size (column `arm`), the n of any other subgroup row never "
+    "(the table's n is often the whole study's); groups of one study whose sizes add up to "
+    "more than its patients are not used (`iometa.data.populations`). Proportions at "
+    "different time points are separate analyses.")
 
 PROPORTION_METHOD = (
     "Random-effects model on the logit scale (measure PLO) with the REML estimate of τ², "

@@ -40,7 +40,7 @@ def _outside_reasons(ctx: Context) -> None:
 
     comps = "; ".join(f"{c.title.split(': ', 1)[1]}" for c in report_sections.COMPARISONS)
     for outcome in sorted({str(o) for o in ctx.studies["outcome"]}):
-        sel = outcome_rows(ctx.studies, outcome)
+        sel = outcome_rows(ctx.studies, outcome, timepoint="all")
         report_sections.record_excluded(ctx, sel.excluded)
         kind = OUTCOMES.get(outcome)
         for r in sel.rows.itertuples():

@@ -101,14 +101,18 @@ def pooled_tables(res, sub, rows, order, n_col, kind):
     return df, pooled_display(df, kind)
 
 
-def _forest(obj, kind_mm: bool):
+def _forest(obj, kind_mm: bool, rows=None):
+    """Draw the forest plot; with one group (no subgroup split) its header names the group."""
+    groups = sorted({str(g) for g in rows["group"]}) if rows is not None else []
+    header = f"{groups[0]} studies" if len(groups) == 1 else "Study"
+
     def draw():
         import iometa
 
         if kind_mm:
             return iometa.forest_plot(obj, heterogeneity=False, pi=None,
-                                      footnote=cav.MM_FOOTNOTE)
-        return iometa.forest_plot(obj)
+                                      footnote=cav.MM_FOOTNOTE, label_header=header)
+        return iometa.forest_plot(obj, label_header=header)
     return draw
 
 
@@ -139,7 +143,8 @@ def median_comparison(ctx: Context, comp: Comparison) -> Section | None:
         method=cav.median_method(res),
         tables=[Table(f"tables/{comp.slug}", "Pooled median OS by modality (months)",
                       table, display)],
-        sources=src, figure=_forest(sub if sub is not None else res, res.method in ("MM", "WM")),
+        sources=src, figure=_forest(sub if sub is not None else res, res.method in ("MM", "WM"),
+                                    rows),
         caveats=(cav.common_caveats(table, rows, sub, het=res.method not in ("MM", "WM"))
                  + cav.median_caveats(res)),
         notes=notes)
@@ -180,7 +185,7 @@ def proportion_sections(ctx: Context) -> list[Section]:
     for outcome in present:
         if OUTCOMES.get(outcome) != "proportion" or outcome in SURVIVAL_RATE_OUTCOMES:
             continue
-        sel = outcome_rows(ctx.studies, outcome)
+        sel = outcome_rows(ctx.studies, outcome, timepoint="all")  # split by time point below
         record_excluded(ctx, survival_without_time(sel.excluded, ctx.studies))
         rows, left = one_row_per_population(sel.rows, outcome)
         record_excluded(ctx, left)
@@ -250,7 +255,7 @@ def _proportion_section(ctx, outcome, rows, t, several, unit=None) -> Section:
         method=cav.PROPORTION_SHORT,
         tables=[Table(f"tables/{slug}", f"Pooled {pretty_outcome(outcome).lower()} by "
                       "modality", table, display)] + extra,
-        sources=src, figure=_forest(sub if sub is not None else res, False),
+        sources=src, figure=_forest(sub if sub is not None else res, False, rows),
         caveats=cav.common_caveats(table, rows, sub) + cav.proportion_caveats(rows),
         notes=notes)
 

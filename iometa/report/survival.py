@@ -38,12 +38,12 @@ def _rows_with_labels(studies: pd.DataFrame, lines) -> pd.DataFrame:
 
 
 def _rate_rows(ctx: Context, outcome: str) -> pd.DataFrame:
-    sel = outcome_rows(ctx.studies, outcome)
+    sel = outcome_rows(ctx.studies, outcome, timepoint="all")  # pooled per time point
     surv = sel.excluded["reason"].astype(str).str.startswith("survival rate")
     record_excluded(ctx, sel.excluded[~surv])
     rows, left = one_row_per_population(_rows_with_labels(ctx.studies,
                                                           sel.excluded.loc[surv, "line"]),
-                                        outcome)
+                                        outcome, ctx.studies)
     record_excluded(ctx, left)
     return rows
 
@@ -147,7 +147,8 @@ def survival_section(ctx: Context, rate: str, median: str, what: str) -> Section
     rates = _rate_rows(ctx, rate)
     if rates.empty:
         return None
-    medians, _ = one_row_per_population(outcome_rows(ctx.studies, median).rows, median)
+    medians, _ = one_row_per_population(outcome_rows(ctx.studies, median, timepoint="all").rows,
+                                        median, ctx.studies)
     order = _group_order(list(_groups(rates)) + list(_groups(medians)))
     rates["group"], medians["group"] = _groups(rates), _groups(medians)
     slug = f"{rate}_by_modality_site"
