@@ -428,13 +428,12 @@ def test_every_study_table_outcome_runs_by_modality():
             res = iometa.pool_proportions(rows["events_used"].to_numpy(float),
                                           rows["total_used"].to_numpy(float), data=rows)
             for mode in ("separate", "common"):
+                sub = iometa.subgroups(res, "modality", tau2=mode)
+                assert sum(g.k for g in sub.groups.values()) == res.k
                 try:
-                    sub = iometa.subgroups(res, "modality", tau2=mode)
+                    sub.contrasts() if len(sub.groups) > 1 else None
                 except ValueError as e:  # as metafor: k too small for the groups plus tau^2
                     assert mode == "common" and "too few" in str(e), e
-                    continue
-                assert sum(g.k for g in sub.groups.values()) == res.k
-                sub.contrasts() if len(sub.groups) > 1 else None
                 assert sub.to_frame()["group"].iloc[-1] == "Overall"
         ran += 1
     assert ran >= 1
