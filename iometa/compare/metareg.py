@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._warnings import ConvergenceWarning, DataWarning, IometaWarning
+from ..core import verbs
 from ..core.design import Design, build_design, design_rows
 from ..core.estimators import METHODS, estimate_tau2
 from ..core.models import column, study_labels
@@ -125,6 +126,73 @@ class MetaRegression:
         return pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se,
                              "ci_high": pred + crit * se, "pi_low": pred - crit * sp,
                              "pi_high": pred + crit * sp})
+
+    @property
+    def se_tau2(self) -> float | None:
+        """Standard error of the residual τ̂² as metafor's ``res$se.tau2`` (None for the
+        common-effect model and a fixed τ²); formulas in :mod:`iometa.core.verbs`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+        ...                              [1.0, 2, 3, 4, 5], method="REML")
+        >>> reg.se_tau2 > 0
+        True
+        """
+        if self.tau2_fixed is not None:
+            return None
+        return verbs.se_tau2(self.yi, self.vi, self.X, self.tau2, self.method)
+
+    def confint(self, type: str = "QP", level: float | None = None) -> pd.DataFrame:
+        """CI of the residual τ² (and τ, I², H²), metafor's ``confint(reg, type=)``: ``"QP"``
+        (Q-profile of Q_E with k − p df) or ``"PL"`` (profile likelihood); same frame as
+        :meth:`iometa.MetaResult.confint`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1, 0.3], [0.02] * 6,
+        ...                              [1.0, 2, 3, 4, 5, 6], method="REML")
+        >>> list(reg.confint().columns)
+        ['estimate', 'ci_low', 'ci_high']
+        """
+        return verbs.confint_frame(self.yi, self.vi, self.X, self.tau2, self.i2, self.h2,
+                                   self.method, self.level if level is None else level, type,
+                                   fixed_tau2=self.tau2_fixed is not None)
+
+    def blup(self, transf=None) -> pd.DataFrame:
+        """metafor's ``blup(reg)``: per study λᵢyᵢ + (1 − λᵢ)xᵢ'β̂ with se and prediction
+        limits (t(k − p) under Knapp–Hartung); ``transf`` a function of the model scale.
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+        ...                              [1.0, 2, 3, 4, 5], method="DL")
+        >>> list(reg.blup().columns)
+        ['pred', 'se', 'pi_low', 'pi_high']
+        """
+        return self._shrunken(False, transf)
+
+    def ranef(self, transf=None) -> pd.DataFrame:
+        """metafor's ``ranef(reg)``: the predicted residual random effects λᵢ(yᵢ − xᵢ'β̂).
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+        ...                              [1.0, 2, 3, 4, 5], method="DL")
+        >>> len(reg.ranef())
+        5
+        """
+        return self._shrunken(True, transf)
+
+    def _shrunken(self, random_part, transf):
+        return verbs.shrunken(self.yi, self.vi, self.X, self.beta, self.vcov, self.tau2,
+                              self.level, self.ddf, random_part=random_part,
+                              fe=self.method == "FE" and self.tau2_fixed is None,
+                              transf=transf, labels=self.labels)
 
     def _new_rows(self, newmods):
         if newmods is None:

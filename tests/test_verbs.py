@@ -1,0 +1,106 @@
+"""metafor's verbs on results and meta-regressions against metafor 3.8-1.
+
+Fixture: tests/reference/verbs.json, written by tests/reference/R/verbs.R
+(``Rscript tests/reference/make_reference.R verbs``): for three data sets, every τ² method and
+both tests, intercept-only and with one moderator: ``predict``, ``se.tau2``, ``blup``,
+``ranef``, ``confint(type = "QP")`` and ``confint(type = "PL")``. Compared at
+``|a - b| <= 1e-6 |b| + 1e-10`` (b = R).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import iometa
+from _fixture import decode
+
+FIX = json.loads((Path(__file__).parent / "reference" / "verbs.json").read_text())
+RTOL, ATOL = 1e-6, 1e-10
+CASES = sorted(FIX["fits"])
+
+
+def close(a, b, what):
+    a = np.atleast_1d(np.asarray(a, dtype=float))
+    b = np.atleast_1d(decode(b))
+    assert a.shape == b.shape, what
+    ok = (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= RTOL * np.abs(b) + ATOL)
+    assert ok.all(), f"{what}: iometa {a} vs metafor {b}"
+
+
+def fit(case):
+    dn, method, test, *reg = case.split("/")
+    d = FIX["datasets"][dn]
+    y, v = decode(d["yi"]), decode(d["vi"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if reg:
+            return iometa.meta_regression(y, v, decode(d["ablat"]), method=method, test=test)
+        return iometa.pool(y, v, method=method, test=test)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_verbs_match_metafor(case):
+    ref = FIX["fits"][case]
+    res = fit(case)
+    close(res.tau2, ref["tau2"], f"{case} tau2")
+    se_t2 = res.se_tau2
+    close(np.nan if se_t2 is None else se_t2, ref["se_tau2"], f"{case} se_tau2")
+    for verb in ("blup", "ranef"):
+        frame = getattr(res, verb)()
+        for col, rcol in (("pred", "pred"), ("se", "se"), ("pi_low", "pi_lb"),
+                          ("pi_high", "pi_ub")):
+            close(frame[col], ref[verb][rcol], f"{case} {verb} {col}")
+    if "/reg" not in case:
+        pr = res.predict()
+        for col, rcol in (("pred", "pred"), ("se", "se"), ("ci_low", "ci_lb"),
+                          ("ci_high", "ci_ub")):
+            close(pr[col], ref["pred"][rcol], f"{case} predict {col}")
+        if case.split("/")[1] != "FE":  # metafor: no PI for FE (iometa reports the CI)
+            close(pr[["pi_low", "pi_high"]].to_numpy()[0],
+                  [ref["pred"]["pi_lb"], ref["pred"]["pi_ub"]], f"{case} predict PI")
+    for typ in ("QP", "PL"):
+        key = f"confint_{typ}"
+        if key not in ref:
+            with pytest.raises(ValueError, match="random-effects component"):
+                res.confint(type=typ)
+            continue
+        ci = res.confint(type=typ)
+        assert list(ci.index) == ["tau2", "tau", "i2", "h2"]
+        close(ci["estimate"], ref[key]["estimate"], f"{case} {typ} estimate")
+        close(ci["ci_low"], ref[key]["ci_lb"], f"{case} {typ} low")
+        close(ci["ci_high"], ref[key]["ci_ub"], f"{case} {typ} high")
+
+
+def test_predict_transf_gives_the_reporting_scale_without_se():
+    res = iometa.pool_proportions([13, 4, 9, 7], [51, 30, 40, 35], measure="PLO")
+    pr = res.predict(transf=True)
+    assert "se" not in pr.columns
+    assert pr["pred"].iloc[0] == pytest.approx(res.estimate, rel=1e-12)
+    assert pr["pi_high"].iloc[0] == pytest.approx(res.pi_high, rel=1e-12)
+    b = res.blup(transf=True)
+    assert ((b["pred"] > 0) & (b["pred"] < 1)).all() and list(b.index) == res.labels
+
+
+def test_verbs_refuse_what_metafor_refuses():
+    fe = iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], method="FE")
+    assert fe.se_tau2 is None
+    assert (fe.ranef()["pred"] == 0).all()
+    with pytest.raises(ValueError, match="random-effects component"):
+        fe.confint()
+    fixed = iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], tau2=0.1)
+    assert fixed.se_tau2 is None
+    with pytest.raises(ValueError, match="fixed"):
+        fixed.confint()
+    with pytest.raises(ValueError, match="unknown type"):
+        iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06]).confint(type="Wald")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = iometa.pool([0.1], [0.04])
+    assert one.se_tau2 is None
+    with pytest.raises(ValueError, match="k = 1"):
+        one.confint()
