@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _fixture import decode
 
 import iometa
-from _fixture import decode
 
 FIX = json.loads((Path(__file__).parent / "reference" / "verbs.json").read_text())
 RTOL, ATOL = 1e-6, 1e-10

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._lazy import Deferred, LazyField
 from . import verbs
+from ._lazy import Deferred, LazyField
 from .estimators import REGISTRY
 from .spec import ModelSpec, refit
 
