@@ -104,3 +104,59 @@ def test_verbs_refuse_what_metafor_refuses():
     assert one.se_tau2 is None
     with pytest.raises(ValueError, match="k = 1"):
         one.confint()
+
+
+PI_CASES = sorted(FIX["pi"])
+
+
+@pytest.mark.parametrize("case", PI_CASES)
+def test_prediction_interval_methods_and_adhoc(case):
+    ref = FIX["pi"][case]
+    dn, method = case.split("/")
+    d = FIX["datasets"][dn]
+    y, v = decode(d["yi"]), decode(d["vi"])
+
+    def pi(**kw):
+        r = iometa.pool(y, v, method=method, **kw)
+        return [r.pi_low, r.pi_high]
+
+    close(pi(), ref["metafor_z"], f"{case} metafor z")
+    close(pi(test="knha"), ref["metafor_knha"], f"{case} metafor knha")
+    for pim, key in (("hts", "hts"), ("v", "v"), ("hk-pr", "hk_pr")):
+        for test in ("z", "knha"):
+            close(pi(pi_method=pim, test=test), ref[key], f"{case} {pim} {test}")
+    ah = iometa.pool(y, v, method=method, test="knha", adhoc=True)
+    close(ah.se, ref["se_adhoc"], f"{case} adhoc se")
+    close([ah.stat, ah.pval, ah.coef_ci_low, ah.coef_ci_high, ah.pi_low, ah.pi_high],
+          [ref["adhoc"][a] for a in ("zval", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub")],
+          f"{case} adhoc")
+    assert "ad hoc correction" in ah.summary()
+
+
+def test_pi_method_on_every_pool_function_and_refit():
+    kw = dict(pi_method="hts", test="knha", adhoc=True)
+    res = [iometa.pool_proportions([13, 4, 9, 7], [51, 30, 40, 35], **kw),
+           iometa.pool_survival_rates([0.8, 0.7, 0.75, 0.6], [40, 50, 60, 30], **kw),
+           iometa.pool_medians([20.0, 24, 18, 30], ci_low=[15.0, 19, 12, 22],
+                               ci_high=[26.0, 30, 25, 40], **kw),
+           iometa.pool_rates([5, 8, 12, 3], [100.0, 150, 210, 90], **kw)]
+    for r in res:
+        assert r.pi_method == "hts" and r.adhoc and r.spec.pi_method == "hts"
+        assert "HTS" in r.summary()
+        again = r.refit(pi_method="v")
+        assert again.pi_method == "v" and again.adhoc
+        base = r.refit(pi_method="metafor", adhoc=False)
+        assert base.pi_method == "metafor" and not base.adhoc
+        assert base.coef == pytest.approx(r.coef, rel=1e-12)
+
+
+def test_pi_options_errors_and_small_k():
+    with pytest.raises(ValueError, match="unknown pi_method"):
+        iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], pi_method="HTS")
+    with pytest.raises(ValueError, match="needs test='knha'"):
+        iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], adhoc=True)
+    with pytest.raises(ValueError, match="GLMM"):
+        iometa.pool_proportions([3, 4, 9], [30, 30, 40], method="GLMM", pi_method="v")
+    with pytest.warns(iometa.SmallSampleWarning, match="k >= 3"):
+        two = iometa.pool([0.1, 0.5], [0.04, 0.05], pi_method="hts")
+    assert np.isnan(two.pi_low) and any("k >= 3" in w for w in two.warnings)

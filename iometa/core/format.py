@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import math
 
+from .estimators import REGISTRY
+
 
 def fmt(x, digits=4) -> str:
     """Format a number for display; ``nan`` becomes "NA", infinities "inf"."""
@@ -67,11 +69,37 @@ def result_summary(res, digits=4) -> str:
         f"({lvl}% CI {fmt(res.ci_low, d)} to {fmt(res.ci_high, d)}; "
         f"{lvl}% PI {fmt(res.pi_low, d)} to {fmt(res.pi_high, d)})",
     ]
+    lines += inference_lines(res)
     if not res.converged:
         lines += ["", "WARNING: the estimator did not converge (see warnings)."]
     if res.warnings:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in res.warnings]
     return "\n".join(lines)
+
+
+#: how each pi_method forms the prediction interval (for the summaries)
+PI_TEXT = {
+    "metafor": "metafor's predict.rma (z, or t(k - 1) with the Knapp-Hartung SE under knha)",
+    "hts": "HTS: t(k - 2) with the usual SE (Higgins, Thompson & Spiegelhalter 2009)",
+    "v": "t(k - 1) with the usual SE (Veroniki et al. 2019)",
+    "hk-pr": "HK-PR: Knapp-Hartung SE with t(k - 2) (Partlett & Riley 2017)",
+}
+
+
+def inference_lines(res) -> list[str]:
+    """Which CI test and prediction interval a result used (one line each; none for the
+    models without a τ² method: GLMM, median of medians)."""
+    if res.method not in REGISTRY:
+        return []
+    if res.test == "knha":
+        test = ("Knapp-Hartung t test, ad hoc correction (s^2 floored at 1; metafor's "
+                "test='adhoc')" if getattr(res, "adhoc", False) else "Knapp-Hartung t test")
+    else:
+        test = {"z": "Wald z test"}.get(res.test, res.test)
+    pim = getattr(res, "pi_method", "metafor")
+    pi = ("none for the common-effect model (the CI is shown)" if res.method == "FE"
+          else PI_TEXT.get(pim, pim))
+    return ["", f"Test and CI: {test}", f"Prediction interval: {pi}"]
 
 
 def result_html(res) -> str:

@@ -103,6 +103,9 @@ class MetaResult:
     # what was fitted (frozen spec) and the per-study arrays it was fitted to: refit() reads them
     spec: ModelSpec | None = field(default=None, repr=False)
     inputs: Mapping[str, Any] | None = field(default=None, repr=False)
+    # how the prediction interval was formed and whether Knapp-Hartung was ad hoc corrected
+    pi_method: str = "metafor"
+    adhoc: bool = False
 
     # ------------------------------------------------------------------ derived
     @property
