@@ -17,7 +17,7 @@ import pandas as pd
 from .._warnings import ConvergenceWarning, DataWarning, IometaWarning
 from ..core import verbs
 from ..core.design import Design, build_design, design_rows
-from ..core.estimators import METHODS, estimate_tau2
+from ..core.estimators import METHODS, REGISTRY, estimate_tau2
 from ..core.models import column, study_labels
 from ..core.regression import RegFit, fit_regression_arrays
 from ..core.results import MetaResult
@@ -285,6 +285,10 @@ def _fit_warnings(fit: RegFit, method, test) -> list[str]:
     """Warn (and return the messages) about a residual tau^2 that did not converge and about a
     Knapp-Hartung fit whose residuals are all 0 (standard errors 0, F-test undefined)."""
     msgs = []
+    if not bool(fit.converged[0]) and REGISTRY[method].kind == "iterated":
+        raise ValueError(f"the {method} estimator of the residual tau^2 did not converge after "
+                         f"{int(fit.n_iter[0])} iterations (its fixed-point iteration cycles; "
+                         "metafor stops with an error too): use method='DL', 'PM' or 'REML'")
     if not bool(fit.converged[0]):
         msgs.append(f"the {method} estimate of the residual tau^2 did not converge after "
                     f"{int(fit.n_iter[0])} iterations; the last value ({float(fit.tau2[0]):.6g}) "

@@ -16,7 +16,7 @@ import pandas as pd
 from .._warnings import ConvergenceWarning, IometaWarning, SmallSampleWarning, TransformWarning
 from ._solve import dot
 from .effects import proportion_effects, study_columns_proportions
-from .estimators import METHODS, sweep
+from .estimators import METHODS, REGISTRY, sweep
 from .fitting import PI_METHODS, chi2_quantile, fit_one, tau2_ci_qprofile
 from .glmm_result import glmm_result
 from .measures import MEASURES, PROPORTION_MEASURES
@@ -159,6 +159,10 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
                 adhoc=adhoc)
     weights = f.pop("weights")
     f = {a: float(x) for a, x in f.items()}
+    if not f["converged"] and REGISTRY[method].kind == "iterated":
+        raise ValueError(f"the {method} estimator of tau^2 did not converge after "
+                         f"{int(f['n_iter'])} iterations (its fixed-point iteration cycles; "
+                         "metafor stops with an error too): use method='DL', 'PM' or 'REML'")
     if not f["converged"]:
         _warn(msgs, f"the {method} estimator of tau^2 did not converge after {int(f['n_iter'])} "
               f"iterations; the last value ({f['tau2']:.6g}) is reported. Try method='PM' "

@@ -13,7 +13,8 @@ Formulas (metafor 3.8-1 ``rma.uni``, ``confint.rma.uni``, ``blup.rma.uni``, ``ra
 * se(τ̂²): DL 1/tr P₀·√(2(k − p) + 4τ̂² tr P₀ + 2τ̂⁴ tr P₀²) (P₀ = P(0)); HS the same with
   1/Σwᵢ (wᵢ = 1/vᵢ) in front; HE 1/(k − p)·√(2 tr(P_uV)² + 4τ̂² tr P_uV + 2τ̂⁴(k − p)); SJ
   τ₀²/(k − p)·√(2 tr(PV)² + 4τ̂² tr(PVP) + 2τ̂⁴ tr P²) with P = P(τ₀²); ML √(2/Σwᵢ²);
-  REML √(2/tr P²); EB and PM √(2k²/(k − p))/Σwᵢ, the last three at τ̂². None for the
+  REML √(2/tr P²); EB, PM, PMM and SJIT √(2k²/(k − p))/Σwᵢ, the last ones at τ̂²; HSk
+  k/(k − p) times HS's; DLIT DL's with P = P(τ̂²). None for the
   common-effect model and for a fixed τ² (metafor prints none).
 * confint, type "QP" (Viechtbauer 2007): the τ² where Q_E(τ²) equals the χ²(k − p) quantiles;
   type "PL": where −2(ℓ(τ²) − ℓ(τ̂²)) = χ²₁(level), ℓ the REML log-likelihood for REML and the
@@ -59,11 +60,13 @@ def se_tau2(yi, vi, X, tau2, method):
     t = max(float(tau2), 0.0)
     if method == "FE":
         return None
-    if method in ("DL", "HS"):
-        P = _proj(X, 1.0 / vi)
+    if method in ("DL", "HS", "HSk", "DLIT"):
+        P = _proj(X, 1.0 / (vi + t) if method == "DLIT" else 1.0 / vi)
         tr = np.trace(P)
         root = np.sqrt(2 * (k - p) + 4 * t * tr + 2 * t**2 * np.sum(P * P))
-        return float(root / (tr if method == "DL" else np.sum(1.0 / vi)))
+        if method in ("DL", "DLIT"):
+            return float(root / tr)
+        return float(root / np.sum(1.0 / vi) * (k / (k - p) if method == "HSk" else 1.0))
     if method == "HE":
         Pu = np.eye(k) - X @ np.linalg.solve(X.T @ X, X.T)
         PV = Pu * vi[None, :]
@@ -82,7 +85,7 @@ def se_tau2(yi, vi, X, tau2, method):
     if method == "REML":
         P = _proj(X, w)
         return float(np.sqrt(2.0 / np.sum(P * P)))
-    if method in ("EB", "PM"):
+    if method in ("EB", "PM", "PMM", "SJIT"):
         return float(np.sqrt(2.0 * k**2 / (k - p)) / np.sum(w))
     raise ValueError(f"no standard error of tau^2 for method {method!r}")
 
