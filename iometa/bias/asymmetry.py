@@ -148,8 +148,16 @@ def _regression_result(name, model, predictor, method, fit, k, level, msgs):
         warnings=msgs)
 
 
-def egger_test(result) -> RegressionTestResult:
+#: regtest's predictors whose limit estimate is the intercept (the predictor → 0)
+EGGER_PREDICTORS = {"sei": "SE", "vi": "variance", "ninv": "1/n", "sqrtninv": "1/sqrt(n)"}
+
+
+def egger_test(result, predictor="sei", ni=None) -> RegressionTestResult:
     """Egger's regression test: the mixed-effects meta-regression yᵢ = β₀ + β₁·SEᵢ.
+
+    ``predictor`` as metafor's ``regtest``: ``"sei"`` (default), ``"vi"``, ``"ninv"`` (1/nᵢ)
+    or ``"sqrtninv"`` (1/√nᵢ, the sample-size based variant); the sample sizes come from
+    ``ni`` or ``result.studies["n"]``. metafor: ``regtest(res, predictor="sqrtninv", ni=)``.
 
     Fitted with the result's τ² estimator, test (z, or t with k − 2 df under Knapp–Hartung),
     level and fixed τ² (if any); ``stat`` is the z or t of the slope β₁, ``limit_estimate`` the
@@ -175,11 +183,32 @@ def egger_test(result) -> RegressionTestResult:
     if result.method == "GLMM":
         raise ValueError("Egger's test needs an inverse-variance model (metafor's regtest does "
                          "not take rma.glmm): refit with measure='PLO' and e.g. method='REML'")
+    if predictor not in EGGER_PREDICTORS:
+        raise ValueError(f"unknown predictor {predictor!r}: expected one of "
+                         f"{', '.join(EGGER_PREDICTORS)}")
     msgs = _checked(result, "Egger's test")
-    fit = metareg_fit(result.yi, result.vi, np.sqrt(result.vi), method=result.method,
+    if predictor in ("sei", "vi"):
+        x = np.sqrt(result.vi) if predictor == "sei" else result.vi
+    else:
+        n = _sample_sizes(result, ni, f"Egger's test with predictor={predictor!r}")
+        x = 1 / n if predictor == "ninv" else 1 / np.sqrt(n)
+    fit = metareg_fit(result.yi, result.vi, x, method=result.method,
                       test=result.test, level=result.level, tau2=tau2_fixed(result))
-    return _regression_result("Egger's regression test", "rma", "sei", result.method, fit,
+    return _regression_result("Egger's regression test", "rma", predictor, result.method, fit,
                               result.k, result.level, msgs)
+
+
+def _sample_sizes(result, n, what):
+    """The studies' sample sizes: ``n`` or ``result.studies["n"]``, checked."""
+    if n is None:
+        if "n" not in result.studies:
+            raise ValueError(f"{what} needs the sample size of each study: this result has "
+                             "none (pass the sample sizes)")
+        n = result.studies["n"].to_numpy(dtype=float)
+    n = np.asarray(n, dtype=float).ravel()
+    if n.size != result.k or not np.all(np.isfinite(n)) or (n <= 0).any():
+        raise ValueError(f"n must hold {result.k} positive sample sizes")
+    return n
 
 
 def peters_test(result, n=None) -> RegressionTestResult:
@@ -204,14 +233,7 @@ def peters_test(result, n=None) -> RegressionTestResult:
     >>> pt.df
     8.0
     """
-    if n is None:
-        if "n" not in result.studies:
-            raise ValueError("Peters' test needs the sample size of each study: this result "
-                             "has none (pass n=[...])")
-        n = result.studies["n"].to_numpy(dtype=float)
-    n = np.asarray(n, dtype=float).ravel()
-    if n.size != result.k or not np.all(np.isfinite(n)) or (n <= 0).any():
-        raise ValueError(f"n must hold {result.k} positive sample sizes")
+    n = _sample_sizes(result, n, "Peters' test")
     msgs = _checked(result, "Peters' test")
     fit = wls_lm_fit(result.yi, 1 / n, 1 / result.vi, level=result.level)
     return _regression_result("Peters' regression test", "lm", "ninv", "WLS", fit, result.k,

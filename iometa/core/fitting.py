@@ -285,3 +285,49 @@ def _qprofile(y, v, m, k, level):
         high = root_q(y, v, m, k, chi2_quantile(a / 2, df), z0).tau2
     few = k < 2
     return where(few, np.nan, low), where(few, np.nan, high)
+
+
+def reweighted(f, yi, vi, a, *, test, level, pi_method="metafor", adhoc=False, fe=False):
+    """Inference of one fit ``f`` (the fields of :func:`fit_one`) redone with user weights
+    ``a`` (``rma(weights=)``; all ones for ``weighted=False``): μ̂ = Σaᵢyᵢ/Σaᵢ,
+    Var = Σaᵢ²(vᵢ + τ̂²)/(Σaᵢ)²; under Knapp–Hartung times s² = Σwᵢ(yᵢ − μ̂_IV)²/(k − 1) of the
+    inverse-variance fit (floored at 1 under ``adhoc``), as metafor. τ², Q, I², H² are those of
+    ``f`` (the weights enter only the estimate and its SE). Returns a copy of ``f``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> y, v = np.array([0.1, 0.5, 0.9]), np.array([0.04, 0.05, 0.06])
+    >>> g = reweighted(fit_one(y, v, method="DL"), y, v, np.ones(3), test="z", level=0.95)
+    >>> round(float(g["coef"]), 4)
+    0.5
+    """
+    sc = _special()
+    k, t2 = yi.size, float(f["tau2"])
+    sa = float(a.sum())
+    mu = float(a @ yi) / sa
+    se = se_usual = float(np.sqrt((a * a) @ (vi + t2))) / sa
+    p = 1 - (1 - level) / 2
+    g = dict(f)
+    if test == "knha" or pi_method == "hk-pr":
+        w = 1.0 / (vi + t2)
+        r = yi - float(w @ yi) / float(w.sum())
+        s2 = float(w @ (r * r)) / (k - 1)
+        se_kh = se * np.sqrt(max(s2, 1.0) if adhoc else s2)
+    if test == "knha":
+        se = se_kh
+        crit = quantile("t", p, _t_df(k - 1.0))
+        stat = mu / se
+        pval = 2 * sc.stdtr(_t_df(k - 1.0), -abs(stat))
+    else:
+        crit = quantile("z", p)
+        stat = mu / se
+        pval = 2 * sc.ndtr(-abs(stat))
+    g.update(coef=mu, se=se, stat=stat, pval=pval, ci_low=mu - crit * se,
+             ci_high=mu + crit * se, weights=100 * a / sa)
+    sp = se if fe else np.sqrt(se**2 + t2)
+    if pi_method != "metafor" and not fe:
+        crit = quantile("t", p, _t_df(k - (1.0 if pi_method == "v" else 2.0)))
+        sp = np.sqrt((se_kh if pi_method == "hk-pr" else se_usual) ** 2 + t2)
+    g.update(pi_low=mu - crit * sp, pi_high=mu + crit * sp)
+    return g

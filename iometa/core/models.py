@@ -17,7 +17,7 @@ from .._warnings import ConvergenceWarning, IometaWarning, SmallSampleWarning, T
 from ._solve import dot
 from .effects import proportion_effects, study_columns_proportions
 from .estimators import METHODS, REGISTRY, sweep
-from .fitting import PI_METHODS, chi2_quantile, fit_one, tau2_ci_qprofile
+from .fitting import PI_METHODS, chi2_quantile, fit_one, reweighted, tau2_ci_qprofile
 from .glmm_result import glmm_result
 from .measures import MEASURES, PROPORTION_MEASURES
 from .results import Deferred, MetaResult
@@ -122,7 +122,7 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
                measure="GEN", kind="generic", scale="model",
                backtransform: Callable | None = None, study_columns=None, data=None,
                spec: ModelSpec | None = None, inputs=None, notes=(), extra=None,
-               pi_method="metafor", adhoc=False) -> MetaResult:
+               pi_method="metafor", adhoc=False, weights=None) -> MetaResult:
     """Fit a meta-analysis of ``yi``/``vi`` and build the result (used by every pool function).
 
     The per-study table and the Q-profile intervals of τ², I² and H² are computed on first
@@ -133,6 +133,7 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
     check_pi_options(test, pi_method, adhoc)
     k = int(np.asarray(yi).size)
+    a = _user_weights(weights, k)
     labels = None if labels is None else list(labels)  # None: "Study 1", … built when needed
     yi, vi = _check_effects(yi, vi, labels)
     _check_range(yi, vi, labels)
@@ -157,8 +158,11 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
     fixed = 0.0 if k == 1 else tau2
     f = fit_one(yi, vi, method=method, test=test, level=level, tau2=fixed, pi_method=pi_method,
                 adhoc=adhoc)
+    if a is not None:
+        f = reweighted(f, yi, vi, a, test=test, level=level, pi_method=pi_method, adhoc=adhoc,
+                       fe=method == "FE" and tau2 is None)
     weights = f.pop("weights")
-    f = {a: float(x) for a, x in f.items()}
+    f = {name: float(x) for name, x in f.items()}
     if not f["converged"] and REGISTRY[method].kind == "iterated":
         raise ValueError(f"the {method} estimator of tau^2 did not converge after "
                          f"{int(f['n_iter'])} iterations (its fixed-point iteration cycles; "
@@ -200,6 +204,19 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
         _backtransform=backtransform, spec=spec, inputs=inputs, pi_method=pi_method,
         adhoc=bool(adhoc),
     )
+
+
+def _user_weights(weights, k):
+    """``weights`` as k finite non-negative floats with a positive sum (None stays None)."""
+    if weights is None:
+        return None
+    a = np.asarray(weights, dtype=float).ravel()
+    if a.size == 1:
+        a = np.full(k, float(a[0]))
+    if a.size != k or not np.isfinite(a).all() or (a < 0).any() or a.sum() <= 0:
+        raise ValueError(f"weights must be {k} finite non-negative numbers with a positive sum "
+                         "(one per study)")
+    return a
 
 
 def check_pi_options(test, pi_method, adhoc):
@@ -279,7 +296,7 @@ def _subset_data(data, index):
 
 
 def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None, tau2=None,
-         pi_method="metafor", adhoc=False):
+         pi_method="metafor", adhoc=False, weights=None, weighted=True):
     """Pool generic effect sizes ``yi`` with sampling variances ``vi``.
 
     Common-effect (``method="FE"``) or random-effects model with the τ² estimators ``"DL"``,
@@ -290,7 +307,10 @@ def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None,
     scale. ``pi_method``: the prediction interval, ``"metafor"`` (``predict.rma``), ``"hts"``
     (t(k − 2), usual SE), ``"v"`` (t(k − 1), usual SE) or ``"hk-pr"`` (Knapp–Hartung SE,
     t(k − 2)); ``adhoc=True`` with ``test="knha"``: s² floored at 1 (metafor's
-    ``test="adhoc"``). See :mod:`iometa.core.fitting`.
+    ``test="adhoc"``). See :mod:`iometa.core.fitting`. ``weights`` (array or column): user
+    weights for the estimate and its SE, τ² and heterogeneity unchanged (``rma(weights=)``);
+    ``weighted=False``: the unweighted mean (``rma(weighted=FALSE)``); see
+    :func:`iometa.core.fitting.reweighted`.
 
     References: DerSimonian & Laird 1986; Viechtbauer 2005 (J Educ Behav Stat 30:261);
     Hartung & Knapp 2001 (Stat Med 20:3875); Higgins & Thompson 2002 (Stat Med 21:1539);
@@ -309,10 +329,23 @@ def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None,
     v = np.asarray(column(vi, data, "vi"), dtype=float)
     labs = None if labels is None else study_labels(labels, data, y.size)
     spec = ModelSpec("pool", "GEN", method, test, level, tau2=tau2, pi_method=pi_method,
-                     adhoc=adhoc)
-    return fit_result(y, v, labels=labs, data=data, spec=spec, inputs={"yi": y, "vi": v},
+                     adhoc=adhoc, weighted=weighted)
+    inputs = {"yi": y, "vi": v}
+    a = None
+    if weights is not None:
+        if not weighted:
+            raise ValueError("weights= and weighted=False exclude each other")
+        a = np.asarray(column(weights, data, "weights"), dtype=float)
+        inputs["weights"] = a
+    elif not weighted:
+        a = np.ones(y.size)
+    notes = () if a is None else (
+        "estimate and SE with user weights (rma(weights=)); tau^2 and heterogeneity as usual"
+        if weighted else "unweighted estimate (rma(weighted=FALSE)); tau^2 and heterogeneity "
+        "as usual",)
+    return fit_result(y, v, labels=labs, data=data, spec=spec, inputs=inputs,
                       method=method, test=test, level=level, tau2=tau2, pi_method=pi_method,
-                      adhoc=adhoc)
+                      adhoc=adhoc, weights=a, notes=notes)
 
 
 def _proportion_warnings(measure, n, res_vals):
@@ -403,7 +436,8 @@ def no_glmm_pi_options(pi_method, adhoc):
                          "method='GLMM' (whose PI is metafor's rma.glmm one)")
 
 
-register_fitter("pool", pool, ("method", "test", "level", "tau2", "pi_method", "adhoc"))
+register_fitter("pool", pool,
+                ("method", "test", "level", "tau2", "pi_method", "adhoc", "weighted"))
 register_fitter("pool_proportions", pool_proportions,
                 ("measure", "method", "test", "level", "add", "to", "nagq", "tau2", "study_ci",
                  "pi_method", "adhoc"))

@@ -226,6 +226,9 @@ class MetaResult:
         if self.k < 2:
             raise ValueError("k = 1: tau^2 cannot be estimated, so it has no confidence "
                              "interval (metafor stops too)")
+        if type == "PL" and self._user_weighted:
+            raise ValueError("type='PL' is not implemented for a model with user weights or "
+                             "weighted=False; use type='QP'")
         return verbs.confint_frame(y, v, X, self.tau2, self.i2, self.h2, self.method,
                                    self.level if level is None else level, type,
                                    fixed_tau2=self._tau2_fixed)
@@ -257,8 +260,16 @@ class MetaResult:
         """
         return self._shrunken("ranef", True, transf)
 
+    @property
+    def _user_weighted(self) -> bool:
+        return self.spec is not None and (not self.spec.weighted or (
+            self.inputs is not None and "weights" in self.inputs))
+
     def _shrunken(self, verb, random_part, transf):
         y, v, X = self._verb_inputs(verb)
+        if self._user_weighted:
+            raise ValueError(f"{verb}() is not available for a model with user weights or "
+                             "weighted=False (metafor refuses too)")
         return verbs.shrunken(y, v, X, np.array([self.coef]), np.array([[self.se**2]]),
                               self.tau2, self.level, self.df, random_part=random_part,
                               fe=self.method == "FE" and not self._tau2_fixed,
