@@ -64,3 +64,28 @@ def test_weights_errors_and_verbs():
     assert "user weights" in res.summary()
     sub = res.refit([0, 1])
     assert sub.coef == pytest.approx((0.1 + 2 * 0.5) / 3, rel=1e-12)
+
+
+@pytest.mark.parametrize("case", sorted(FIX.get("genq", {})))
+def test_genq_matches_rma(case):
+    from iometa.core.regression import estimate_tau2_mods
+
+    dn, wt, test = case.split("/")
+    d = FIX["datasets"][dn]
+    y, v, w = decode(d["yi"]), decode(d["vi"]), decode(d["w"])
+    ref = FIX["genq"][case]
+    a = w if wt == "w" else 1 / v
+    if test == "reg":
+        X = np.column_stack([np.ones(y.size), np.arange(1.0, y.size + 1)])
+        close(estimate_tau2_mods(y, v, X, "GENQ", weights=a)[0], ref["tau2"], case)
+        return
+    res = iometa.pool(y, v, method="GENQ", weights=a, test=test)
+    close([res.tau2, res.se_tau2, res.coef, res.se, res.coef_ci_low, res.coef_ci_high, res.i2],
+          [ref[x] for x in ("tau2", "se_tau2", "beta", "se", "ci_lb", "ci_ub", "I2")], case)
+    ci = res.confint(type="QP")
+    close([ci.loc["tau2", "ci_low"], ci.loc["tau2", "ci_high"]], ref["tau2_ci"], f"{case} CI")
+
+
+def test_genq_needs_weights():
+    with pytest.raises(ValueError, match="GENQ' needs weights"):
+        iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], method="GENQ")

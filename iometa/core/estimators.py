@@ -42,7 +42,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._solve import MAXITER, THRESHOLD, col, dot, msum, ndim, solve_root, where, work_arrays
+from ._solve import (
+    chi2_median,
+    col,
+    dot,
+    iterate_fixed_point,
+    msum,
+    ndim,
+    solve_root,
+    where,
+    work_arrays,
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,8 @@ REGISTRY: dict[str, Method] = {m.code: m for m in (
            "DerSimonian & Kacker 2007"),
     Method("SJIT", "random-effects, iterated Sidik-Jonkman", "iterated",
            "Sidik & Jonkman 2007"),
+    Method("GENQ", "random-effects, generalised Q-statistic with user weights", "moment",
+           "DerSimonian & Kacker 2007"),
 )}
 
 METHODS = tuple(REGISTRY)
@@ -348,13 +360,6 @@ def _pm(y, v, m, k, z0=None):
     return root_q(y, v, m, k, k - 1.0, z0)
 
 
-def chi2_median(df):
-    """Median of χ²(df): 2·P⁻¹(df/2, 1/2)."""
-    from scipy.special import gammaincinv
-
-    return 2.0 * gammaincinv(np.asarray(df, dtype=float) / 2.0, 0.5)
-
-
 def _pmm(y, v, m, k, z0=None):
     return root_q(y, v, m, k, chi2_median(np.where(k > 1, k - 1, 1)), z0)
 
@@ -362,26 +367,6 @@ def _pmm(y, v, m, k, z0=None):
 def _hsk(y, v, m, k, z0=None):
     sw, _, _, q = fixed_moments(y, v, m) if z0 is None else z0
     return _done(where(k > 1, (k / (k - 1.0) * q - k) / sw, 0.0))
-
-
-def iterate_fixed_point(step, t0, active):
-    """metafor's fixed-point iteration τ² ← step(τ²) from ``t0`` until |Δτ²| < THRESHOLD ·
-    max(1, τ²) (at most MAXITER steps); returns ``(τ², converged, iterations)`` as arrays of
-    the shape of ``t0`` (rows not ``active`` stay at t0, converged)."""
-    t = np.array(t0, dtype=float)
-    act = np.array(np.broadcast_to(active, t.shape), dtype=bool)
-    conv = ~act
-    it = np.zeros(t.shape, dtype=int)
-    for _ in range(MAXITER):
-        if conv.all():
-            break
-        new = np.asarray(step(t[()] if t.ndim == 0 else t), dtype=float)
-        done = np.abs(new - t) < THRESHOLD * np.maximum(1.0, new)
-        todo = ~conv
-        it = np.where(todo, it + 1, it)
-        t = np.where(todo, new, t)
-        conv = conv | (todo & done)
-    return t, conv, it
 
 
 def _dlit(y, v, m, k, z0=None):
@@ -407,6 +392,34 @@ def _sjit(y, v, m, k, z0=None):
     return _iterated(step, np.where(active, t0, 0.0), active)
 
 
+def tau2_genq(y, v, a):
+    """Generalised Q-statistic estimator with weights ``a`` (metafor's ``method="GENQ"``,
+    intercept only): (Σaᵢ(yᵢ − μ̂_a)² − tr(PV))/tr P with tr P = Σa − Σa²/Σa and
+    tr(PV) = Σaᵢvᵢ − Σaᵢ²vᵢ/Σa, truncated at 0 (0 for k = 1).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> t = tau2_genq(np.array([0.1, 0.5, 0.9]), np.array([0.04, 0.05, 0.06]), np.ones(3))
+    >>> round(float(t), 4)
+    0.11
+    """
+    y, v, a = (np.asarray(x, dtype=float) for x in (y, v, a))
+    if y.size < 2:
+        return 0.0
+    sa = a.sum()
+    mu = (a @ y) / sa
+    rss = a @ (y - mu) ** 2
+    trp = sa - (a @ a) / sa
+    trpv = a @ v - (a * a) @ v / sa
+    return float(max(0.0, (rss - trpv) / trp))
+
+
+def _genq(y, v, m, k, z0=None):
+    raise ValueError("method='GENQ' needs the weights of its generalised Q statistic: "
+                     "iometa.pool(yi, vi, method='GENQ', weights=...)")
+
+
 def _iterated(step, t0, active):
     with np.errstate(invalid="ignore", divide="ignore"):
         t, conv, it = iterate_fixed_point(step, t0, active)
@@ -417,7 +430,8 @@ def _iterated(step, t0, active):
 
 #: internal estimators: (y, v, weights mask or None, k, fixed moments or None) -> Tau2Fit
 TAU2 = {"FE": _fe, "DL": _dl, "HE": _he, "HS": _hs, "SJ": _sj, "ML": _ml, "REML": _reml,
-        "EB": _pm, "PM": _pm, "HSk": _hsk, "PMM": _pmm, "DLIT": _dlit, "SJIT": _sjit}
+        "EB": _pm, "PM": _pm, "HSk": _hsk, "PMM": _pmm, "DLIT": _dlit, "SJIT": _sjit,
+        "GENQ": _genq}
 
 
 def _public(name, doc):

@@ -16,7 +16,7 @@ import pandas as pd
 from .._warnings import ConvergenceWarning, IometaWarning, SmallSampleWarning, TransformWarning
 from ._solve import dot
 from .effects import proportion_effects, study_columns_proportions
-from .estimators import METHODS, REGISTRY, sweep
+from .estimators import METHODS, REGISTRY, sweep, tau2_genq
 from .fitting import PI_METHODS, chi2_quantile, fit_one, reweighted, tau2_ci_qprofile
 from .glmm_result import glmm_result
 from .measures import MEASURES, PROPORTION_MEASURES
@@ -156,6 +156,12 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
         _warn(msgs, "Knapp-Hartung adjustment with a common-effect model: the SE is scaled by "
               "sqrt(Q/(k - 1)), as metafor does; this is rarely meaningful")
     fixed = 0.0 if k == 1 else tau2
+    if method == "GENQ":
+        if a is None:
+            raise ValueError("method='GENQ' needs weights= (the weights of its generalised Q "
+                             "statistic, also used for the estimate, as metafor)")
+        if tau2 is None:
+            fixed = tau2_genq(yi, vi, a)
     f = fit_one(yi, vi, method=method, test=test, level=level, tau2=fixed, pi_method=pi_method,
                 adhoc=adhoc)
     if a is not None:

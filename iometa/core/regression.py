@@ -41,7 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _solve
-from .estimators import REGISTRY, check_method, chi2_median, iterate_fixed_point
+from ._solve import chi2_median, iterate_fixed_point
+from .estimators import REGISTRY, check_method
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,18 @@ def _rss(yc, X, w):
     return (w * r * r).sum(-1)
 
 
-def _tau2_closed(method, yc, v, X, k, p):
+def _tau2_closed(method, yc, v, X, k, p, weights=None):
     if method == "FE":
         return np.zeros(yc.shape[0])
+    if method == "GENQ":
+        if weights is None:
+            raise ValueError("method='GENQ' needs weights=")
+        a = np.broadcast_to(np.asarray(weights, dtype=float), v.shape)
+        A, _, r = _wls(yc, X, a)
+        h = np.einsum("bki,bij,bkj->bk", X, A, X)  # x_i'(X'AX)^-1 x_i
+        trp = (a - a * a * h).sum(-1)
+        trpv = ((a - a * a * h) * v).sum(-1)
+        return ((a * r * r).sum(-1) - trpv) / trp
     if method in ("DL", "HS", "HSk"):
         w = 1.0 / v
         rss = _rss(yc, X, w)
@@ -247,7 +257,7 @@ def _iterated(method, yc, v, X, k, p):
     return np.maximum(t, 0.0), conv, it
 
 
-def estimate_tau2_mods(y, v, X, method="REML"):
+def estimate_tau2_mods(y, v, X, method="REML", weights=None):
     """Residual τ² of ``B`` meta-regressions: arrays (tau2, converged, n_iter) of shape (B,).
 
     Example
@@ -270,7 +280,7 @@ def estimate_tau2_mods(y, v, X, method="REML"):
         return _q_root(yc, v, X, float(chi2_median(k - p)) if method == "PMM" else float(k - p))
     if kind == "iterated":
         return _iterated(method, yc, v, X, k, p)
-    t2 = np.maximum(_tau2_closed(method, yc, v, X, k, p), 0.0)
+    t2 = np.maximum(_tau2_closed(method, yc, v, X, k, p, weights), 0.0)
     return t2, np.ones(B, bool), np.zeros(B, int)
 
 

@@ -179,7 +179,8 @@ class MetaResult:
         y, v, X = self._verb_inputs("se_tau2")
         if self._tau2_fixed or self.k < 2:
             return None
-        return verbs.se_tau2(y, v, X, self.tau2, self.method)
+        return verbs.se_tau2(y, v, X, self.tau2, self.method,
+                             None if self.inputs is None else self.inputs.get("weights"))
 
     def predict(self, transf=None) -> pd.DataFrame:
         """metafor's ``predict(res)``: one row with pred, se, ci_low, ci_high, pi_low, pi_high

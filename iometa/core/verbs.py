@@ -14,7 +14,8 @@ Formulas (metafor 3.8-1 ``rma.uni``, ``confint.rma.uni``, ``blup.rma.uni``, ``ra
   1/Σwᵢ (wᵢ = 1/vᵢ) in front; HE 1/(k − p)·√(2 tr(P_uV)² + 4τ̂² tr P_uV + 2τ̂⁴(k − p)); SJ
   τ₀²/(k − p)·√(2 tr(PV)² + 4τ̂² tr(PVP) + 2τ̂⁴ tr P²) with P = P(τ₀²); ML √(2/Σwᵢ²);
   REML √(2/tr P²); EB, PM, PMM and SJIT √(2k²/(k − p))/Σwᵢ, the last ones at τ̂²; HSk
-  k/(k − p) times HS's; DLIT DL's with P = P(τ̂²). None for the
+  k/(k − p) times HS's; DLIT DL's with P = P(τ̂²); GENQ 1/tr P·√(2 tr(PV)² + 4τ̂² tr(PVP)
+  + 2τ̂⁴ tr P²) with P built from the user weights. None for the
   common-effect model and for a fixed τ² (metafor prints none).
 * confint, type "QP" (Viechtbauer 2007): the τ² where Q_E(τ²) equals the χ²(k − p) quantiles;
   type "PL": where −2(ℓ(τ²) − ℓ(τ̂²)) = χ²₁(level), ℓ the REML log-likelihood for REML and the
@@ -46,7 +47,7 @@ def typical_variance(vi, X):
     return (k - p) / np.trace(_proj(X, 1.0 / vi))
 
 
-def se_tau2(yi, vi, X, tau2, method):
+def se_tau2(yi, vi, X, tau2, method, weights=None):
     """metafor's ``se.tau2`` for the τ² ``method`` (None for "FE").
 
     Example
@@ -67,6 +68,11 @@ def se_tau2(yi, vi, X, tau2, method):
         if method in ("DL", "DLIT"):
             return float(root / tr)
         return float(root / np.sum(1.0 / vi) * (k / (k - p) if method == "HSk" else 1.0))
+    if method == "GENQ":
+        P = _proj(X, np.asarray(weights, dtype=float))
+        PV = P * vi[None, :]
+        return float(np.sqrt(2 * np.sum(PV * PV.T) + 4 * t * np.sum(PV * P)
+                             + 2 * t**2 * np.sum(P * P)) / np.trace(P))
     if method == "HE":
         Pu = np.eye(k) - X @ np.linalg.solve(X.T @ X, X.T)
         PV = Pu * vi[None, :]

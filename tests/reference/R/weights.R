@@ -33,3 +33,24 @@ for (dn in names(datasets)) {
 }
 out <- list(metafor = as.character(packageVersion("metafor")), datasets = datasets, fits = fits)
 message("wrote ", write_fixture(out, "weights", pretty = FALSE))
+
+# method = "GENQ" (weights are those of the generalised Q statistic and of the estimate)
+genq <- list()
+for (dn in names(datasets)) {
+  d <- datasets[[dn]]
+  yi <- as.numeric(d$yi); vi <- as.numeric(d$vi); w <- as.numeric(d$w)
+  for (wt in c("w", "ivw")) for (tst in c("z", "knha")) {
+    ww <- if (wt == "w") w else 1 / vi
+    r <- rma(yi, vi, weights = ww, method = "GENQ", test = tst, control = CTRL)
+    ci <- confint(r, type = "QP", control = CI_CTRL)
+    genq[[paste(dn, wt, tst, sep = "/")]] <- list(
+      tau2 = num(r$tau2), se_tau2 = num(r$se.tau2), beta = num(r$beta), se = num(r$se),
+      ci_lb = num(r$ci.lb), ci_ub = num(r$ci.ub), I2 = num(r$I2),
+      tau2_ci = vec(ci$random[1, 2:3]))
+  }
+  X <- cbind(1, seq_along(yi))
+  r <- rma(yi, vi, weights = w, mods = X, intercept = FALSE, method = "GENQ", control = CTRL)
+  genq[[paste(dn, "w", "reg", sep = "/")]] <- list(tau2 = num(r$tau2))
+}
+out$genq <- genq
+message("wrote ", write_fixture(out, "weights", pretty = FALSE))
