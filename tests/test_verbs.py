@@ -160,3 +160,20 @@ def test_pi_options_errors_and_small_k():
     with pytest.warns(iometa.SmallSampleWarning, match="k >= 3"):
         two = iometa.pool([0.1, 0.5], [0.04, 0.05], pi_method="hts")
     assert np.isnan(two.pi_low) and any("k >= 3" in w for w in two.warnings)
+
+
+def test_summary_with_common_and_random_effects_together():
+    y = [0.1, 0.5, 0.9, 0.3]
+    v = [0.04, 0.05, 0.06, 0.02]
+    res = iometa.pool(y, v, method="DL", test="knha", adhoc=True)
+    fe = iometa.pool(y, v, method="FE")
+    text = res.summary(common=True)
+    lines = {line.split("  ")[0]: line for line in text.splitlines()}
+    assert f"{fe.estimate:.4f}" in lines["Common effect model"]
+    assert "z = " in lines["Common effect model"] and "t = " in lines["Random effects model"]
+    assert f"{res.pi_low:.4f}" in lines["Prediction interval"]
+    assert res.summary() in text
+    with pytest.raises(ValueError, match="random-effects"):
+        fe.summary(common=True)
+    prop = iometa.pool_proportions([13, 4, 9, 7], [51, 30, 40, 35])
+    assert "Common effect model" in prop.summary(common=True)

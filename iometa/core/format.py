@@ -77,6 +77,30 @@ def result_summary(res, digits=4) -> str:
     return "\n".join(lines)
 
 
+def both_models(re, fe, digits=4) -> str:
+    """The common-effect and random-effects estimates in one table (reporting scale), with
+    the prediction interval, as meta's ``print.meta``."""
+    lvl = int(round(re.level * 100))
+    d = digits
+
+    def row(name, r):
+        stat = "t" if r.test == "knha" else "z"
+        return (f"{name:<22}{fmt(r.estimate, d):>10}  [{fmt(r.ci_low, d)}; {fmt(r.ci_high, d)}]"
+                f"  {stat} = {fmt(r.stat, 2)}  p = {fmt_p(r.pval, d)}")
+
+    return "\n".join([
+        f"Number of studies: k = {re.k} (reporting scale: {re.scale})",
+        "",
+        f"{'':<22}{'estimate':>10}  {lvl}% CI",
+        row("Common effect model", fe),
+        row("Random effects model", re),
+        f"{'Prediction interval':<22}{'':>10}  [{fmt(re.pi_low, d)}; {fmt(re.pi_high, d)}]",
+        "",
+        f"Heterogeneity: tau^2 = {fmt(re.tau2, d)} ({re.method}); I^2 = {fmt(re.i2, 1)}%; "
+        f"Q = {fmt(re.q, 2)} (df = {re.q_df}), p = {fmt_p(re.q_pval, d)}",
+    ])
+
+
 #: how each pi_method forms the prediction interval (for the summaries)
 PI_TEXT = {
     "metafor": "metafor's predict.rma (z, or t(k - 1) with the Knapp-Hartung SE under knha)",

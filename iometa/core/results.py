@@ -301,11 +301,36 @@ class MetaResult:
 
     summary_frame = to_frame
 
-    def summary(self, digits: int = 4) -> str:
-        """A readable text block like metafor's ``print.rma``."""
-        from .format import result_summary
+    def summary(self, digits: int = 4, common: bool = False) -> str:
+        """A readable text block like metafor's ``print.rma``. ``common=True`` adds the
+        common-effect (inverse-variance) and the random-effects estimates side by side with
+        the prediction interval, as meta's ``print.meta`` does (the common-effect model is this
+        result refitted with ``method="FE"`` and the z test).
 
-        return result_summary(self, digits)
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.9, 0.3], [0.04, 0.05, 0.06, 0.02], method="DL")
+        >>> "Common effect model" in res.summary(common=True)
+        True
+        """
+        from .format import both_models, result_summary
+
+        text = result_summary(self, digits)
+        if not common:
+            return text
+        if self.method not in REGISTRY or self.method == "FE":
+            raise ValueError("common=True needs a random-effects result fitted with a tau^2 "
+                             f"method (this one is {self.method!r})")
+        import warnings as _w
+
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")
+            changes = {"method": "FE", "test": "z"}  # meta: the common effect uses z
+            if "adhoc" in self.spec.options():
+                changes["adhoc"] = False
+            fe = self.refit(**changes)
+        return both_models(self, fe, digits) + "\n\n" + text
 
     def __str__(self) -> str:
         return self.summary()
