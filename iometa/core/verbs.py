@@ -25,6 +25,18 @@ Formulas (metafor 3.8-1 ``rma.uni``, ``confint.rma.uni``, ``blup.rma.uni``, ``ra
 * blup: λᵢ = τ̂²/(τ̂² + vᵢ); predᵢ = λᵢyᵢ + (1 − λᵢ)xᵢ'β̂, var = λᵢvᵢ + (1 − λᵢ)²xᵢ'V_βxᵢ;
   ranef: predᵢ = λᵢ(yᵢ − xᵢ'β̂), var = λᵢvᵢ + λᵢ²xᵢ'V_βxᵢ (0 for the common-effect model);
   intervals pred ± crit·se with crit from t(k − p) under Knapp–Hartung, else z.
+
+metafor equivalents: ``res$se.tau2``, ``confint(res, type=)``, ``blup(res)``, ``ranef(res)``.
+References: Viechtbauer 2007 (Stat Med 26:37); Raudenbush & Bryk 1985 (J Educ Stat 10:75,
+empirical Bayes estimates).
+
+Example
+-------
+>>> import numpy as np
+>>> y, v = np.array([0.1, 0.5, 0.9, 0.2]), np.array([0.04, 0.05, 0.06, 0.03])
+>>> lo, hi, _ = tau2_ci(y, v, np.ones((4, 1)), 0.0573, "REML", 0.95, "QP")
+>>> lo, round(hi, 4)
+(0.0, 1.5716)
 """
 
 from __future__ import annotations
@@ -42,7 +54,14 @@ def _proj(X, w):
 
 
 def typical_variance(vi, X):
-    """ṽ = (k − p)/tr P(0), the typical within-study variance of I² and H²."""
+    """ṽ = (k − p)/tr P(0), the typical within-study variance of I² and H².
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> round(float(typical_variance(np.array([0.04, 0.04, 0.04]), np.ones((3, 1)))), 4)
+    0.04
+    """
     k, p = X.shape
     return (k - p) / np.trace(_proj(X, 1.0 / vi))
 
