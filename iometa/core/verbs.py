@@ -36,7 +36,7 @@ Example
 >>> y, v = np.array([0.1, 0.5, 0.9, 0.2]), np.array([0.04, 0.05, 0.06, 0.03])
 >>> lo, hi, _ = tau2_ci(y, v, np.ones((4, 1)), 0.0573, "REML", 0.95, "QP")
 >>> lo, round(hi, 4)
-(0.0, 1.5716)
+(0.0, 1.7452)
 """
 
 from __future__ import annotations
