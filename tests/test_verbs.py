@@ -177,3 +177,13 @@ def test_summary_with_common_and_random_effects_together():
         fe.summary(common=True)
     prop = iometa.pool_proportions([13, 4, 9, 7], [51, 30, 40, 35])
     assert "Common effect model" in prop.summary(common=True)
+
+
+def test_regression_predict_transf_and_html_names_the_pi():
+    reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5, [1.0, 2, 3, 4, 5])
+    raw = reg.predict([[6.0]])
+    tr = reg.predict([[6.0]], transf=np.exp)
+    assert "se" not in tr.columns
+    assert tr["pi_high"].iloc[0] == pytest.approx(np.exp(raw["pi_high"].iloc[0]), rel=1e-12)
+    res = iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], pi_method="v")
+    assert "Veroniki" in res._repr_html_() and "Veroniki" in res.summary()

@@ -103,12 +103,13 @@ class MetaRegression:
         """The coefficient table (tidy, one row per term)."""
         return self.coefficients
 
-    def predict(self, newmods=None) -> pd.DataFrame:
+    def predict(self, newmods=None, transf=None) -> pd.DataFrame:
         """Predicted effects (model scale) with CI and PI, as metafor's ``predict.rma``.
 
         ``newmods``: None (fitted values of the studies), a DataFrame/dict of moderator values
         (coded with the fitted levels), or an array of model-matrix rows without the intercept
         column (metafor's ``newmods``). PI = pred ± crit·√(se² + τ²), crit from z or t(k − p).
+        ``transf``: a function applied to pred and the limits (then no se column, as metafor).
 
         Example
         -------
@@ -123,9 +124,12 @@ class MetaRegression:
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Xn, self.vcov, Xn), 0.0))
         crit = _crit(self.level, self.ddf)
         sp = np.sqrt(se**2 + self.tau2)
-        return pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se,
-                             "ci_high": pred + crit * se, "pi_low": pred - crit * sp,
-                             "pi_high": pred + crit * sp})
+        out = {"pred": pred, "se": se, "ci_low": pred - crit * se, "ci_high": pred + crit * se,
+               "pi_low": pred - crit * sp, "pi_high": pred + crit * sp}
+        if transf is not None:
+            out = {name: np.asarray(transf(x), dtype=float) for name, x in out.items()
+                   if name != "se"}
+        return pd.DataFrame(out)
 
     @property
     def se_tau2(self) -> float | None:

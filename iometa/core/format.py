@@ -134,6 +134,8 @@ def result_html(res) -> str:
         (f"Estimate [{lvl}% CI] ({res.scale})",
          f"{fmt(res.estimate)} [{fmt(res.ci_low)}, {fmt(res.ci_high)}]"),
         (f"{lvl}% prediction interval", f"[{fmt(res.pi_low)}, {fmt(res.pi_high)}]"),
+        *((line.split(": ", 1)[0], line.split(": ", 1)[1]) for line in inference_lines(res)
+          if line),
         ("τ² [CI]", f"{fmt(res.tau2)} {_ci(res.tau2_ci, 4)}"),
         ("I² [CI]", f"{fmt(res.i2, 1)}% {_ci(res.i2_ci, 1)}"),
         ("Q (df), p", f"{fmt(res.q, 3)} ({res.q_df}), {fmt_p(res.q_pval)}"),
