@@ -187,3 +187,18 @@ def test_regression_predict_transf_and_html_names_the_pi():
     assert tr["pi_high"].iloc[0] == pytest.approx(np.exp(raw["pi_high"].iloc[0]), rel=1e-12)
     res = iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], pi_method="v")
     assert "Veroniki" in res._repr_html_() and "Veroniki" in res.summary()
+
+
+def test_pool_many_takes_pi_method_and_adhoc():
+    import pandas as pd
+
+    d = FIX["datasets"]["bcg"]
+    y, v = decode(d["yi"]), decode(d["vi"])
+    df = pd.DataFrame({"g": ["a"] * 13 + ["b"] * 2, "yi": np.r_[y, y[:2]], "vi": np.r_[v, v[:2]]})
+    out = iometa.pool_many(df, by="g", method="REML", test="knha", adhoc=True, pi_method="hts")
+    one = iometa.pool(y, v, method="REML", test="knha", adhoc=True, pi_method="hts")
+    assert out["pi_low"].iloc[0] == pytest.approx(one.pi_low, rel=1e-9)
+    assert out["se"].iloc[0] == pytest.approx(one.se, rel=1e-9)
+    assert np.isnan(out["pi_low"].iloc[1]) and "k >= 3" in out["note"].iloc[1]
+    with pytest.raises(ValueError, match="needs test='knha'"):
+        iometa.pool_many(df, by="g", adhoc=True)
