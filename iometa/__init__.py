@@ -82,6 +82,8 @@ _LAZY: dict[str, str] = {
     "begg_test": "iometa.bias",
     "peters_test": "iometa.bias",
     "trim_and_fill": "iometa.bias",
+    "henmi_copas": "iometa.bias",
+    "HenmiCopasResult": "iometa.bias",
     # batched engine
     "pool_many": "iometa.batch",
     # plots (matplotlib imported only here)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .core.estimators import METHODS
 from .core.fitting import TESTS, fit_arrays, tau2_ci_qprofile
+from .core.models import check_pi_options
 
 #: padded cells (analyses × largest k) per chunk: bounds the working memory of one chunk
 CHUNK_CELLS = 1 << 20
@@ -24,7 +25,7 @@ CI_COLUMNS = ("tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "h2_ci_l
 
 
 def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95,
-              heterogeneity_ci=False) -> pd.DataFrame:
+              heterogeneity_ci=False, pi_method="metafor", adhoc=False) -> pd.DataFrame:
     """Pool every analysis of a long table at once: one row per analysis.
 
     ``data`` has one row per study; the column(s) ``by`` identify the analysis (e.g. outcome ×
@@ -39,6 +40,8 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     what was done: k = 1 analyses get τ² = 0 and the z test, as ``pool`` does). With
     ``heterogeneity_ci=True`` also the Q-profile CIs ``tau2_ci_low`` … ``h2_ci_high`` (two more
     root findings per analysis; limited like ``pool`` and metafor's ``confint``).
+    ``pi_method`` and ``adhoc`` as in :func:`iometa.pool` (a PI with t(k − 2) df is NaN for
+    k < 3 and the note says so).
 
     metafor has no batched equivalent (``rma()`` per analysis, e.g. in ``by()``); PyMARE's
     estimators take (k, B) arrays. References: DerSimonian & Laird 1986; Viechtbauer 2005
@@ -57,6 +60,7 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     0.1107
     """
     cols = _check_args(data, by, yi, vi, method, test, level)
+    check_pi_options(test, pi_method, adhoc)
     y = _numeric(data, yi, "yi")
     v = _numeric(data, vi, "vi")
     codes, n_groups = _group_codes(data, cols)
@@ -70,14 +74,15 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     out: dict[str, np.ndarray] = {}
     for ids in _chunks(counts):
         Y, V, M = _padded(y, v, order, starts, counts, ids)
-        res = _fit_chunk(Y, V, M, counts[ids], method, test, level, heterogeneity_ci)
+        res = _fit_chunk(Y, V, M, counts[ids], method, test, level, heterogeneity_ci,
+                         pi_method, adhoc)
         for name in names:
             values = np.asarray(res[name])
             if name not in out:
                 out[name] = np.empty(n_groups, dtype=values.dtype)
             out[name][ids] = values
     frame = keys.assign(**{name: out[name] for name in names})
-    frame["note"] = _notes(frame, method, test)
+    frame["note"] = _notes(frame, method, test, pi_method)
     return frame
 
 
@@ -194,10 +199,11 @@ def _padded(y, v, order, starts, counts, ids):
     return Y, V, (None if c.min() == kmax else M)
 
 
-def _fit_chunk(Y, V, M, k, method, test, level, heterogeneity_ci):
+def _fit_chunk(Y, V, M, k, method, test, level, heterogeneity_ci, pi_method="metafor",
+               adhoc=False):
     one = k[0] == 1  # chunks are either all k = 1 or all k >= 2
     fit = fit_arrays(Y, V, M, method=method, test="z" if one else test, level=level,
-                     tau2=0.0 if one else None)
+                     tau2=0.0 if one else None, pi_method=pi_method, adhoc=adhoc and not one)
     res = {"k": fit.k, "estimate": fit.coef, "se": fit.se, "stat": fit.stat,
            "pval": fit.pval, "df": fit.df, "ci_low": fit.ci_low, "ci_high": fit.ci_high,
            "pi_low": fit.pi_low, "pi_high": fit.pi_high, "tau2": fit.tau2,
@@ -235,7 +241,7 @@ KNHA_ZERO_SE_NOTE = ("identical effects: the Knapp-Hartung SE is 0 (zero-width C
                      "t), as in metafor; use test='z'")
 
 
-def _notes(frame, method, test):
+def _notes(frame, method, test, pi_method="metafor"):
     """Per-analysis notes (what pool() would say in its warnings), "" when nothing to say."""
     notes = np.full(len(frame), "", dtype=object)
     k = frame["k"].to_numpy()
@@ -248,6 +254,8 @@ def _notes(frame, method, test):
     if method == "FE" and test == "knha":
         add(k > 1, "Knapp-Hartung with a common-effect model: SE scaled by sqrt(Q/(k - 1))")
     add(~frame["converged"].to_numpy(), f"{method} did not converge: last value reported")
+    if pi_method in ("hts", "hk-pr") and method != "FE":
+        add(k < 3, f"pi_method={pi_method!r} needs k >= 3 (t with k - 2 df): PI not defined")
     if test == "knha":
         add((k > 1) & (frame["se"].to_numpy() == 0), KNHA_ZERO_SE_NOTE)
     if "_capped" in frame:

@@ -19,7 +19,9 @@ from .asymmetry import (
     peters_test,
 )
 from .harbord import harbord_test
+from .henmi_copas import HenmiCopasResult, henmi_copas
 from .trimfill import TrimFillResult, trim_and_fill
 
-__all__ = ["RankTestResult", "RegressionTestResult", "TrimFillResult", "begg_test", "egger_test",
-           "harbord_test", "peters_test", "trim_and_fill"]
+__all__ = ["HenmiCopasResult", "RankTestResult", "RegressionTestResult", "TrimFillResult",
+           "begg_test", "egger_test", "harbord_test", "henmi_copas", "peters_test",
+           "trim_and_fill"]

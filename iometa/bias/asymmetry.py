@@ -148,8 +148,16 @@ def _regression_result(name, model, predictor, method, fit, k, level, msgs):
         warnings=msgs)
 
 
-def egger_test(result) -> RegressionTestResult:
+#: regtest's predictors whose limit estimate is the intercept (the predictor → 0)
+EGGER_PREDICTORS = {"sei": "SE", "vi": "variance", "ninv": "1/n", "sqrtninv": "1/sqrt(n)"}
+
+
+def egger_test(result, predictor="sei", ni=None) -> RegressionTestResult:
     """Egger's regression test: the mixed-effects meta-regression yᵢ = β₀ + β₁·SEᵢ.
+
+    ``predictor`` as metafor's ``regtest``: ``"sei"`` (default), ``"vi"``, ``"ninv"`` (1/nᵢ)
+    or ``"sqrtninv"`` (1/√nᵢ, the sample-size based variant); the sample sizes come from
+    ``ni`` or ``result.studies["n"]``. metafor: ``regtest(res, predictor="sqrtninv", ni=)``.
 
     Fitted with the result's τ² estimator, test (z, or t with k − 2 df under Knapp–Hartung),
     level and fixed τ² (if any); ``stat`` is the z or t of the slope β₁, ``limit_estimate`` the
@@ -175,15 +183,37 @@ def egger_test(result) -> RegressionTestResult:
     if result.method == "GLMM":
         raise ValueError("Egger's test needs an inverse-variance model (metafor's regtest does "
                          "not take rma.glmm): refit with measure='PLO' and e.g. method='REML'")
+    if predictor not in EGGER_PREDICTORS:
+        raise ValueError(f"unknown predictor {predictor!r}: expected one of "
+                         f"{', '.join(EGGER_PREDICTORS)}")
     msgs = _checked(result, "Egger's test")
     yi, vi, method, tau2 = result.yi, result.vi, result.method, tau2_fixed(result)
+    keep = slice(None)
     if method in ("MH", "Peto"):  # as metafor's regtest on rma.mh/rma.peto: a common-effect
         keep = np.isfinite(yi) & np.isfinite(vi)  # fit of the studies with a defined effect
         yi, vi, method, tau2 = yi[keep], vi[keep], "FE", None
-    fit = metareg_fit(yi, vi, np.sqrt(vi), method=method, test=result.test, level=result.level,
+    if predictor in ("sei", "vi"):
+        x = np.sqrt(vi) if predictor == "sei" else vi
+    else:
+        n = _sample_sizes(result, ni, f"Egger's test with predictor={predictor!r}")[keep]
+        x = 1 / n if predictor == "ninv" else 1 / np.sqrt(n)
+    fit = metareg_fit(yi, vi, x, method=method, test=result.test, level=result.level,
                       tau2=tau2)
-    return _regression_result("Egger's regression test", "rma", "sei", method, fit,
+    return _regression_result("Egger's regression test", "rma", predictor, method, fit,
                               int(yi.size), result.level, msgs)
+
+
+def _sample_sizes(result, n, what):
+    """The studies' sample sizes: ``n`` or ``result.studies["n"]``, checked."""
+    if n is None:
+        if "n" not in result.studies:
+            raise ValueError(f"{what} needs the sample size of each study: this result has "
+                             "none (pass the sample sizes)")
+        n = result.studies["n"].to_numpy(dtype=float)
+    n = np.asarray(n, dtype=float).ravel()
+    if n.size != result.k or not np.all(np.isfinite(n)) or (n <= 0).any():
+        raise ValueError(f"n must hold {result.k} positive sample sizes")
+    return n
 
 
 def peters_test(result, n=None) -> RegressionTestResult:
@@ -208,14 +238,7 @@ def peters_test(result, n=None) -> RegressionTestResult:
     >>> pt.df
     8.0
     """
-    if n is None:
-        if "n" not in result.studies:
-            raise ValueError("Peters' test needs the sample size of each study: this result "
-                             "has none (pass n=[...])")
-        n = result.studies["n"].to_numpy(dtype=float)
-    n = np.asarray(n, dtype=float).ravel()
-    if n.size != result.k or not np.all(np.isfinite(n)) or (n <= 0).any():
-        raise ValueError(f"n must hold {result.k} positive sample sizes")
+    n = _sample_sizes(result, n, "Peters' test")
     msgs = _checked(result, "Peters' test")
     fit = wls_lm_fit(result.yi, 1 / n, 1 / result.vi, level=result.level)
     return _regression_result("Peters' regression test", "lm", "ninv", "WLS", fit, result.k,

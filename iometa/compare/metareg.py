@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from .._warnings import ConvergenceWarning, DataWarning, IometaWarning
+from ..core import verbs
 from ..core.design import Design, build_design, design_rows
-from ..core.estimators import METHODS, estimate_tau2
+from ..core.estimators import METHODS, REGISTRY, estimate_tau2
 from ..core.models import column, study_labels
 from ..core.regression import RegFit, fit_regression_arrays
 from ..core.results import MetaResult
@@ -102,12 +103,13 @@ class MetaRegression:
         """The coefficient table (tidy, one row per term)."""
         return self.coefficients
 
-    def predict(self, newmods=None) -> pd.DataFrame:
+    def predict(self, newmods=None, transf=None) -> pd.DataFrame:
         """Predicted effects (model scale) with CI and PI, as metafor's ``predict.rma``.
 
         ``newmods``: None (fitted values of the studies), a DataFrame/dict of moderator values
         (coded with the fitted levels), or an array of model-matrix rows without the intercept
         column (metafor's ``newmods``). PI = pred ± crit·√(se² + τ²), crit from z or t(k − p).
+        ``transf``: a function applied to pred and the limits (then no se column, as metafor).
 
         Example
         -------
@@ -122,9 +124,79 @@ class MetaRegression:
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Xn, self.vcov, Xn), 0.0))
         crit = _crit(self.level, self.ddf)
         sp = np.sqrt(se**2 + self.tau2)
-        return pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se,
-                             "ci_high": pred + crit * se, "pi_low": pred - crit * sp,
-                             "pi_high": pred + crit * sp})
+        out = {"pred": pred, "se": se, "ci_low": pred - crit * se, "ci_high": pred + crit * se,
+               "pi_low": pred - crit * sp, "pi_high": pred + crit * sp}
+        if transf is not None:
+            out = {name: np.asarray(transf(x), dtype=float) for name, x in out.items()
+                   if name != "se"}
+        return pd.DataFrame(out)
+
+    @property
+    def se_tau2(self) -> float | None:
+        """Standard error of the residual τ̂² as metafor's ``res$se.tau2`` (None for the
+        common-effect model and a fixed τ²); formulas in :mod:`iometa.core.verbs`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+        ...                              [1.0, 2, 3, 4, 5], method="REML")
+        >>> reg.se_tau2 > 0
+        True
+        """
+        if self.tau2_fixed is not None:
+            return None
+        return verbs.se_tau2(self.yi, self.vi, self.X, self.tau2, self.method)
+
+    def confint(self, type: str = "QP", level: float | None = None) -> pd.DataFrame:
+        """CI of the residual τ² (and τ, I², H²), metafor's ``confint(reg, type=)``: ``"QP"``
+        (Q-profile of Q_E with k − p df) or ``"PL"`` (profile likelihood); same frame as
+        :meth:`iometa.MetaResult.confint`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1, 0.3], [0.02] * 6,
+        ...                              [1.0, 2, 3, 4, 5, 6], method="REML")
+        >>> list(reg.confint().columns)
+        ['estimate', 'ci_low', 'ci_high']
+        """
+        return verbs.confint_frame(self.yi, self.vi, self.X, self.tau2, self.i2, self.h2,
+                                   self.method, self.level if level is None else level, type,
+                                   fixed_tau2=self.tau2_fixed is not None)
+
+    def blup(self, transf=None) -> pd.DataFrame:
+        """metafor's ``blup(reg)``: per study λᵢyᵢ + (1 − λᵢ)xᵢ'β̂ with se and prediction
+        limits (t(k − p) under Knapp–Hartung); ``transf`` a function of the model scale.
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+        ...                              [1.0, 2, 3, 4, 5], method="DL")
+        >>> list(reg.blup().columns)
+        ['pred', 'se', 'pi_low', 'pi_high']
+        """
+        return self._shrunken(False, transf)
+
+    def ranef(self, transf=None) -> pd.DataFrame:
+        """metafor's ``ranef(reg)``: the predicted residual random effects λᵢ(yᵢ − xᵢ'β̂).
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+        ...                              [1.0, 2, 3, 4, 5], method="DL")
+        >>> len(reg.ranef())
+        5
+        """
+        return self._shrunken(True, transf)
+
+    def _shrunken(self, random_part, transf):
+        return verbs.shrunken(self.yi, self.vi, self.X, self.beta, self.vcov, self.tau2,
+                              self.level, self.ddf, random_part=random_part,
+                              fe=self.method == "FE" and self.tau2_fixed is None,
+                              transf=transf, labels=self.labels)
 
     def _new_rows(self, newmods):
         if newmods is None:
@@ -217,6 +289,10 @@ def _fit_warnings(fit: RegFit, method, test) -> list[str]:
     """Warn (and return the messages) about a residual tau^2 that did not converge and about a
     Knapp-Hartung fit whose residuals are all 0 (standard errors 0, F-test undefined)."""
     msgs = []
+    if not bool(fit.converged[0]) and REGISTRY[method].kind == "iterated":
+        raise ValueError(f"the {method} estimator of the residual tau^2 did not converge after "
+                         f"{int(fit.n_iter[0])} iterations (its fixed-point iteration cycles; "
+                         "metafor stops with an error too): use method='DL', 'PM' or 'REML'")
     if not bool(fit.converged[0]):
         msgs.append(f"the {method} estimate of the residual tau^2 did not converge after "
                     f"{int(fit.n_iter[0])} iterations; the last value ({float(fit.tau2[0]):.6g}) "

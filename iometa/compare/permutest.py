@@ -145,7 +145,7 @@ def _arrangements(reg: MetaRegression, exact: bool, n_perm: int, rng):
 
 
 def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
-                     exact="auto") -> PermutationResult:
+                     exact="auto", stat="test") -> PermutationResult:
     """Permutation test of a meta-regression's coefficients and of Q_M (metafor ``permutest``).
 
     The rows of the model matrix are permuted against the outcomes and the model refitted
@@ -158,6 +158,8 @@ def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
     one; ``exact=True`` forces enumeration (up to 5 million), ``exact=False`` forces random
     draws. ``seed``: an int or a :class:`numpy.random.Generator` (results are reproducible with
     a seed; R's random stream is not reproduced, so compare random runs distributionally).
+    ``stat="coef"`` compares |β̂ⱼ| instead of |z_j| (metafor's
+    ``permutest(control=list(stat="coef"))``); Q_M is tested as before.
 
     References: Higgins & Thompson 2004 (Stat Med 23:1663); Viechtbauer, López-López,
     Sánchez-Meca & Marín-Martínez 2015 (Psychol Methods 20:360).
@@ -176,6 +178,8 @@ def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
         raise TypeError("permutation_test needs the result of iometa.meta_regression")
     if exact not in ("auto", True, False):
         raise ValueError("exact must be 'auto', True or False")
+    if stat not in ("test", "coef"):
+        raise ValueError(f"unknown stat {stat!r}: expected 'test' or 'coef'")
     n_perm = int(round(n_perm))
     if n_perm < 2:
         raise ValueError("n_perm must be at least 2")
@@ -187,12 +191,13 @@ def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
                          f"{MAX_EXACT}); use exact=False with n_perm random permutations")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     y, X = _arrangements(reg, use_exact, n_perm, rng)
-    stat, beta, qm = _fit_all(reg, y, X)
+    stats, beta, qm = _fit_all(reg, y, X)
+    perm, obs = (stats, reg.stat) if stat == "test" else (beta, reg.beta)
     with np.errstate(invalid="ignore"):
-        pval = np.nanmean(np.abs(stat) >= np.abs(reg.stat) - COMPTOL, axis=0,
-                          where=np.isfinite(stat))
+        pval = np.nanmean(np.abs(perm) >= np.abs(obs) - COMPTOL, axis=0,
+                          where=np.isfinite(perm))
         qm_pval = float(np.nanmean(qm[np.isfinite(qm)] >= reg.qm - COMPTOL))
     return PermutationResult(
         pval=np.minimum(pval, 1.0), qm_pval=min(qm_pval, 1.0), n_perm=len(qm),
         exact=use_exact, n_distinct=n_distinct, seed=seed if isinstance(seed, int) else None,
-        terms=reg.terms, regression=reg, stat_perm=stat, beta_perm=beta, qm_perm=qm)
+        terms=reg.terms, regression=reg, stat_perm=stats, beta_perm=beta, qm_perm=qm)

@@ -177,3 +177,30 @@ def _solve_batch(slope, y, v, m, t0, lo, hi, active, extra):
             work = work_arrays(ys)
     t[sel], conv[sel], it[sel] = ts, done, its
     return t, conv, it
+
+
+def chi2_median(df):
+    """Median of χ²(df): 2·P⁻¹(df/2, 1/2)."""
+    from scipy.special import gammaincinv
+
+    return 2.0 * gammaincinv(np.asarray(df, dtype=float) / 2.0, 0.5)
+
+
+def iterate_fixed_point(step, t0, active):
+    """metafor's fixed-point iteration τ² ← step(τ²) from ``t0`` until |Δτ²| < THRESHOLD ·
+    max(1, τ²) (at most MAXITER steps); returns ``(τ², converged, iterations)`` as arrays of
+    the shape of ``t0`` (rows not ``active`` stay at t0, converged)."""
+    t = np.array(t0, dtype=float)
+    act = np.array(np.broadcast_to(active, t.shape), dtype=bool)
+    conv = ~act
+    it = np.zeros(t.shape, dtype=int)
+    for _ in range(MAXITER):
+        if conv.all():
+            break
+        new = np.asarray(step(t[()] if t.ndim == 0 else t), dtype=float)
+        done = np.abs(new - t) < THRESHOLD * np.maximum(1.0, new)
+        todo = ~conv
+        it = np.where(todo, it + 1, it)
+        t = np.where(todo, new, t)
+        conv = conv | (todo & done)
+    return t, conv, it

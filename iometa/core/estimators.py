@@ -42,7 +42,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._solve import col, dot, msum, ndim, solve_root, where, work_arrays
+from ._solve import (
+    chi2_median,
+    col,
+    dot,
+    iterate_fixed_point,
+    msum,
+    ndim,
+    solve_root,
+    where,
+    work_arrays,
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,9 @@ class Method:
     ``kind`` says how the estimate is found, and both kernels (the intercept-only batch kernel
     here and the design-matrix kernel of :mod:`iometa.core.regression`) dispatch on it:
     ``"fixed"`` (τ² = 0), ``"moment"`` (closed form), ``"likelihood"`` (ML/REML: Fisher scoring
-    then Newton on the score) and ``"q_root"`` (root of the generalised Q statistic). Both
+    then Newton on the score), ``"q_root"`` (root of the generalised Q statistic, target
+    ``k − p`` or, for PMM, the χ²(k − p) median) and ``"iterated"`` (metafor's fixed-point
+    iterations of DL and SJ, which may not converge: then the fit says so). Both
     stop by the one rule of :mod:`iometa.core._solve` (``THRESHOLD``, ``MAXITER``).
     """
 
@@ -74,6 +86,16 @@ REGISTRY: dict[str, Method] = {m.code: m for m in (
            "Viechtbauer 2005"),
     Method("EB", "random-effects, empirical Bayes", "q_root", "Morris 1983"),
     Method("PM", "random-effects, Paule-Mandel", "q_root", "Paule & Mandel 1982"),
+    Method("HSk", "random-effects, Hunter-Schmidt with small-sample correction", "moment",
+           "Brannick et al. 2019"),
+    Method("PMM", "random-effects, median-unbiased Paule-Mandel", "q_root",
+           "Viechtbauer 2021"),
+    Method("DLIT", "random-effects, iterated DerSimonian-Laird", "iterated",
+           "DerSimonian & Kacker 2007"),
+    Method("SJIT", "random-effects, iterated Sidik-Jonkman", "iterated",
+           "Sidik & Jonkman 2007"),
+    Method("GENQ", "random-effects, generalised Q-statistic with user weights", "moment",
+           "DerSimonian & Kacker 2007"),
 )}
 
 METHODS = tuple(REGISTRY)
@@ -349,9 +371,78 @@ def _pm(y, v, m, k, z0=None):
     return root_q(y, v, m, k, k - 1.0, z0)
 
 
+def _pmm(y, v, m, k, z0=None):
+    return root_q(y, v, m, k, chi2_median(np.where(k > 1, k - 1, 1)), z0)
+
+
+def _hsk(y, v, m, k, z0=None):
+    sw, _, _, q = fixed_moments(y, v, m) if z0 is None else z0
+    return _done(where(k > 1, (k / (k - 1.0) * q - k) / sw, 0.0))
+
+
+def _dlit(y, v, m, k, z0=None):
+    active = k > 1
+
+    def step(t):
+        w, sw, _, r, wr = sweep(y, v, m, t)
+        return np.maximum(0.0, (dot(wr, r) - (k - 1)) / (sw - dot(w, w) / sw))
+
+    return _iterated(step, np.zeros(np.shape(k)), active)
+
+
+def _sjit(y, v, m, k, z0=None):
+    active = k > 1
+    ybar = msum(m, y) / k
+    d = y - col(ybar)
+    t0 = dot(d if m is None else d * m, d) / k
+
+    def step(t):
+        _, _, _, r, wr = sweep(y, v, m, t)
+        return t * dot(wr, r) / (k - 1)
+
+    return _iterated(step, np.where(active, t0, 0.0), active)
+
+
+def tau2_genq(y, v, a):
+    """Generalised Q-statistic estimator with weights ``a`` (metafor's ``method="GENQ"``,
+    intercept only): (Σaᵢ(yᵢ − μ̂_a)² − tr(PV))/tr P with tr P = Σa − Σa²/Σa and
+    tr(PV) = Σaᵢvᵢ − Σaᵢ²vᵢ/Σa, truncated at 0 (0 for k = 1).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> t = tau2_genq(np.array([0.1, 0.5, 0.9]), np.array([0.04, 0.05, 0.06]), np.ones(3))
+    >>> round(float(t), 4)
+    0.11
+    """
+    y, v, a = (np.asarray(x, dtype=float) for x in (y, v, a))
+    if y.size < 2:
+        return 0.0
+    sa = a.sum()
+    mu = (a @ y) / sa
+    rss = a @ (y - mu) ** 2
+    trp = sa - (a @ a) / sa
+    trpv = a @ v - (a * a) @ v / sa
+    return float(max(0.0, (rss - trpv) / trp))
+
+
+def _genq(y, v, m, k, z0=None):
+    raise ValueError("method='GENQ' needs the weights of its generalised Q statistic: "
+                     "iometa.pool(yi, vi, method='GENQ', weights=...)")
+
+
+def _iterated(step, t0, active):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t, conv, it = iterate_fixed_point(step, t0, active)
+    if t.ndim == 0:
+        return Tau2Fit(max(float(t), 0.0), bool(conv), int(it))
+    return Tau2Fit(np.maximum(t, 0.0), conv, it)
+
+
 #: internal estimators: (y, v, weights mask or None, k, fixed moments or None) -> Tau2Fit
 TAU2 = {"FE": _fe, "DL": _dl, "HE": _he, "HS": _hs, "SJ": _sj, "ML": _ml, "REML": _reml,
-        "EB": _pm, "PM": _pm}
+        "EB": _pm, "PM": _pm, "HSk": _hsk, "PMM": _pmm, "DLIT": _dlit, "SJIT": _sjit,
+        "GENQ": _genq}
 
 
 def _public(name, doc):
@@ -372,6 +463,11 @@ tau2_sj = _public("SJ", "Sidik–Jonkman: τ₀² · Q(τ₀²)/(k − 1) with �
 tau2_ml = _public("ML", "Maximum likelihood (safeguarded Newton/Fisher scoring).")
 tau2_reml = _public("REML", "Restricted maximum likelihood (safeguarded Newton/Fisher scoring).")
 tau2_pm = _public("PM", "Paule–Mandel: the root of Q(τ²) = k − 1 (0 when Q(0) ≤ k − 1).")
+tau2_hsk = _public("HSk", "Hunter-Schmidt with the k/(k - 1) correction: (k/(k - 1)·Q - k)/Σw.")
+tau2_pmm = _public("PMM", "Median-unbiased Paule-Mandel: the root of Q(τ²) = median of "
+                   "χ²(k - 1).")
+tau2_dlit = _public("DLIT", "Iterated DerSimonian-Laird (metafor's fixed-point iteration).")
+tau2_sjit = _public("SJIT", "Iterated Sidik-Jonkman (metafor's fixed-point iteration).")
 tau2_eb = _public("EB", "Empirical Bayes (Morris): the Paule–Mandel root in the intercept-only "
                   "model.")
 
@@ -385,6 +481,10 @@ ESTIMATORS = {
     "REML": tau2_reml,
     "EB": tau2_eb,
     "PM": tau2_pm,
+    "HSk": tau2_hsk,
+    "PMM": tau2_pmm,
+    "DLIT": tau2_dlit,
+    "SJIT": tau2_sjit,
 }
 
 

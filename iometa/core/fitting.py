@@ -11,8 +11,15 @@ Formulas (metafor ``rma.uni``/``predict.rma``/``confint.rma.uni`` conventions)
 * ``test="z"``: z = μ̂/SE, normal CI. ``test="knha"`` (Hartung & Knapp 2001; Sidik & Jonkman
   2002): SE × √(Σwᵢ(yᵢ − μ̂)²/(k − 1)), not truncated at 1, t with k − 1 df (for the
   common-effect model this is SE × √(Q/(k − 1)), as metafor does with a warning).
-* prediction interval μ̂ ± crit·√(SE² + τ²) (crit from z or t(k − 1)); the common-effect model
-  has none and reports its CI there, as metafor.
+* ``test="knha", adhoc=True``: the Knapp–Hartung 2003 ad hoc correction, s² floored at 1
+  (metafor's ``test="adhoc"``, meta's ``adhoc.hakn.ci="se"``).
+* prediction interval μ̂ ± crit·√(SE² + τ²), by ``pi_method``: ``"metafor"`` (``predict.rma``:
+  crit from z, or t(k − 1) with the Knapp–Hartung SE under knha), ``"hts"`` (t(k − 2) and the
+  usual SE 1/√Σwᵢ whatever the test; Higgins, Thompson & Spiegelhalter 2009), ``"v"`` (t(k − 1)
+  and the usual SE; Veroniki et al. 2019, meta's ``"V"``), ``"hk-pr"`` (the Knapp–Hartung SE —
+  floored under ``adhoc`` — with t(k − 2); Partlett & Riley 2017). t with k − 2 df needs
+  k ≥ 3: below, the PI is NaN (the pool functions warn). The common-effect model has no PI and
+  reports its CI there, as metafor.
 * Q = Σ(1/vᵢ)(yᵢ − μ̂_FE)², df = k − 1. Common effect: I² = max(0, (Q − df)/Q), H² = Q/df.
   Random effects: s² = (k − 1)Σwᵢ/((Σwᵢ)² − Σwᵢ²) with wᵢ = 1/vᵢ; I² = τ²/(τ² + s²),
   H² = (τ² + s²)/s² (Higgins & Thompson 2002).
@@ -32,6 +39,7 @@ from ._solve import col, dot, ndim, where
 from .estimators import TAU2, as_weights_mask, check_method, fixed_moments, prepare, root_q, sweep
 
 TESTS = ("z", "knha")
+PI_METHODS = ("metafor", "hts", "v", "hk-pr")
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,8 @@ def typical_variance(v, m):
         return (k - 1) * sw / (sw**2 - (w * w).sum(axis=-1))
 
 
-def fit_arrays(y, v, mask=None, *, method="REML", test="z", level=0.95, tau2=None) -> BatchFit:
+def fit_arrays(y, v, mask=None, *, method="REML", test="z", level=0.95, tau2=None,
+               pi_method="metafor", adhoc=False) -> BatchFit:
     """Fit ``B`` meta-analyses given as ``(B, k)`` arrays (see the module docstring).
 
     ``tau2`` fixes τ² (scalar or per analysis) instead of estimating it. A batch of one
@@ -112,19 +121,20 @@ def fit_arrays(y, v, mask=None, *, method="REML", test="z", level=0.95, tau2=Non
     >>> fit.coef.round(4), fit.tau2.round(4)
     (array([0.4834]), array([0.1107]))
     """
-    _check_options(method, test, level, tau2)
+    _check_options(method, test, level, tau2, pi_method)
+    opts = (pi_method, bool(adhoc))
     shared = _shared_rows(y, v, mask)
     y, v, m, k = prepare(y, v, mask) if shared is None else shared
     B = y.shape[0]
     fixed = None if tau2 is None else np.broadcast_to(np.asarray(tau2, dtype=float), (B,))
     if B == 1 and (mask is None or m.all()):
         out = _fit(y[0], v[0], None, y.shape[1], method, test, level,
-                   None if fixed is None else fixed[0])
+                   None if fixed is None else fixed[0], *opts)
         out = {name: np.array((x,)) for name, x in out.items()}
         out["weights"] = out["weights"].reshape(1, -1)
         return BatchFit(**out)
     return BatchFit(**_fit(y, v, m if shared else as_weights_mask(m), k, method, test, level,
-                           None if fixed is None else fixed.copy()))
+                           None if fixed is None else fixed.copy(), *opts))
 
 
 def _shared_rows(y, v, mask):
@@ -146,7 +156,8 @@ def _shared_rows(y, v, mask):
     return y, v, m.astype(float, order="F"), m.sum(axis=-1)
 
 
-def fit_one(y, v, *, method="REML", test="z", level=0.95, tau2=None) -> dict:
+def fit_one(y, v, *, method="REML", test="z", level=0.95, tau2=None, pi_method="metafor",
+            adhoc=False) -> dict:
     """One meta-analysis of 1-d float arrays ``y``, ``v`` (no padding): the fields of
     :class:`BatchFit` as scalars (``weights`` of shape (k,)) — :func:`fit_arrays`'s batch of
     one without the arrays around it (used by :func:`iometa.core.models.fit_result`).
@@ -158,13 +169,17 @@ def fit_one(y, v, *, method="REML", test="z", level=0.95, tau2=None) -> dict:
     >>> round(float(f["coef"]), 4), round(float(f["tau2"]), 4)
     (0.4834, 0.1107)
     """
-    _check_options(method, test, level, tau2)
-    return _fit(y, v, None, y.size, method, test, level, None if tau2 is None else float(tau2))
+    _check_options(method, test, level, tau2, pi_method)
+    return _fit(y, v, None, y.size, method, test, level, None if tau2 is None else float(tau2),
+                pi_method, bool(adhoc))
 
 
-def _check_options(method, test, level, tau2):
+def _check_options(method, test, level, tau2, pi_method="metafor"):
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}: expected 'z' or 'knha'")
+    if pi_method not in PI_METHODS:
+        raise ValueError(f"unknown pi_method {pi_method!r}: expected one of "
+                         f"{', '.join(PI_METHODS)}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
     if tau2 is None:
@@ -191,7 +206,7 @@ def _centred(y):
     return y - c[:, None], c
 
 
-def _fit(y, v, m, k, method, test, level, tau2):
+def _fit(y, v, m, k, method, test, level, tau2, pi_method="metafor", adhoc=False):
     """The fit on prepared arrays: (B, k) batches, or 1-d arrays and scalars for one analysis."""
     y, c = _centred(y)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -203,21 +218,26 @@ def _fit(y, v, m, k, method, test, level, tau2):
             shape = np.shape(k)
             t2, conv, nit = tau2, np.ones(shape, bool) if shape else True, np.zeros(shape, int)
         return _summary(y, v, m, k, t2, z0, method == "FE" and tau2 is None, test, level,
-                        conv, nit, c)
+                        conv, nit, pi_method, adhoc, c)
 
 
-def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit, c=0.0):
+def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit, pi_method="metafor", adhoc=False,
+             c=0.0):
     """Everything that follows from τ²: inference, prediction interval, heterogeneity
     (``y`` shifted by ``c``: the coefficient is shifted back)."""
-    w, sw, mu, r, wr = sweep(y, v, m, t2, residuals=test == "knha")
+    kh = test == "knha" or pi_method == "hk-pr"
+    w, sw, mu, r, wr = sweep(y, v, m, t2, residuals=kh)
     mu = mu + c
     sw0, s20, _, q = z0
     sc = _special()
     p = 1 - (1 - level) / 2
-    se = 1.0 / np.sqrt(sw)
+    se = se_usual = 1.0 / np.sqrt(sw)
+    if kh:
+        s2kh = dot(wr, r) / (k - 1.0)
+        se_kh = se * np.sqrt(np.maximum(s2kh, 1.0) if adhoc else s2kh)
     if test == "knha":
         df = k - 1.0
-        se = se * np.sqrt(dot(wr, r) / df)
+        se = se_kh
         crit = quantile("t", p, _t_df(df))
         stat = mu / se
         pval = 2 * sc.stdtr(_t_df(df), -np.abs(stat))
@@ -227,6 +247,12 @@ def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit, c=0.0):
         stat = mu / se
         pval = 2 * sc.ndtr(-np.abs(stat))
     sp = se if fe else np.sqrt(se**2 + t2)
+    ci_low, ci_high = mu - crit * se, mu + crit * se
+    if pi_method != "metafor" and not fe:
+        se_pi = se_kh if pi_method == "hk-pr" else se_usual
+        pdf = k - (1.0 if pi_method == "v" else 2.0)
+        crit = quantile("t", p, _t_df(pdf))
+        sp = np.sqrt(se_pi**2 + t2)
     q_df = k - 1
     s2 = q_df * sw0 / (sw0**2 - s20)
     if fe:
@@ -237,8 +263,8 @@ def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit, c=0.0):
         h2 = where(t2 > 0, (t2 + s2) / s2, 1.0)
     q_pval = Deferred(lambda: _q_pval(q, q_df)) if ndim(k) else _q_pval(q, q_df)
     w *= 100 / col(sw)  # weights in percent, in place (w is not a scratch array)
-    return dict(k=k, coef=mu, se=se, stat=stat, pval=pval, df=df, ci_low=mu - crit * se,
-                ci_high=mu + crit * se, pi_low=mu - crit * sp, pi_high=mu + crit * sp, tau2=t2,
+    return dict(k=k, coef=mu, se=se, stat=stat, pval=pval, df=df, ci_low=ci_low,
+                ci_high=ci_high, pi_low=mu - crit * sp, pi_high=mu + crit * sp, tau2=t2,
                 q=q, q_df=q_df, q_pval=q_pval, i2=i2, h2=h2, s2=s2, converged=conv,
                 n_iter=nit, weights=w)
 
@@ -281,3 +307,49 @@ def _qprofile(y, v, m, k, level):
         high = root_q(y, v, m, k, chi2_quantile(a / 2, df), z0).tau2
     few = k < 2
     return where(few, np.nan, low), where(few, np.nan, high)
+
+
+def reweighted(f, yi, vi, a, *, test, level, pi_method="metafor", adhoc=False, fe=False):
+    """Inference of one fit ``f`` (the fields of :func:`fit_one`) redone with user weights
+    ``a`` (``rma(weights=)``; all ones for ``weighted=False``): μ̂ = Σaᵢyᵢ/Σaᵢ,
+    Var = Σaᵢ²(vᵢ + τ̂²)/(Σaᵢ)²; under Knapp–Hartung times s² = Σwᵢ(yᵢ − μ̂_IV)²/(k − 1) of the
+    inverse-variance fit (floored at 1 under ``adhoc``), as metafor. τ², Q, I², H² are those of
+    ``f`` (the weights enter only the estimate and its SE). Returns a copy of ``f``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> y, v = np.array([0.1, 0.5, 0.9]), np.array([0.04, 0.05, 0.06])
+    >>> g = reweighted(fit_one(y, v, method="DL"), y, v, np.ones(3), test="z", level=0.95)
+    >>> round(float(g["coef"]), 4)
+    0.5
+    """
+    sc = _special()
+    k, t2 = yi.size, float(f["tau2"])
+    sa = float(a.sum())
+    mu = float(a @ yi) / sa
+    se = se_usual = float(np.sqrt((a * a) @ (vi + t2))) / sa
+    p = 1 - (1 - level) / 2
+    g = dict(f)
+    if test == "knha" or pi_method == "hk-pr":
+        w = 1.0 / (vi + t2)
+        r = yi - float(w @ yi) / float(w.sum())
+        s2 = float(w @ (r * r)) / (k - 1)
+        se_kh = se * np.sqrt(max(s2, 1.0) if adhoc else s2)
+    if test == "knha":
+        se = se_kh
+        crit = quantile("t", p, _t_df(k - 1.0))
+        stat = mu / se
+        pval = 2 * sc.stdtr(_t_df(k - 1.0), -abs(stat))
+    else:
+        crit = quantile("z", p)
+        stat = mu / se
+        pval = 2 * sc.ndtr(-abs(stat))
+    g.update(coef=mu, se=se, stat=stat, pval=pval, ci_low=mu - crit * se,
+             ci_high=mu + crit * se, weights=100 * a / sa)
+    sp = se if fe else np.sqrt(se**2 + t2)
+    if pi_method != "metafor" and not fe:
+        crit = quantile("t", p, _t_df(k - (1.0 if pi_method == "v" else 2.0)))
+        sp = np.sqrt((se_kh if pi_method == "hk-pr" else se_usual) ** 2 + t2)
+    g.update(pi_low=mu - crit * sp, pi_high=mu + crit * sp)
+    return g

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import math
 
+from .estimators import REGISTRY
+
 
 def fmt(x, digits=4) -> str:
     """Format a number for display; ``nan`` becomes "NA", infinities "inf"."""
@@ -67,11 +69,61 @@ def result_summary(res, digits=4) -> str:
         f"({lvl}% CI {fmt(res.ci_low, d)} to {fmt(res.ci_high, d)}; "
         f"{lvl}% PI {fmt(res.pi_low, d)} to {fmt(res.pi_high, d)})",
     ]
+    lines += inference_lines(res)
     if not res.converged:
         lines += ["", "WARNING: the estimator did not converge (see warnings)."]
     if res.warnings:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in res.warnings]
     return "\n".join(lines)
+
+
+def both_models(re, fe, digits=4) -> str:
+    """The common-effect and random-effects estimates in one table (reporting scale), with
+    the prediction interval, as meta's ``print.meta``."""
+    lvl = int(round(re.level * 100))
+    d = digits
+
+    def row(name, r):
+        stat = "t" if r.test == "knha" else "z"
+        return (f"{name:<22}{fmt(r.estimate, d):>10}  [{fmt(r.ci_low, d)}; {fmt(r.ci_high, d)}]"
+                f"  {stat} = {fmt(r.stat, 2)}  p = {fmt_p(r.pval, d)}")
+
+    return "\n".join([
+        f"Number of studies: k = {re.k} (reporting scale: {re.scale})",
+        "",
+        f"{'':<22}{'estimate':>10}  {lvl}% CI",
+        row("Common effect model", fe),
+        row("Random effects model", re),
+        f"{'Prediction interval':<22}{'':>10}  [{fmt(re.pi_low, d)}; {fmt(re.pi_high, d)}]",
+        "",
+        f"Heterogeneity: tau^2 = {fmt(re.tau2, d)} ({re.method}); I^2 = {fmt(re.i2, 1)}%; "
+        f"Q = {fmt(re.q, 2)} (df = {re.q_df}), p = {fmt_p(re.q_pval, d)}",
+    ])
+
+
+#: how each pi_method forms the prediction interval (for the summaries)
+PI_TEXT = {
+    "metafor": "metafor's predict.rma (z, or t(k - 1) with the Knapp-Hartung SE under knha)",
+    "hts": "HTS: t(k - 2) with the usual SE (Higgins, Thompson & Spiegelhalter 2009)",
+    "v": "t(k - 1) with the usual SE (Veroniki et al. 2019)",
+    "hk-pr": "HK-PR: Knapp-Hartung SE with t(k - 2) (Partlett & Riley 2017)",
+}
+
+
+def inference_lines(res) -> list[str]:
+    """Which CI test and prediction interval a result used (one line each; none for the
+    models without a τ² method: GLMM, median of medians)."""
+    if res.method not in REGISTRY:
+        return []
+    if res.test == "knha":
+        test = ("Knapp-Hartung t test, ad hoc correction (s^2 floored at 1; metafor's "
+                "test='adhoc')" if getattr(res, "adhoc", False) else "Knapp-Hartung t test")
+    else:
+        test = {"z": "Wald z test"}.get(res.test, res.test)
+    pim = getattr(res, "pi_method", "metafor")
+    pi = ("none for the common-effect model (the CI is shown)" if res.method == "FE"
+          else PI_TEXT.get(pim, pim))
+    return ["", f"Test and CI: {test}", f"Prediction interval: {pi}"]
 
 
 def result_html(res) -> str:
@@ -82,6 +134,8 @@ def result_html(res) -> str:
         (f"Estimate [{lvl}% CI] ({res.scale})",
          f"{fmt(res.estimate)} [{fmt(res.ci_low)}, {fmt(res.ci_high)}]"),
         (f"{lvl}% prediction interval", f"[{fmt(res.pi_low)}, {fmt(res.pi_high)}]"),
+        *((line.split(": ", 1)[0], line.split(": ", 1)[1]) for line in inference_lines(res)
+          if line),
         ("τ² [CI]", f"{fmt(res.tau2)} {_ci(res.tau2_ci, 4)}"),
         ("I² [CI]", f"{fmt(res.i2, 1)}% {_ci(res.i2_ci, 1)}"),
         ("Q (df), p", f"{fmt(res.q, 3)} ({res.q_df}), {fmt_p(res.q_pval)}"),

@@ -16,8 +16,8 @@ import pandas as pd
 from .._warnings import ConvergenceWarning, IometaWarning, SmallSampleWarning, TransformWarning
 from ._solve import dot
 from .effects import proportion_effects, study_columns_proportions
-from .estimators import METHODS, sweep
-from .fitting import chi2_quantile, fit_one, tau2_ci_qprofile
+from .estimators import METHODS, REGISTRY, sweep, tau2_genq
+from .fitting import PI_METHODS, chi2_quantile, fit_one, reweighted, tau2_ci_qprofile
 from .glmm_result import glmm_result
 from .measures import MEASURES, PROPORTION_MEASURES
 from .results import Deferred, MetaResult
@@ -121,7 +121,8 @@ def _interval_stats(tau2_ci, s2):
 def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels=None,
                measure="GEN", kind="generic", scale="model",
                backtransform: Callable | None = None, study_columns=None, data=None,
-               spec: ModelSpec | None = None, inputs=None, notes=(), extra=None) -> MetaResult:
+               spec: ModelSpec | None = None, inputs=None, notes=(), extra=None,
+               pi_method="metafor", adhoc=False, weights=None) -> MetaResult:
     """Fit a meta-analysis of ``yi``/``vi`` and build the result (used by every pool function).
 
     The per-study table and the Q-profile intervals of τ², I² and H² are computed on first
@@ -130,7 +131,9 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    check_pi_options(test, pi_method, adhoc)
     k = int(np.asarray(yi).size)
+    a = _user_weights(weights, k)
     labels = None if labels is None else list(labels)  # None: "Study 1", … built when needed
     yi, vi = _check_effects(yi, vi, labels)
     _check_range(yi, vi, labels)
@@ -144,14 +147,32 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
         if test == "knha":
             _warn(msgs, "Knapp-Hartung needs k >= 2 (t with k - 1 = 0 df); used test='z' "
                   "instead", SmallSampleWarning)
-            test = "z"
+            test, adhoc = "z", False
+    if pi_method in ("hts", "hk-pr") and k < 3 and not (method == "FE" and tau2 is None):
+        _warn(msgs, f"pi_method={pi_method!r} uses t with k - 2 df, which needs k >= 3 "
+              f"studies (k = {k}): the prediction interval is not defined (NaN)",
+              SmallSampleWarning)
     if method == "FE" and test == "knha" and k > 1:
         _warn(msgs, "Knapp-Hartung adjustment with a common-effect model: the SE is scaled by "
               "sqrt(Q/(k - 1)), as metafor does; this is rarely meaningful")
     fixed = 0.0 if k == 1 else tau2
-    f = fit_one(yi, vi, method=method, test=test, level=level, tau2=fixed)
+    if method == "GENQ":
+        if a is None:
+            raise ValueError("method='GENQ' needs weights= (the weights of its generalised Q "
+                             "statistic, also used for the estimate, as metafor)")
+        if tau2 is None:
+            fixed = tau2_genq(yi, vi, a)
+    f = fit_one(yi, vi, method=method, test=test, level=level, tau2=fixed, pi_method=pi_method,
+                adhoc=adhoc)
+    if a is not None:
+        f = reweighted(f, yi, vi, a, test=test, level=level, pi_method=pi_method, adhoc=adhoc,
+                       fe=method == "FE" and tau2 is None)
     weights = f.pop("weights")
-    f = {a: float(x) for a, x in f.items()}
+    f = {name: float(x) for name, x in f.items()}
+    if not f["converged"] and REGISTRY[method].kind == "iterated":
+        raise ValueError(f"the {method} estimator of tau^2 did not converge after "
+                         f"{int(f['n_iter'])} iterations (its fixed-point iteration cycles; "
+                         "metafor stops with an error too): use method='DL', 'PM' or 'REML'")
     if not f["converged"]:
         _warn(msgs, f"the {method} estimator of tau^2 did not converge after {int(f['n_iter'])} "
               f"iterations; the last value ({f['tau2']:.6g}) is reported. Try method='PM' "
@@ -165,7 +186,8 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
     s2 = f["s2"] if k > 1 else float(vi[0])
     extra = dict(extra or {})
     if spec is None:  # arrays fitted directly: refit() re-pools them with pool()
-        spec = ModelSpec("pool", measure, method, test, level, tau2=tau2)
+        spec = ModelSpec("pool", measure, method, test, level, tau2=tau2, pi_method=pi_method,
+                         adhoc=adhoc)
         inputs = {"yi": yi, "vi": vi}
     if (method == "FE" and tau2 is None) or k < 2 or tau2 is not None:
         tau2_ci = i2_ci = h2_ci = (np.nan, np.nan)
@@ -187,8 +209,32 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
         h2=f["h2"] if k > 1 else 1.0, h2_ci=h2_ci, q=f["q"], q_df=int(f["q_df"]),
         q_pval=f["q_pval"], studies=studies, converged=bool(f["converged"]),
         n_iter=int(f["n_iter"]), warnings=tuple(msgs) + tuple(notes), data=data, extra=extra,
-        _backtransform=backtransform, spec=spec, inputs=inputs,
+        _backtransform=backtransform, spec=spec, inputs=inputs, pi_method=pi_method,
+        adhoc=bool(adhoc),
     )
+
+
+def _user_weights(weights, k):
+    """``weights`` as k finite non-negative floats with a positive sum (None stays None)."""
+    if weights is None:
+        return None
+    a = np.asarray(weights, dtype=float).ravel()
+    if a.size == 1:
+        a = np.full(k, float(a[0]))
+    if a.size != k or not np.isfinite(a).all() or (a < 0).any() or a.sum() <= 0:
+        raise ValueError(f"weights must be {k} finite non-negative numbers with a positive sum "
+                         "(one per study)")
+    return a
+
+
+def check_pi_options(test, pi_method, adhoc):
+    """ValueError for an unknown ``pi_method`` or ``adhoc`` without Knapp–Hartung."""
+    if pi_method not in PI_METHODS:
+        raise ValueError(f"unknown pi_method {pi_method!r}: expected one of "
+                         f"{', '.join(PI_METHODS)}")
+    if adhoc and test != "knha":
+        raise ValueError("adhoc=True is the Knapp-Hartung ad hoc correction: it needs "
+                         "test='knha'")
 
 
 def _studies_frame(labels, yi, vi, weights, study_columns, bt, level):
@@ -257,7 +303,8 @@ def _subset_data(data, index):
     return None if data is None or index is None else data.iloc[index].reset_index(drop=True)
 
 
-def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None, tau2=None):
+def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None, tau2=None,
+         pi_method="metafor", adhoc=False, weights=None, weighted=True):
     """Pool generic effect sizes ``yi`` with sampling variances ``vi``.
 
     Common-effect (``method="FE"``) or random-effects model with the τ² estimators ``"DL"``,
@@ -265,11 +312,19 @@ def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None,
     z or Knapp–Hartung (``test="knha"``) inference, prediction interval and heterogeneity
     (Q, I², H², Q-profile CIs) — metafor's ``rma(yi, vi, method=, test=)``. ``yi``, ``vi`` and
     ``labels`` are array-likes or column names of ``data``. The reporting scale is the model
-    scale.
+    scale. ``pi_method``: the prediction interval, ``"metafor"`` (``predict.rma``), ``"hts"``
+    (t(k − 2), usual SE), ``"v"`` (t(k − 1), usual SE) or ``"hk-pr"`` (Knapp–Hartung SE,
+    t(k − 2)); ``adhoc=True`` with ``test="knha"``: s² floored at 1 (metafor's
+    ``test="adhoc"``). See :mod:`iometa.core.fitting`. ``weights`` (array or column): user
+    weights for the estimate and its SE, τ² and heterogeneity unchanged (``rma(weights=)``);
+    ``weighted=False``: the unweighted mean (``rma(weighted=FALSE)``); see
+    :func:`iometa.core.fitting.reweighted`.
 
     References: DerSimonian & Laird 1986; Viechtbauer 2005 (J Educ Behav Stat 30:261);
     Hartung & Knapp 2001 (Stat Med 20:3875); Higgins & Thompson 2002 (Stat Med 21:1539);
-    Viechtbauer 2007 (Stat Med 26:37, Q-profile).
+    Viechtbauer 2007 (Stat Med 26:37, Q-profile); Knapp & Hartung 2003 (Stat Med 22:2693,
+    ad hoc); Higgins, Thompson & Spiegelhalter 2009 (JRSS A 172:137); Partlett & Riley 2017
+    (Stat Med 36:301); Veroniki et al. 2019 (Res Synth Methods 10:23).
 
     Example
     -------
@@ -281,9 +336,24 @@ def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None,
     y = np.asarray(column(yi, data, "yi"), dtype=float)
     v = np.asarray(column(vi, data, "vi"), dtype=float)
     labs = None if labels is None else study_labels(labels, data, y.size)
-    spec = ModelSpec("pool", "GEN", method, test, level, tau2=tau2)
-    return fit_result(y, v, labels=labs, data=data, spec=spec, inputs={"yi": y, "vi": v},
-                      method=method, test=test, level=level, tau2=tau2)
+    spec = ModelSpec("pool", "GEN", method, test, level, tau2=tau2, pi_method=pi_method,
+                     adhoc=adhoc, weighted=weighted)
+    inputs = {"yi": y, "vi": v}
+    a = None
+    if weights is not None:
+        if not weighted:
+            raise ValueError("weights= and weighted=False exclude each other")
+        a = np.asarray(column(weights, data, "weights"), dtype=float)
+        inputs["weights"] = a
+    elif not weighted:
+        a = np.ones(y.size)
+    notes = () if a is None else (
+        "estimate and SE with user weights (rma(weights=)); tau^2 and heterogeneity as usual"
+        if weighted else "unweighted estimate (rma(weighted=FALSE)); tau^2 and heterogeneity "
+        "as usual",)
+    return fit_result(y, v, labels=labs, data=data, spec=spec, inputs=inputs,
+                      method=method, test=test, level=level, tau2=tau2, pi_method=pi_method,
+                      adhoc=adhoc, weights=a, notes=notes)
 
 
 def _proportion_warnings(measure, n, res_vals):
@@ -305,7 +375,7 @@ def _proportion_warnings(measure, n, res_vals):
 
 def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level=0.95,
                      labels=None, data=None, add=None, to="only0", nagq=7, tau2=None,
-                     study_ci="clopper-pearson"):
+                     study_ci="clopper-pearson", pi_method="metafor", adhoc=False):
     """Pool single proportions (events out of n) on the ``measure`` scale.
 
     ``measure`` is ``"PR"`` (raw), ``"PLN"`` (log), ``"PLO"`` (logit), ``"PAS"`` (arcsine) or
@@ -315,7 +385,7 @@ def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level
     ``rma.glmm(measure="PLO")``, lme4 ``nAGQ = 7``). The pooled estimate, CI and PI are
     back-transformed to proportions (inverse logit; sin²; Miller's inverse Freeman–Tukey with
     the harmonic mean of n; exp; identity). Study CIs for display are Clopper–Pearson (or
-    ``study_ci="wilson"``).
+    ``study_ci="wilson"``). ``pi_method`` and ``adhoc`` as in :func:`pool` (not with GLMM).
 
     References: Viechtbauer 2010 (J Stat Softw 36(3)); Stijnen, Hamza & Özdemir 2010 (Stat Med
     29:3046); Miller 1978 (Am Stat 32:138); Schwarzer et al. 2019 (Res Synth Methods 10:476).
@@ -332,9 +402,10 @@ def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level
     labs = study_labels(labels, data, x.size)
     opts = dict(measure=measure, method=method, test=test, level=level, add=add, to=to,
                 nagq=nagq, tau2=tau2, study_ci=study_ci)
-    spec = ModelSpec("pool_proportions", **opts)
+    spec = ModelSpec("pool_proportions", **opts, pi_method=pi_method, adhoc=adhoc)
     inputs = {"events": x, "n": nn}
     if method == "GLMM":
+        no_glmm_pi_options(pi_method, adhoc)
         return glmm_result(x, nn, labels=labs, data=data, spec=spec, inputs=inputs, **opts)
     if measure not in PROPORTION_MEASURES:
         raise ValueError(f"unknown measure {measure!r}: expected PR, PLN, PLO, PAS or PFT")
@@ -354,7 +425,7 @@ def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level
     res = fit_result(eff.yi, eff.vi, method=method, test=test, level=level, tau2=tau2,
                      labels=labs, measure=measure, kind="proportion", scale="proportion",
                      backtransform=bt, study_columns=cols, data=data, spec=spec, inputs=inputs,
-                     notes=notes,
+                     notes=notes, pi_method=pi_method, adhoc=adhoc,
                      extra={"corrected": eff.corrected, "add": eff.add, "to": eff.to,
                             "harmonic_n": harmonic_mean(nn) if MEASURES[measure].uses_n
                             else None})
@@ -366,6 +437,15 @@ def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level
     return res.with_warnings(*msgs) if msgs else res
 
 
-register_fitter("pool", pool, ("method", "test", "level", "tau2"))
+def no_glmm_pi_options(pi_method, adhoc):
+    """The GLMM has metafor's own inference: refuse the prediction-interval options."""
+    if pi_method != "metafor" or adhoc:
+        raise ValueError("pi_method and adhoc apply to the inverse-variance models, not to "
+                         "method='GLMM' (whose PI is metafor's rma.glmm one)")
+
+
+register_fitter("pool", pool,
+                ("method", "test", "level", "tau2", "pi_method", "adhoc", "weighted"))
 register_fitter("pool_proportions", pool_proportions,
-                ("measure", "method", "test", "level", "add", "to", "nagq", "tau2", "study_ci"))
+                ("measure", "method", "test", "level", "add", "to", "nagq", "tau2", "study_ci",
+                 "pi_method", "adhoc"))

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 
 from .._warnings import DataWarning
-from .models import fit_result, study_labels
+from .models import fit_result, no_glmm_pi_options, study_labels
 from .spec import ModelSpec, register_fitter
 from .transforms import harmonic_mean, iirft
 
@@ -61,7 +61,7 @@ def _check_per(per, unit):
 
 def pool_rates(events, person_time, *, measure="IRLN", method="REML", test="z", level=0.95,
                data=None, labels=None, per=1.0, unit="person-time", add=None, to=None,
-               nagq=7):
+               nagq=7, pi_method="metafor", adhoc=False):
     """Pool incidence rates (events per person-time) on the ``measure`` scale.
 
     Parameters
@@ -92,6 +92,9 @@ def pool_rates(events, person_time, *, measure="IRLN", method="REML", test="z", 
         Continuity correction for the inverse-variance models (see :func:`rate_effects`).
     nagq : int
         Quadrature points of the GLMM.
+    pi_method, adhoc
+        Prediction interval and Knapp–Hartung ad hoc correction, as in :func:`iometa.pool`
+        (inverse-variance models only).
 
     Returns
     -------
@@ -119,9 +122,10 @@ def pool_rates(events, person_time, *, measure="IRLN", method="REML", test="z", 
     opts = dict(measure=measure, method=method, test=test, level=level, per=per, unit=unit,
                 add=add, to=to, nagq=nagq)
 
-    spec = ModelSpec("pool_rates", **opts)
+    spec = ModelSpec("pool_rates", **opts, pi_method=pi_method, adhoc=adhoc)
     inputs = {"events": x, "person_time": t}
     if method == "GLMM":
+        no_glmm_pi_options(pi_method, adhoc)
         from .rates_glmm import glmm_rate_result
 
         return glmm_rate_result(x, t, labels=labs, data=data, spec=spec, inputs=inputs,
@@ -148,7 +152,7 @@ def pool_rates(events, person_time, *, measure="IRLN", method="REML", test="z", 
     return fit_result(yi, vi, method=method, test=test, level=level, labels=labs,
                       measure=measure, kind="rate", scale=scale, backtransform=bt,
                       study_columns=rate_study_columns(x, t, level, per), data=data,
-                      spec=spec, inputs=inputs, notes=notes,
+                      spec=spec, inputs=inputs, notes=notes, pi_method=pi_method, adhoc=adhoc,
                       extra={"corrected": mask, "add": add_used, "to": to_used, "per": per,
                              "unit": unit, "events_total": float(x.sum()),
                              "person_time_total": float(t.sum()),
@@ -156,4 +160,5 @@ def pool_rates(events, person_time, *, measure="IRLN", method="REML", test="z", 
 
 
 register_fitter("pool_rates", pool_rates,
-                ("measure", "method", "test", "level", "per", "unit", "add", "to", "nagq"))
+                ("measure", "method", "test", "level", "per", "unit", "add", "to", "nagq",
+                 "pi_method", "adhoc"))

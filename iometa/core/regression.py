@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _solve
+from ._solve import chi2_median, iterate_fixed_point
 from .estimators import REGISTRY, check_method
 
 
@@ -98,14 +99,25 @@ def _rss(yc, X, w):
     return (w * r * r).sum(-1)
 
 
-def _tau2_closed(method, yc, v, X, k, p):
+def _tau2_closed(method, yc, v, X, k, p, weights=None):
     if method == "FE":
         return np.zeros(yc.shape[0])
-    if method in ("DL", "HS"):
+    if method == "GENQ":
+        if weights is None:
+            raise ValueError("method='GENQ' needs weights=")
+        a = np.broadcast_to(np.asarray(weights, dtype=float), v.shape)
+        A, _, r = _wls(yc, X, a)
+        h = np.einsum("bki,bij,bkj->bk", X, A, X)  # x_i'(X'AX)^-1 x_i
+        trp = (a - a * a * h).sum(-1)
+        trpv = ((a - a * a * h) * v).sum(-1)
+        return ((a * r * r).sum(-1) - trpv) / trp
+    if method in ("DL", "HS", "HSk"):
         w = 1.0 / v
         rss = _rss(yc, X, w)
         if method == "HS":
             return (rss - k) / w.sum(-1)
+        if method == "HSk":
+            return (k / (k - p) * rss - k) / w.sum(-1)
         return (rss - (k - p)) / _trace_p(X, w)
     if method == "SJ":
         t0 = (yc * yc).sum(-1) / k
@@ -228,7 +240,24 @@ def _q_root(yc, v, X, target):
     return tau2, conv, it
 
 
-def estimate_tau2_mods(y, v, X, method="REML"):
+def _iterated(method, yc, v, X, k, p):
+    """DLIT / SJIT: metafor's fixed-point iterations (DL from τ² = 0, each iterate truncated
+    at 0; SJ from τ₀² = Σ(y − ȳ)²/k), with the one stopping rule."""
+    if method == "DLIT":
+        def step(t):
+            w = 1.0 / (v + t[:, None])
+            return np.maximum(0.0, (_rss(yc, X, w) - (k - p)) / _trace_p(X, w))
+        t0 = np.zeros(yc.shape[0])
+    else:
+        def step(t):
+            return t * _rss(yc, X, 1.0 / (v + t[:, None])) / (k - p)
+        t0 = (yc * yc).sum(-1) / k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t, conv, it = iterate_fixed_point(step, t0, np.ones(yc.shape[0], bool))
+    return np.maximum(t, 0.0), conv, it
+
+
+def estimate_tau2_mods(y, v, X, method="REML", weights=None):
     """Residual τ² of ``B`` meta-regressions: arrays (tau2, converged, n_iter) of shape (B,).
 
     Example
@@ -248,8 +277,10 @@ def estimate_tau2_mods(y, v, X, method="REML"):
     if kind == "likelihood":
         return _fisher(yc, v, X, k, p, method)
     if kind == "q_root":
-        return _q_root(yc, v, X, float(k - p))
-    t2 = np.maximum(_tau2_closed(method, yc, v, X, k, p), 0.0)
+        return _q_root(yc, v, X, float(chi2_median(k - p)) if method == "PMM" else float(k - p))
+    if kind == "iterated":
+        return _iterated(method, yc, v, X, k, p)
+    t2 = np.maximum(_tau2_closed(method, yc, v, X, k, p, weights), 0.0)
     return t2, np.ones(B, bool), np.zeros(B, int)
 
 

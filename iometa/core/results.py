@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import verbs
 from ._lazy import Deferred, LazyField
 from .estimators import REGISTRY
 from .spec import ModelSpec, refit
@@ -107,6 +108,9 @@ class MetaResult:
     # what was fitted (frozen spec) and the per-study arrays it was fitted to: refit() reads them
     spec: ModelSpec | None = field(default=None, repr=False)
     inputs: Mapping[str, Any] | None = field(default=None, repr=False)
+    # how the prediction interval was formed and whether Knapp-Hartung was ad hoc corrected
+    pi_method: str = "metafor"
+    adhoc: bool = False
 
     # ------------------------------------------------------------------ derived
     @property
@@ -158,6 +162,130 @@ class MetaResult:
         """
         return refit(self, index, **changes)
 
+    # ------------------------------------------------------------------ metafor's verbs
+    def _verb_inputs(self, verb):
+        if self.method not in REGISTRY:
+            raise TypeError(f"{verb}() needs a model fitted with a tau^2 method "
+                            f"({', '.join(REGISTRY)}); this one is {self.method!r}")
+        return self.yi, self.vi, np.ones((self.k, 1))
+
+    @property
+    def _tau2_fixed(self) -> bool:
+        return self.spec is not None and self.spec.tau2 is not None
+
+    @property
+    def se_tau2(self) -> float | None:
+        """Standard error of τ̂² as metafor's ``res$se.tau2`` (None for the common-effect
+        model, a fixed τ² and k = 1, where metafor reports none); formulas in
+        :mod:`iometa.core.verbs`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.9, 0.2], [0.04, 0.05, 0.06, 0.03], method="ML")
+        >>> round(res.se_tau2, 4)
+        0.0587
+        """
+        y, v, X = self._verb_inputs("se_tau2")
+        if self._tau2_fixed or self.k < 2:
+            return None
+        return verbs.se_tau2(y, v, X, self.tau2, self.method,
+                             None if self.inputs is None else self.inputs.get("weights"))
+
+    def predict(self, transf=None) -> pd.DataFrame:
+        """metafor's ``predict(res)``: one row with pred, se, ci_low, ci_high, pi_low, pi_high
+        on the model scale; ``transf=True`` (the result's back-transformation) or a function
+        gives the reporting scale (then without se, as metafor).
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], method="DL")
+        >>> res.predict()[["pred", "pi_low"]].round(4).values.tolist()
+        [[0.4834, -0.3105]]
+        """
+        row = {"pred": self.coef, "se": self.se, "ci_low": self.coef_ci_low,
+               "ci_high": self.coef_ci_high, "pi_low": self.coef_pi_low,
+               "pi_high": self.coef_pi_high}
+        fn = self._transf(transf)
+        if fn is not None:
+            row = {a: float(fn(np.array([x]))[0]) for a, x in row.items() if a != "se"}
+        return pd.DataFrame([row])
+
+    def _transf(self, transf):
+        if transf is None or transf is False:
+            return None
+        return self.backtransform if transf is True else transf
+
+    def confint(self, type: str = "QP", level: float | None = None) -> pd.DataFrame:
+        """metafor's ``confint(res, type=)``: index tau2, tau, i2 (percent), h2; columns
+        estimate, ci_low, ci_high. ``type="QP"`` (Q-profile, metafor's default for every
+        method) or ``"PL"`` (profile likelihood: the REML likelihood for REML, the ML one
+        otherwise, as metafor's ``logLik``). Limits beyond max(100, 10τ̂²) are reported as that
+        bound (``frame.attrs["notes"]`` says so), as metafor.
+
+        Reference: Viechtbauer 2007 (Stat Med 26:37). metafor: ``confint(res, type="PL")``.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.9, 0.2], [0.04, 0.05, 0.06, 0.03])
+        >>> list(res.confint(type="PL").index)
+        ['tau2', 'tau', 'i2', 'h2']
+        """
+        y, v, X = self._verb_inputs("confint")
+        if self.k < 2:
+            raise ValueError("k = 1: tau^2 cannot be estimated, so it has no confidence "
+                             "interval (metafor stops too)")
+        if type == "PL" and self._user_weighted:
+            raise ValueError("type='PL' is not implemented for a model with user weights or "
+                             "weighted=False; use type='QP'")
+        return verbs.confint_frame(y, v, X, self.tau2, self.i2, self.h2, self.method,
+                                   self.level if level is None else level, type,
+                                   fixed_tau2=self._tau2_fixed)
+
+    def blup(self, transf=None) -> pd.DataFrame:
+        """metafor's ``blup(res)``: per study (study order, indexed by label) the best linear
+        unbiased prediction of its true effect, pred, se, pi_low, pi_high (t(k − 1) under
+        Knapp–Hartung, else z); ``transf`` as in :meth:`predict`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], method="DL")
+        >>> res.blup()["pred"].round(3).tolist()
+        [0.202, 0.495, 0.754]
+        """
+        return self._shrunken("blup", False, transf)
+
+    def ranef(self, transf=None) -> pd.DataFrame:
+        """metafor's ``ranef(res)``: per study the predicted random effect uᵢ (its deviation
+        from the pooled effect), pred, se, pi_low, pi_high; 0 for the common-effect model.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], method="DL")
+        >>> res.ranef()["pred"].round(3).tolist()
+        [-0.282, 0.011, 0.27]
+        """
+        return self._shrunken("ranef", True, transf)
+
+    @property
+    def _user_weighted(self) -> bool:
+        return self.spec is not None and (not self.spec.weighted or (
+            self.inputs is not None and "weights" in self.inputs))
+
+    def _shrunken(self, verb, random_part, transf):
+        y, v, X = self._verb_inputs(verb)
+        if self._user_weighted:
+            raise ValueError(f"{verb}() is not available for a model with user weights or "
+                             "weighted=False (metafor refuses too)")
+        return verbs.shrunken(y, v, X, np.array([self.coef]), np.array([[self.se**2]]),
+                              self.tau2, self.level, self.df, random_part=random_part,
+                              fe=self.method == "FE" and not self._tau2_fixed,
+                              transf=self._transf(transf), labels=self.labels)
+
     def with_warnings(self, *msgs: str) -> MetaResult:
         """A copy with ``msgs`` appended to ``warnings`` (deferred fields stay deferred)."""
         new = copy.copy(self)
@@ -183,11 +311,36 @@ class MetaResult:
 
     summary_frame = to_frame
 
-    def summary(self, digits: int = 4) -> str:
-        """A readable text block like metafor's ``print.rma``."""
-        from .format import result_summary
+    def summary(self, digits: int = 4, common: bool = False) -> str:
+        """A readable text block like metafor's ``print.rma``. ``common=True`` adds the
+        common-effect (inverse-variance) and the random-effects estimates side by side with
+        the prediction interval, as meta's ``print.meta`` does (the common-effect model is this
+        result refitted with ``method="FE"`` and the z test).
 
-        return result_summary(self, digits)
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.9, 0.3], [0.04, 0.05, 0.06, 0.02], method="DL")
+        >>> "Common effect model" in res.summary(common=True)
+        True
+        """
+        from .format import both_models, result_summary
+
+        text = result_summary(self, digits)
+        if not common:
+            return text
+        if self.method not in REGISTRY or self.method == "FE":
+            raise ValueError("common=True needs a random-effects result fitted with a tau^2 "
+                             f"method (this one is {self.method!r})")
+        import warnings as _w
+
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")
+            changes = {"method": "FE", "test": "z"}  # meta: the common effect uses z
+            if "adhoc" in self.spec.options():
+                changes["adhoc"] = False
+            fe = self.refit(**changes)
+        return both_models(self, fe, digits) + "\n\n" + text
 
     def __str__(self) -> str:
         return self.summary()

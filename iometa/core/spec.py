@@ -52,6 +52,9 @@ class ModelSpec:
     scale: str | None = None  # transformation scale of medians/survival rates
     per: float | None = None  # rates: reported per this much person-time
     unit: str | None = None  # rates: name of the person-time unit
+    pi_method: str = "metafor"  # prediction interval ("metafor", "hts", "v", "hk-pr")
+    adhoc: bool = False  # Knapp-Hartung ad hoc correction (s^2 floored at 1)
+    weighted: bool = True  # False: unweighted estimate (rma(weighted=FALSE)); weights= in inputs
 
     def replace(self, **changes: Any) -> ModelSpec:
         """A copy with ``changes`` applied (unknown names are a TypeError)."""

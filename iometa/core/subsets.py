@@ -54,19 +54,30 @@ def tau2_fixed(result) -> float | None:
 
 
 def fit_subsets(result, mask, *, method=None, test=None) -> BatchFit:
-    """Fit the result's model on every row of the boolean ``mask`` (B, k) in one batched call."""
+    """Fit the result's model on every row of the boolean ``mask`` (B, k) in one batched call
+    (with the result's prediction-interval method and ad hoc correction; a model with user
+    weights, ``weighted=False`` or GENQ is refused: the batched core has no weights)."""
+    spec = result.spec
+    if spec is not None and (not spec.weighted or "weights" in (result.inputs or {})):
+        raise ValueError("subset diagnostics (leave-one-out, influence, GOSH, cumulative) of a "
+                         "model with user weights or weighted=False are not implemented; "
+                         "refit the subsets with result.refit(index)")
     return fit_masks(result.yi, result.vi, mask, method=method or result.method,
                      test=result.test if test is None else test, level=result.level,
-                     tau2=tau2_fixed(result))
+                     tau2=tau2_fixed(result),
+                     pi_method="metafor" if spec is None else spec.pi_method,
+                     adhoc=False if spec is None else spec.adhoc)
 
 
-def fit_masks(yi, vi, mask, *, method, test, level, tau2=None) -> BatchFit:
+def fit_masks(yi, vi, mask, *, method, test, level, tau2=None, pi_method="metafor",
+              adhoc=False) -> BatchFit:
     """:func:`fit_subsets` on the studies' ``yi``, ``vi`` (1-d), read once by callers that fit
     many chunks of subsets; ``tau2`` fixes τ² (:func:`tau2_fixed`)."""
     mask = np.asarray(mask, dtype=bool)
     y = np.broadcast_to(yi, mask.shape)
     v = np.broadcast_to(vi, mask.shape)
-    fit = fit_arrays(y, v, mask, method=method, test=test, level=level, tau2=tau2)
+    fit = fit_arrays(y, v, mask, method=method, test=test, level=level, tau2=tau2,
+                     pi_method=pi_method, adhoc=adhoc and test == "knha")
     return _one_study_rows(fit, vi, mask, level)
 
 

@@ -237,7 +237,7 @@ def _studies(m, lo, hi, nn, dd, cl, labs, scale, level):
 
 def pool_medians(median, *, ci_low=None, ci_high=None, n=None, deaths=None, method="REML",
                  scale="log", route="auto", labels=None, data=None, test="z", level=0.95,
-                 ci_level=0.95) -> MetaResult:
+                 ci_level=0.95, pi_method="metafor", adhoc=False) -> MetaResult:
     """Pool median survival times (months) reported with a CI, a number of deaths, or bare.
 
     Per study (column ``route`` of ``result.studies``, with the reason in ``reason``):
@@ -251,7 +251,8 @@ def pool_medians(median, *, ci_low=None, ci_high=None, n=None, deaths=None, meth
       var(M) = M²/d by the delta method). A CI, when given, takes precedence over d;
     * ``"bare"``: the median alone.
 
-    ``route="auto"``: the inverse-variance model (``method``, ``test`` as :func:`iometa.pool`)
+    ``route="auto"``: the inverse-variance model (``method``, ``test``, ``pi_method``, ``adhoc``
+    as :func:`iometa.pool`)
     when every study has a variance; otherwise all studies are pooled by the weighted median of
     medians (WM, weights n) when every n is known, else by the median of medians (MM) — bare
     and inverse-variance studies cannot enter one model. ``route="iv"`` pools the studies with
@@ -328,7 +329,8 @@ def pool_medians(median, *, ci_low=None, ci_high=None, n=None, deaths=None, meth
     excl = excluded_frame(rows)
     w = warn_excluded(excl, "median")
     notes += [w] if w else []
-    opts = dict(method=method, scale=scale, route=chosen, test=test, level=level)
+    opts = dict(method=method, scale=scale, route=chosen, test=test, level=level,
+                pi_method=pi_method, adhoc=adhoc)
     return _build(args, st, opts, notes, {"excluded": excl, "route": chosen, "scale": scale})
 
 
@@ -336,7 +338,7 @@ def _spec(a, opts):
     """The frozen spec and per-study inputs of a pooled-medians result (read by refit)."""
     spec = ModelSpec("pool_medians", "MEDLN" if opts["scale"] == "log" else "MED",
                      opts["method"], opts["test"], opts["level"], route=opts["route"],
-                     scale=opts["scale"])
+                     scale=opts["scale"], pi_method=opts["pi_method"], adhoc=opts["adhoc"])
     inputs = {"median": a["m"], "ci_low": a["lo"], "ci_high": a["hi"], "n": a["nn"],
               "deaths": a["dd"], "ci_level": a["cl"]}
     return spec, inputs
@@ -351,6 +353,7 @@ def _build(a, st, opts, notes, extra):
     spec, inputs = _spec(a, opts)
     if chosen == "iv":
         return fit_result(st["yi"], st["vi"], method=opts["method"], test=opts["test"],
+                          pi_method=opts["pi_method"], adhoc=opts["adhoc"],
                           level=level, labels=a["labs"],
                           measure="MEDLN" if scale == "log" else "MED", kind="median",
                           scale="months", backtransform=bt, study_columns=cols, data=a["data"],
@@ -397,4 +400,5 @@ def _mm_result(a, yi, cols, weight_by, opts, notes, extra, bt):
         _backtransform=bt, spec=spec, inputs=inputs)
 
 
-register_fitter("pool_medians", pool_medians, ("method", "scale", "route", "test", "level"))
+register_fitter("pool_medians", pool_medians,
+                ("method", "scale", "route", "test", "level", "pi_method", "adhoc"))

@@ -203,12 +203,12 @@ def _inputs(rate, n, time, ci_low, ci_high, ci_level, labels, data):
 
 def pool_survival_rates(rate, n, *, time=None, scale="cloglog", method="REML", labels=None,
                         data=None, ci_low=None, ci_high=None, test="z", level=0.95,
-                        ci_level=0.95):
+                        ci_level=0.95, pi_method="metafor", adhoc=False):
     """Pool survival rates S(t) at a fixed time as proportions with n as the sample size.
 
     ``scale="cloglog"`` (default; yi = ln(−ln S), vi = (1 − S)/(n·S·(ln S)²)) or ``"logit"``
     (yi = logit S, vi = 1/(n·S·(1 − S))); then the engine's model (``method``, ``test``,
-    ``level`` as :func:`iometa.pool`). Rates are proportions (0–1); ``rate``, ``n``, ``time``,
+    ``level``, ``pi_method``, ``adhoc`` as :func:`iometa.pool`). Rates are proportions (0–1); ``rate``, ``n``, ``time``,
     ``ci_low``, ``ci_high``, ``labels`` are arrays or column names of ``data``. A CI reported by
     the study overrides the binomial variance: SE = |g(U) − g(L)|/(2z) on the model scale g (z
     from ``ci_level``). S = 0 or 1 is undefined on both scales: 0.5 is added to the implied
@@ -248,7 +248,8 @@ def pool_survival_rates(rate, n, *, time=None, scale="cloglog", method="REML", l
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}: expected 'cloglog' or 'logit'")
     a, labs = _inputs(rate, n, time, ci_low, ci_high, ci_level, labels, data)
-    opts = dict(scale=scale, method=method, test=test, level=level)
+    opts = dict(scale=scale, method=method, test=test, level=level, pi_method=pi_method,
+                adhoc=adhoc)
     times = np.unique(a["t"][~np.isnan(a["t"])])
     if times.size > 1:
         out = {}
@@ -273,7 +274,8 @@ def pool_survival_rates(rate, n, *, time=None, scale="cloglog", method="REML", l
 def _spec(a, opts):
     """The frozen spec and per-study inputs of a pooled-survival-rate result."""
     spec = ModelSpec("pool_survival_rates", "SRCLL" if opts["scale"] == "cloglog" else "SRLO",
-                     opts["method"], opts["test"], opts["level"], scale=opts["scale"])
+                     opts["method"], opts["test"], opts["level"], scale=opts["scale"],
+                     pi_method=opts["pi_method"], adhoc=opts["adhoc"])
     inputs = {"rate": a["s"], "n": a["n"], "time": None if np.isnan(a["t"]).all() else a["t"],
               "ci_low": a["lo"], "ci_high": a["hi"], "ci_level": a["cl"]}
     return spec, inputs
@@ -293,6 +295,7 @@ def _fit(a, labs, data, opts, excl, notes) -> MetaResult:
     t0 = a["t"][0] if not np.isnan(a["t"]).all() else None
     spec, inputs = _spec(a, opts)
     res = fit_result(eff["yi"], eff["vi"], method=opts["method"], test=opts["test"],
+                     pi_method=opts["pi_method"], adhoc=opts["adhoc"],
                      level=level, labels=labs, measure="SRCLL" if scale == "cloglog" else "SRLO",
                      kind="survival_rate", scale="proportion",
                      backtransform=lambda y: inverse(y, scale), study_columns=cols, data=data,
@@ -307,4 +310,4 @@ def _fit(a, labs, data, opts, excl, notes) -> MetaResult:
 
 
 register_fitter("pool_survival_rates", pool_survival_rates,
-                ("scale", "method", "test", "level"))
+                ("scale", "method", "test", "level", "pi_method", "adhoc"))
