@@ -255,7 +255,7 @@ def _subset_data(data, index):
     return None if data is None or index is None else data.iloc[index].reset_index(drop=True)
 
 
-def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None, tau2=None):
+def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None, tau2=None) -> MetaResult:
     """Pool generic effect sizes ``yi`` with sampling variances ``vi``.
 
     Common-effect (``method="FE"``) or random-effects model with the τ² estimators ``"DL"``,
@@ -303,7 +303,7 @@ def _proportion_warnings(measure, n, res_vals):
 
 def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level=0.95,
                      labels=None, data=None, add=None, to="only0", nagq=7, tau2=None,
-                     study_ci="clopper-pearson"):
+                     study_ci="clopper-pearson") -> MetaResult:
     """Pool single proportions (events out of n) on the ``measure`` scale.
 
     ``measure`` is ``"PR"`` (raw), ``"PLN"`` (log), ``"PLO"`` (logit), ``"PAS"`` (arcsine) or
