@@ -45,6 +45,10 @@ USER_SCRIPT = textwrap.dedent('''
     reveal_type(iometa.leave_one_out(res))
     reveal_type(iometa.ci_wilson([13], [51]))
     x: str = res.estimate
+    bad = iometa.pool([0.1, 0.2], [0.01, 0.02], level="high")
+    import pandas as pd
+    ok = iometa.pool("yi", "vi", data=pd.DataFrame({"yi": [0.1, 0.2], "vi": [0.01, 0.02]}))
+    reveal_type(ok)
 ''')
 
 EXPECTED = {
@@ -68,6 +72,7 @@ EXPECTED = {
     24: "iometa.bias.trimfill.TrimFillResult",
     25: "iometa.core.results.MetaResult",
     26: "pandas.core.frame.DataFrame",
+    32: "iometa.core.results.MetaResult",
 }
 
 
@@ -109,5 +114,9 @@ def test_mypy_infers_result_types_in_user_code(tmp_path):
                      r'\(expression has type "float", variable has type "str"\)', out), out
     # ci_wilson: a pair of arrays
     assert "tuple[numpy.ndarray" in revealed[27], revealed[27]
-    errors = [ln for ln in out.splitlines() if ": error:" in ln and ":28:" not in ln]
+    # parameters are typed too: a string level is refused, column names with data= are not
+    assert re.search(r'user_script\.py:29: error: Argument "level" to "pool" has incompatible '
+                     r'type "str"; expected "float"', out), out
+    errors = [ln for ln in out.splitlines() if ": error:" in ln
+              and not re.match(r"\S+:(28|29):", ln)]
     assert not errors, out
