@@ -45,6 +45,9 @@ if TYPE_CHECKING:  # static view of the lazy names, for mypy and IDEs (tests/tes
         egger_test as egger_test,
     )
     from .bias import (
+        harbord_test as harbord_test,
+    )
+    from .bias import (
         peters_test as peters_test,
     )
     from .bias import (
@@ -89,14 +92,25 @@ if TYPE_CHECKING:  # static view of the lazy names, for mypy and IDEs (tests/tes
     from .core.multilevel_result import MultilevelResult as MultilevelResult
     from .core.rates import pool_rates as pool_rates
     from .core.rates import rate_effects as rate_effects
+    from .core.reported_effects import effects_from_reported as effects_from_reported
     from .core.results import MetaResult as MetaResult
     from .core.spec import ModelSpec as ModelSpec
     from .core.spec import refit as refit
+    from .core.two_group import two_group_effects as two_group_effects
+    from .core.two_group_pool import (
+        pool_effects as pool_effects,
+    )
+    from .core.two_group_pool import (
+        pool_two_groups as pool_two_groups,
+    )
     from .data import (
         Problem as Problem,
     )
     from .data import (
         StudyTableError as StudyTableError,
+    )
+    from .data import (
+        Vocabulary as Vocabulary,
     )
     from .data import (
         default_data_path as default_data_path,
@@ -109,6 +123,9 @@ if TYPE_CHECKING:  # static view of the lazy names, for mypy and IDEs (tests/tes
     )
     from .data import (
         read_study_table as read_study_table,
+    )
+    from .data import (
+        read_vocabulary as read_vocabulary,
     )
     from .data import (
         validate_studies as validate_studies,
@@ -184,6 +201,8 @@ _LAZY: dict[str, str] = {
     "StudyTableError": "iometa.data",
     "Problem": "iometa.data",
     "outcome_rows": "iometa.data",
+    "Vocabulary": "iometa.data",
+    "read_vocabulary": "iometa.data",
     # effect sizes
     "proportion_effects": "iometa.core.effects",
     "effects_from_ci": "iometa.core.effects",
@@ -196,6 +215,12 @@ _LAZY: dict[str, str] = {
     "refit": "iometa.core.spec",
     "ModelSpec": "iometa.core.spec",
     "MEASURES": "iometa.core.measures",
+    # comparative (two-group) studies
+    "two_group_effects": "iometa.core.two_group",
+    "pool_two_groups": "iometa.core.two_group_pool",
+    "pool_effects": "iometa.core.two_group_pool",
+    "effects_from_reported": "iometa.core.reported_effects",
+    "harbord_test": "iometa.bias",
     # incidence rates per person-time
     "rate_effects": "iometa.core.rates",
     "pool_rates": "iometa.core.rates",

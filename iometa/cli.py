@@ -25,23 +25,37 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", type=Path, default=None, help="study table CSV (default: data/studies.csv)")
     r.add_argument("--out", type=Path, default=None, help="output directory (default: reports/)")
     r.add_argument("--quiet", action="store_true", help="print only the final summary")
+    _table_options(r)
 
     v = sub.add_parser("validate", help="check a study table and list every problem")
-    v.add_argument("file", nargs="?", type=Path, default=None, help="CSV file (default: data/studies.csv)")
+    v.add_argument("file", nargs="?", type=Path, default=None,
+                   help="CSV, .xlsx or .ods file (default: data/studies.csv)")
+    _table_options(v)
     return p
 
 
+def _table_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vocabulary", type=Path, default=None, metavar="VOCAB.toml",
+                   help="the review's own codes (default: iometa.toml beside the table, if any)")
+    p.add_argument("--sheet", default=None, metavar="NAME",
+                   help="the sheet of an .xlsx/.ods table (default: the first sheet)")
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from .data.lexicon import resolve_vocabulary
     from .data.load import StudyTableError, default_data_path, load_studies
 
     path = args.file if args.file is not None else default_data_path()
     try:
-        df = load_studies(path)
+        vocabulary = resolve_vocabulary(args.vocabulary, table=path)
+        print(f"using the {vocabulary.describe()}")
+        df = load_studies(path, vocabulary=vocabulary, sheet=args.sheet)
     except StudyTableError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     n_studies = df["study_id"].nunique()
-    print(f"{path}: OK — {len(df)} rows, {n_studies} studies, {df['outcome'].nunique()} outcomes")
+    where = f"{path}" + (f" (sheet '{df.attrs['sheet']}')" if "sheet" in df.attrs else "")
+    print(f"{where}: OK — {len(df)} rows, {n_studies} studies, {df['outcome'].nunique()} outcomes")
     return 0
 
 
@@ -53,7 +67,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .report.build import ReportPathError, build_report
 
     try:
-        build_report(data=args.data, out=args.out, verbose=not args.quiet)
+        build_report(data=args.data, out=args.out, verbose=not args.quiet,
+                     vocabulary=args.vocabulary, sheet=args.sheet)
     except StudyTableError as exc:
         print(str(exc), file=sys.stderr)
         print("report not written: fix the study table first", file=sys.stderr)

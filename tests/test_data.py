@@ -520,7 +520,7 @@ def test_validate_rejects_non_frames():
 
 def test_strict_requires_provenance(tmp_path):
     f = tmp_path / "t.csv"
-    f.write_text("study_id,modality,outcome,value\nA,RFA,median_os,3\n")
+    f.write_text("study_id,modality,outcome,value\nkim2021,RFA,median_os,3\n")
     assert len(load_studies(f)) == 1  # a user table: provenance optional
     found = problems_of(f, strict=True)
     assert [p.column for p in found] == list(data.PROVENANCE_COLUMNS)

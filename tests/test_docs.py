@@ -63,6 +63,8 @@ def test_every_page_is_in_a_toctree_and_the_notebooks_and_gallery_are_rendered()
     toc = "\n".join(re.findall(r"```\{toctree\}(.*?)```", index, re.S))
     tocs = set(re.findall(r"^(?:[^\n]*<)?(\w+)>?$", toc, re.M))
     assert pages <= tocs, pages - tocs
+    assert tocs <= pages | {f"notebooks/{p.stem}" for p in (ROOT / "notebooks").glob("*.ipynb")}, \
+        tocs - pages  # no entry points to a page that is gone
     notebooks = _read("notebooks.md")
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert f"notebooks/{nb.stem}" in notebooks, nb.name

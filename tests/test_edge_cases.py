@@ -410,7 +410,9 @@ def test_survival_rate_edge_cases_match_metafor(c):
                 method=c["method"], test=c["test"])
     close(res.yi, arr(c["yi"]))
     check_rma(res, c, reporting=True, sort=True)
-    assert_finite(res)
+    # identical rates: the effects are now exactly identical after centring, so under
+    # Knapp-Hartung the SE is exactly 0 and z = ±inf, p = 0, as metafor reports
+    assert_finite_or_zero_knha_se(res)
     assert 0 <= res.pi_low <= res.ci_low <= res.estimate <= res.ci_high <= res.pi_high <= 1
     if c["data"] in ("all_one", "all_zero", "n_one"):
         assert res.studies["corrected"].all() and any("0.5 added" in w for w in res.warnings)
@@ -744,3 +746,34 @@ def test_fe_meta_regression_identical_effects_r2_zero():
         warnings.simplefilter("ignore")
         reg = iometa.meta_regression(y, v, pd.DataFrame({"g": ["a", "b"] * 6}), method="FE")
     assert reg.r2 == 0.0
+
+
+# ---------------------------------------------------------------- issue 21: the engine's numbers
+def test_identical_huge_effects_give_zero_q_and_tau2():
+    """Q = 0 and τ² = 0 exactly (metafor 3.8-1 gives 0 and 0); the residuals are centred."""
+    for method in ("DL", "HE", "REML", "PM", "SJ"):
+        res = quiet(iometa.pool, [6.7e16] * 20, [1e-6] * 20, method=method)
+        assert res.q == 0.0 and res.tau2 == 0.0 and res.coef == 6.7e16, method
+
+
+def test_step_of_minus_inf_ends_at_zero_and_nothing_hangs():
+    from iometa.core._solve import halve_until_nonnegative
+
+    assert halve_until_nonnegative(1.0, -math.inf) == 0.0
+    assert halve_until_nonnegative(np.array([1.0, 2.0]), np.array([-np.inf, -1.0])).tolist() \
+        == [0.0, 1.0]
+    res = quiet(iometa.pool, [6.7e16] * 40, [1e-12] * 40, method="HE")  # used to hang
+    assert res.tau2 == 0.0
+    lo, hi = quiet(iometa.pool, [6.7e16] * 20, [1e-6] * 20, method="DL").tau2_ci
+    assert lo == 0.0 or math.isfinite(lo)
+
+
+def test_dl_without_cancellation_when_variances_differ_by_1e18():
+    """k = 2: τ²_DL = ((y₁ − y₂)² − v₁ − v₂)/2 exactly (metafor's own DL is unstable here)."""
+    y1, y2, v1, v2 = math.log(30.938485063), math.log(12), 2.6e-19, 0.4736
+    res = quiet(iometa.pool, [y1, y2], [v1, v2], method="DL")
+    tau2 = ((y1 - y2) ** 2 - v1 - v2) / 2
+    assert res.tau2 == pytest.approx(tau2, rel=1e-12)
+    assert res.tau2 == pytest.approx(0.211694, abs=5e-7)
+    assert res.coef == pytest.approx(3.208482, abs=5e-7)
+    assert res.se == pytest.approx(0.402160, abs=5e-7)

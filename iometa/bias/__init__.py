@@ -18,7 +18,8 @@ from .asymmetry import (
     egger_test,
     peters_test,
 )
+from .harbord import harbord_test
 from .trimfill import TrimFillResult, trim_and_fill
 
 __all__ = ["RankTestResult", "RegressionTestResult", "TrimFillResult", "begg_test", "egger_test",
-           "peters_test", "trim_and_fill"]
+           "harbord_test", "peters_test", "trim_and_fill"]

@@ -176,10 +176,14 @@ def egger_test(result) -> RegressionTestResult:
         raise ValueError("Egger's test needs an inverse-variance model (metafor's regtest does "
                          "not take rma.glmm): refit with measure='PLO' and e.g. method='REML'")
     msgs = _checked(result, "Egger's test")
-    fit = metareg_fit(result.yi, result.vi, np.sqrt(result.vi), method=result.method,
-                      test=result.test, level=result.level, tau2=tau2_fixed(result))
-    return _regression_result("Egger's regression test", "rma", "sei", result.method, fit,
-                              result.k, result.level, msgs)
+    yi, vi, method, tau2 = result.yi, result.vi, result.method, tau2_fixed(result)
+    if method in ("MH", "Peto"):  # as metafor's regtest on rma.mh/rma.peto: a common-effect
+        keep = np.isfinite(yi) & np.isfinite(vi)  # fit of the studies with a defined effect
+        yi, vi, method, tau2 = yi[keep], vi[keep], "FE", None
+    fit = metareg_fit(yi, vi, np.sqrt(vi), method=method, test=result.test, level=result.level,
+                      tau2=tau2)
+    return _regression_result("Egger's regression test", "rma", "sei", method, fit,
+                              int(yi.size), result.level, msgs)
 
 
 def peters_test(result, n=None) -> RegressionTestResult:

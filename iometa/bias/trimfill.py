@@ -209,9 +209,10 @@ def trim_and_fill(result, estimator="L0", side=None) -> TrimFillResult:
         raise ValueError(f"unknown estimator {estimator!r}: expected 'L0', 'R0' or 'Q0'")
     if side not in (None, "left", "right"):
         raise ValueError(f"side must be 'left', 'right' or None, got {side!r}")
-    if result.method == "GLMM":
-        raise ValueError("trim and fill needs an inverse-variance model (metafor's trimfill "
-                         "takes rma.uni only): refit with measure='PLO' and e.g. method='REML'")
+    if result.method in ("GLMM", "MH", "Peto"):
+        raise ValueError(f"trim and fill needs an inverse-variance model (metafor's trimfill "
+                         f"takes rma.uni only, not a {result.method} fit): refit with an "
+                         f"inverse-variance method, e.g. result.refit(method='FE') or 'REML'")
     require_variances(result, "trim and fill")
     if result.k < 3:
         raise ValueError(f"trim and fill needs at least 3 studies (k = {result.k})")

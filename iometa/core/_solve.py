@@ -69,12 +69,17 @@ def halve_until_nonnegative(t, step):
         return new
     with np.errstate(divide="ignore", invalid="ignore"):
         j = np.floor(np.log2(np.where(neg & (t > 0), -step / t, 1.0))) - 1
-    s = np.ldexp(step, -np.maximum(j, 0).astype(int))  # exact: the first j that fails is j0
+    j = np.where(np.isfinite(j), j, 0.0)
+    s = np.ldexp(step, -np.minimum(np.maximum(j, 0), 2100).astype(int))  # the first j that fails
     new = where(neg, t + s, new)
-    while np.any(bad := neg & (new < 0) & (t > 0)):
+    for _ in range(2200):  # bounded: 2200 halvings take any finite double below τ²
+        bad = neg & (new < 0) & (t > 0)
+        if not np.any(bad):
+            break
         s = where(bad, s / 2, s)
         new = where(bad, t + s, new)
-    return where(neg & (t <= 0), 0.0, new)
+    # a step of -inf (or one that never fits) ends at 0, as a negative step from τ² = 0 does
+    return where(neg & ((t <= 0) | (new < 0) | (new != new)), 0.0, new)
 
 
 def bracketed_step(t, u, d_newton, d_fisher, lo, hi):

@@ -183,8 +183,19 @@ def _fe(y, v, m, k, z0=None):
 
 def _dl(y, v, m, k, z0=None):
     sw, s2, _, q = fixed_moments(y, v, m) if z0 is None else z0
-    t = (q - (k - 1)) / (sw - s2 / sw)
-    return _done(where(k > 1, t, 0.0))
+    return _done(where(k > 1, (q - (k - 1)) / _trace_p0(v, m, sw, s2), 0.0))
+
+
+def _trace_p0(v, m, sw, s2):
+    """tr P at τ² = 0, Σw − Σw²/Σw (wᵢ = 1/vᵢ). Where one weight dominates that difference
+    cancels (variances 1e18 apart: DL's τ² would be 0/0); it is then recomputed as the sum of
+    positive terms Σᵢ wᵢ Σ_{j≠i} wⱼ / Σw."""
+    trp = sw - s2 / sw
+    bad = trp <= 1e-6 * sw
+    if not (bad.any() if ndim(bad) else bad):
+        return trp
+    w = (1.0 if m is None else m) / v
+    return where(bad, dot(w, _others(w)) / sw, trp)
 
 
 def _he(y, v, m, k, z0=None):

@@ -173,8 +173,27 @@ def _check_options(method, test, level, tau2):
         raise ValueError(f"a fixed tau2 must be a finite number >= 0, got {tau2!r}")
 
 
+def _centred(y):
+    """``y`` minus one of its own values per analysis (the first study), and that value.
+
+    Every τ² estimator and Q is invariant to a shift of the effects; on the shifted effects
+    identical effects are exactly 0, so their residuals, Q and τ² are exactly 0 (a weighted
+    mean of identical large numbers can be one unit in the last place off, which would leave
+    residuals of that size). The pooled coefficient is shifted back.
+    """
+    if y.ndim == 1:
+        c = float(y[0])
+        return (y - c if c != 0.0 else y), c
+    if y.strides[0] == 0:  # one row broadcast to a batch of subsets: shift the row only
+        c = float(y[0, 0])
+        return np.broadcast_to(y[0] - c, y.shape), c
+    c = np.ascontiguousarray(y[:, 0])
+    return y - c[:, None], c
+
+
 def _fit(y, v, m, k, method, test, level, tau2):
     """The fit on prepared arrays: (B, k) batches, or 1-d arrays and scalars for one analysis."""
+    y, c = _centred(y)
     with np.errstate(invalid="ignore", divide="ignore"):
         z0 = fixed_moments(y, v, m)
         if tau2 is None:
@@ -184,12 +203,14 @@ def _fit(y, v, m, k, method, test, level, tau2):
             shape = np.shape(k)
             t2, conv, nit = tau2, np.ones(shape, bool) if shape else True, np.zeros(shape, int)
         return _summary(y, v, m, k, t2, z0, method == "FE" and tau2 is None, test, level,
-                        conv, nit)
+                        conv, nit, c)
 
 
-def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit):
-    """Everything that follows from τ²: inference, prediction interval, heterogeneity."""
+def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit, c=0.0):
+    """Everything that follows from τ²: inference, prediction interval, heterogeneity
+    (``y`` shifted by ``c``: the coefficient is shifted back)."""
     w, sw, mu, r, wr = sweep(y, v, m, t2, residuals=test == "knha")
+    mu = mu + c
     sw0, s20, _, q = z0
     sc = _special()
     p = 1 - (1 - level) / 2

@@ -58,6 +58,7 @@ class Measure:
     decreasing: bool = False
     uses_n: bool = False  # the back-transformation needs the studies' sample sizes
     bounded: bool = True  # the back-transformed values stay inside the reporting range
+    label: str = ""  # axis label of the reporting scale ("Odds ratio"), where it has one
 
 
 MEASURES: dict[str, Measure] = {m.code: m for m in (
@@ -78,6 +79,24 @@ MEASURES: dict[str, Measure] = {m.code: m for m in (
             _icloglog_survival, decreasing=True),
     Measure("SRLO", "survival_rate", "logit", "logit transformation of the survival rates",
             "proportion", ilogit),
+    Measure("OR", "binary", "log odds ratio", "odds ratios", "ratio", exp, 0.5,
+            label="Odds ratio"),
+    Measure("RR", "binary", "log risk ratio", "risk ratios", "ratio", exp, 0.5,
+            label="Risk ratio"),
+    Measure("RD", "binary", "risk difference", "risk differences", "model", identity, 0.5,
+            bounded=False),
+    Measure("PETO", "binary", "log odds ratio (Peto)", "Peto odds ratios", "ratio", exp,
+            label="Odds ratio"),
+    Measure("MD", "continuous", "mean difference", "mean differences", "model", identity,
+            bounded=False),
+    Measure("SMD", "continuous", "standardised mean difference (Hedges' g)",
+            "standardised mean differences", "model", identity, bounded=False),
+    Measure("ROM", "continuous", "log ratio of means", "ratios of means", "ratio", exp,
+            label="Ratio of means"),
+    Measure("HR", "reported", "log hazard ratio", "hazard ratios", "ratio", exp,
+            label="Hazard ratio"),
+    Measure("IRR", "reported", "log incidence rate ratio", "incidence rate ratios", "ratio",
+            exp, label="Incidence rate ratio"),
     Measure("IR", "rate", "linear", "untransformed incidence rates", "rate", identity, 0.5,
             bounded=False),
     Measure("IRLN", "rate", "log", "log transformation of the incidence rates", "rate", exp,

@@ -21,10 +21,15 @@ from .spec import ModelSpec, refit
 
 __all__ = ["Deferred", "MetaResult"]
 
+#: the methods that fit a common-effect model (τ² = 0 by definition)
+COMMON_EFFECT_METHODS = ("FE", "MH", "Peto")
+
 #: plain-language model names: the τ² methods from the one registry, plus the other models
 _METHOD_NAMES = {
     **{code: m.name for code, m in REGISTRY.items()},
     "GLMM": "random-effects, binomial-normal GLMM (maximum likelihood)",
+    "MH": "common-effect, Mantel-Haenszel",
+    "Peto": "common-effect, Peto (one-step odds ratio)",
     "MM": "median of medians (McGrath et al. 2019)",
     "WM": "n-weighted median of medians (McGrath et al. 2019)",
 }
@@ -104,6 +109,11 @@ class MetaResult:
     inputs: Mapping[str, Any] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ derived
+    @property
+    def common_effect(self) -> bool:
+        """True for common-effect models (inverse-variance FE, Mantel–Haenszel, Peto)."""
+        return self.method in COMMON_EFFECT_METHODS
+
     @property
     def tau(self) -> float:
         """τ, the between-study standard deviation (model scale)."""

@@ -24,8 +24,8 @@ MODEL_COLUMNS = ("coef", "se", "stat", "pval", "df", "coef_ci_low", "coef_ci_hig
                  "coef_pi_low", "coef_pi_high", "tau2", "i2", "h2", "q", "q_pval")
 
 
-def is_glmm(result) -> bool:
-    return result.method == "GLMM"
+def is_glmm(result) -> bool:  # also MH/Peto: no batched core, refitted one subset at a time
+    return result.method in ("GLMM", "MH", "Peto")
 
 
 def require_variances(result, what: str) -> None:

@@ -21,11 +21,16 @@ Public names
     The rows of one outcome, optionally filtered by modality, site, timepoint, ...
 :func:`outcome_rows`
     The poolable rows of one outcome, with every excluded row and why.
+:class:`Vocabulary`, :func:`read_vocabulary`, :func:`vocabulary_of`
+    The codes in force: the built-in ones plus a review's own (``iometa.toml``).
 :class:`StudyTableError`, :class:`Problem`
     The error raised for an invalid table, and one entry of its list of problems.
 
-The allowed values of the categorical columns come from :mod:`iometa.data.vocabulary` and are
-read at call time, so entries added there are accepted without touching this module.
+The allowed values of the categorical columns are the built-in codes of
+:mod:`iometa.data.vocabulary` plus those a review declares in its vocabulary file
+(``iometa.toml`` beside the table, or ``vocabulary=``): an explicit :class:`Vocabulary` passed
+through validation, never module state. Spreadsheets (``.xlsx``, ``.ods``) are read by
+:mod:`.sheets`; :mod:`.aliases` maps full names and abbreviations to codes for suggestions.
 
 This package is the study table and knows no statistics; its parts are modules named for
 what they hold: :mod:`.schema` (columns, types, vocabulary lookup), :mod:`.errors`
@@ -57,6 +62,7 @@ from __future__ import annotations
 
 from .._warnings import DataWarning as DataWarning  # the loader's warning, as before
 from .errors import Problem, StudyTableError
+from .lexicon import Vocabulary, VocabularyError, read_vocabulary, vocabulary_of
 from .load import load_studies, validate_studies
 from .outcomes import OutcomeRows, outcome_rows
 from .query import outcome_kind, select
@@ -79,6 +85,10 @@ __all__ = [
     "outcome_kind",
     "outcome_rows",
     "select",
+    "Vocabulary",
+    "VocabularyError",
+    "read_vocabulary",
+    "vocabulary_of",
 ]
 
 # the examples of the names defined in the parts are run with this module's (doctest.testmod)
@@ -91,4 +101,6 @@ __test__ = {
     "load_studies": load_studies,
     "outcome_kind": outcome_kind,
     "select": select,
+    "Vocabulary": Vocabulary,
+    "read_vocabulary": read_vocabulary,
 }

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 
-from . import vocabulary as _voc
 from .cells import _display, _fmt
 from .columns import _Table
 from .schema import (
@@ -46,6 +46,9 @@ def _check_rows(t: _Table) -> None:
         _check_positive(t, i, "lesion_size_cm")
         if t.strict:
             _check_provenance(t, i)
+        if t.strict or t.vocabulary.added.get("source"):
+            _check_source(t, i)
+    _check_study_ids(t)
 
 
 def _check_required(t: _Table, i: int) -> None:
@@ -228,23 +231,68 @@ def _check_provenance(t: _Table, i: int) -> None:
             "empty: the project table needs the sentence of the source that "
             "gives this number (provenance)",
         )
+
+
+def _check_source(t: _Table, i: int) -> None:
+    """A known source (canonicalised): always in the project table, and in any table whose
+    vocabulary declares sources."""
     if "source" not in t.present:
         return
-    src = V["source"][i]
+    src = t.values["source"][i]
     if src is None:
-        t.add(i, "source", None, "empty: the project table needs the source of every row")
+        if t.strict:
+            t.add(i, "source", None, "empty: the project table needs the source of every row")
         return
-    sources = tuple(_voc.SOURCES)
+    sources = t.vocabulary.allowed("source")
     canon = _match(src, sources)
     if canon is None:
-        t.add(i, "source", src, _unknown_message("source", src, sources))
+        t.add(i, "source", src, _unknown_message("source", src, sources, "source"))
     else:
-        V["source"][i] = canon
+        t.values["source"][i] = canon
+
+
+#: the data dictionary's rule for study_id (data/README.md, column 1)
+STUDY_ID_RULE = re.compile(r"^[a-z][a-z0-9]*$")
+_STUDY_ID_HELP = (
+    "expected the first author's surname and the year, lower case ASCII letters and digits "
+    "only, e.g. 'meloni2009' (the study_id rule of data/README.md)"
+)
+
+
+def _check_study_ids(t: _Table) -> None:
+    """The study_id rule (an error in the project table, a warning elsewhere), and ids that
+    differ only in case (always an error: the same study written two ways?)."""
+    first: dict[str, tuple[str, int]] = {}
+    off_rule: list[str] = []
+    for i, sid in enumerate(t.values["study_id"]):
+        if sid is None:
+            continue
+        if not STUDY_ID_RULE.match(sid):
+            if t.strict:
+                t.add(i, "study_id", sid, _STUDY_ID_HELP)
+            elif sid not in off_rule:
+                off_rule.append(sid)
+        key = sid.casefold()
+        if key not in first:
+            first[key] = (sid, i)
+        elif first[key][0] != sid:
+            other, j = first[key]
+            t.add(i, "study_id", sid,
+                  f"differs from '{other}' ({t.row_word} {t.lines[j]}) only in case: if it is "
+                  "the same study write it the same way, otherwise give it another id")
+    if off_rule:
+        shown = ", ".join(repr(s) for s in off_rule[:5])
+        more = f" and {len(off_rule) - 5} more" if len(off_rule) > 5 else ""
+        verb = "does" if len(off_rule) == 1 else "do"
+        t.warnings.append(
+            f"study_id {shown}{more} {verb} not follow the data dictionary's rule: "
+            f"{_STUDY_ID_HELP}")
 
 
 def _check_duplicates(t: _Table) -> None:
     """Rows repeated exactly, or with the same study, outcome, subgroup and time point."""
     V = t.values
+    w = t.row_word
     first_full: dict[tuple, int] = {}
     first_key: dict[tuple, int] = {}
     for i in range(t.n):
@@ -256,7 +304,7 @@ def _check_duplicates(t: _Table) -> None:
                 i,
                 None,
                 None,
-                f"line {t.lines[i]} duplicates line {t.lines[first_full[full]]} exactly "
+                f"{w} {t.lines[i]} duplicates {w} {t.lines[first_full[full]]} exactly "
                 "(every cell is the same): delete one of them",
             )
             continue
@@ -273,7 +321,7 @@ def _check_duplicates(t: _Table) -> None:
             i,
             None,
             None,
-            f"line {t.lines[i]} duplicates line {t.lines[first_key[key]]}: same study_id "
+            f"{w} {t.lines[i]} duplicates {w} {t.lines[first_key[key]]}: same study_id "
             f"'{sid}', outcome '{out}', subgroup '{key[2]}' and timepoint_months {tp}; "
             "give each row its own subgroup or timepoint, or delete one",
         )

@@ -8,12 +8,11 @@ turns every cell into a typed value, recording a problem for each one that canno
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import pandas as pd
 
-from . import vocabulary as _voc
+from .aliases import column_hint
 from .cells import (
     _BAD,
     _NOT_REACHED,
@@ -26,6 +25,7 @@ from .cells import (
     _parse_text,
 )
 from .errors import Problem
+from .lexicon import Vocabulary
 from .schema import (
     _CATEGORICAL,
     _FLOAT,
@@ -37,7 +37,6 @@ from .schema import (
     REQUIRED_COLUMNS,
     _match,
     _unknown_message,
-    _vocabulary,
     _what,
 )
 
@@ -45,8 +44,20 @@ from .schema import (
 class _Table:
     """One table being validated: raw cells, parsed values, and every problem found."""
 
-    def __init__(self, df: pd.DataFrame, file: str | None, strict: bool, decimal_comma: bool):
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        file: str | None,
+        strict: bool,
+        decimal_comma: bool,
+        vocabulary: Vocabulary,
+        sheet: str | None = None,
+    ):
         self.df = df
+        self.sheet = sheet
+        #: how a row is named in messages: a CSV line, or a spreadsheet row
+        self.row_word = "line" if sheet is None else "row"
+        self.vocabulary = vocabulary
         self.file = file
         self.strict = strict
         self.decimal_comma = decimal_comma
@@ -58,14 +69,14 @@ class _Table:
         self.extras: dict[str, pd.Series] = {}
         self.values: dict[str, list[Any]] = {}  # schema column -> parsed values (None = missing)
         self.bad: dict[str, set[int]] = {c: set() for c in COLUMNS}
-        self.vocab = {c: _vocabulary(c) for c in _CATEGORICAL}
+        self.vocab = {c: vocabulary.allowed(c) for c in _CATEGORICAL}
         self.lines: list[int] = []
         self.kinds: list[str | None] = []  # outcome kind of each row
 
     def add(self, i: int | None, column: str | None, value: str | None, message: str) -> None:
         """Record a problem of row i (None: of the whole table or a whole column)."""
         line = None if i is None else self.lines[i]
-        self.problems.append(Problem(self.file, line, column, value, message))
+        self.problems.append(Problem(self.file, line, column, value, message, self.sheet))
 
     def shown(self, col: str, i: int) -> str | None:
         """The cell of row i in column col, as shown in a message."""
@@ -98,7 +109,7 @@ def _match_columns(t: _Table) -> None:
             continue
         if key in taken:
             message = f"column '{key}' appears twice (as {taken[key]!r} and {raw_name!r})"
-            t.problems.append(Problem(t.file, None, key, None, message))
+            t.problems.append(Problem(t.file, None, key, None, message, t.sheet))
             continue
         taken[key] = raw_name
         if canon is not None:
@@ -138,9 +149,9 @@ def _check_columns(t: _Table) -> None:
         msg = f"required column '{col}' is missing"
         if col not in REQUIRED_COLUMNS:
             msg = f"column '{col}' is required in the project table (provenance of every number)"
-        typo = difflib.get_close_matches(col, list(t.extras), n=1, cutoff=0.75)
-        if typo:
-            msg += f" (the file has a column '{typo[0]}': a misspelling?)"
+        labels = [name for name in t.extras if col in column_hint(name, COLUMNS)]
+        if labels:
+            msg += f" (the file has a column '{labels[0]}': rename it '{col}')"
         t.add(None, col, None, msg)
     if "value" not in t.present and not {"events", "total"} <= t.present:
         absent = [c for c in ("events", "total") if c not in t.present]
@@ -154,16 +165,22 @@ def _check_columns(t: _Table) -> None:
 
 
 def _unknown_column_warnings(t: _Table) -> None:
-    """An extra column whose name is close to an absent schema column: a misspelling?"""
+    """An extra column whose label probably means a schema column: say which to rename it.
+
+    Labels are compared ignoring case, spaces and punctuation (``Study ID`` = ``study_id``),
+    common labels are mapped (``N`` -> ``total`` or ``n_patients``), then close spellings.
+    A required column that is missing is an error that already names the label to rename.
+    """
+    needed = set(REQUIRED_COLUMNS) | (set(PROVENANCE_COLUMNS) if t.strict else set())
     for name in t.extras:
-        typo = difflib.get_close_matches(
-            name.casefold(), [c for c in COLUMNS if c not in t.present], n=1, cutoff=0.8
+        hint = [c for c in column_hint(name, COLUMNS) if c not in t.present]
+        if not hint or (set(hint) & needed):
+            continue
+        names = "' or '".join(hint)
+        t.warnings.append(
+            f"unknown column '{name}' kept as it is (not read as data); did you mean "
+            f"'{names}'? Rename the column to use it (column '{hint[0]}' is empty)"
         )
-        if typo:
-            t.warnings.append(
-                f"unknown column '{name}' kept as it is; did you mean '{typo[0]}'? "
-                f"(column '{typo[0]}' is empty)"
-            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +195,7 @@ def _parse_columns(t: _Table) -> None:
             t.values[col] = [_parse_text(c) for c in t.cells[col]]
         elif col in _CATEGORICAL:
             t.values[col] = _categorical(t, col)
-    t.kinds = [None if code is None else _voc.OUTCOMES.get(code) for code in t.values["outcome"]]
+    t.kinds = [t.vocabulary.kind(code) for code in t.values["outcome"]]
     for col in _INT:
         t.values[col] = [_integer(t, col, i, c) for i, c in enumerate(t.cells[col])]
     for col in _FLOAT:
@@ -196,7 +213,7 @@ def _categorical(t: _Table, col: str) -> list[str | None]:
             continue
         canon = _match(text, vocab)
         if canon is None:
-            t.reject(i, col, _unknown_message(_what(col), text, vocab))
+            t.reject(i, col, _unknown_message(_what(col), text, vocab, col))
         out.append(canon)
     return out
 

@@ -33,11 +33,17 @@ class Problem:
         The offending cell as written (trimmed), if any.
     message : str
         What is wrong and what was expected.
+    sheet : str or None
+        The sheet of a spreadsheet (.xlsx, .ods); ``line`` is then the spreadsheet row
+        (header = row 1) and the problem is shown as "sheet 'S', row N".
 
     Example
     -------
     >>> print(Problem("studies.csv", 14, "events", "52", "events must not exceed total (51)"))
     studies.csv, line 14, column 'events': '52' — events must not exceed total (51)
+    >>> print(Problem("studies.xlsx", 3, "value", "85%", "expected a proportion 0–1",
+    ...               sheet="Studies"))
+    studies.xlsx, sheet 'Studies', row 3, column 'value': '85%' — expected a proportion 0–1
     """
 
     file: str | None
@@ -45,13 +51,16 @@ class Problem:
     column: str | None
     value: str | None
     message: str
+    sheet: str | None = None
 
     def __str__(self) -> str:
         where = []
         if self.file:
             where.append(Path(self.file).name or str(self.file))
+        if self.sheet is not None:
+            where.append(f"sheet '{self.sheet}'")
         if self.line is not None:
-            where.append(f"line {self.line}")
+            where.append(f"{'line' if self.sheet is None else 'row'} {self.line}")
         if self.column is not None:
             where.append(f"column '{self.column}'")
         if self.value is not None:
@@ -111,9 +120,12 @@ class StudyTableError(ValueError):
         return (type(self), (self.problems, self.path))
 
 
-def _line_problem(path: Any, line: int | None, message: str, column: str | None = None) -> Problem:
+def _line_problem(
+    path: Any, line: int | None, message: str, column: str | None = None,
+    sheet: str | None = None,
+) -> Problem:
     """A problem of a file's line (or of the whole file, line None) with no cell value."""
-    return Problem(str(path), line, column, None, message)
+    return Problem(str(path), line, column, None, message, sheet)
 
 
 def _file_error(path: Any, message: str) -> StudyTableError:

@@ -21,9 +21,13 @@ Count sources (column ``count_source``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .lexicon import resolve_vocabulary, vocabulary_of
+from .query import _canonical, _filter_mask, unknown_keyword
 
 #: value_type codes that are not point estimates (ends of a printed range, bounds)
 NOT_ESTIMATES = ("range_low", "range_high", "upper_bound", "lower_bound")
@@ -32,14 +36,18 @@ _SURVIVAL_RATES = ("os_rate", "pfs_rate", "metastasis_free_survival", "cancer_sp
 
 @dataclass(frozen=True)
 class OutcomeRows:
-    """Rows of one outcome usable for pooling (``rows``) and those that are not (``excluded``)."""
+    """Rows of one outcome usable for pooling (``rows``) and those that are not (``excluded``);
+    ``note`` says why nothing matched when the filters selected no row."""
 
     outcome: str
     rows: pd.DataFrame
     excluded: pd.DataFrame
+    note: str = ""
 
     def summary(self) -> str:
         lines = [f"{self.outcome}: {len(self.rows)} rows usable, {len(self.excluded)} excluded"]
+        if self.note:
+            lines.append(f"  ({self.note})")
         for r in self.excluded.itertuples(index=False):
             lines.append(f"  - line {r.line}: {r.label}: {r.reason}")
         return "\n".join(lines)
@@ -110,31 +118,58 @@ def _print_tolerance(row) -> float:
     return 0.5 * 10.0 ** (-decimals) / scale
 
 
+def _why_nothing(studies: pd.DataFrame, code: str, filters: dict[str, Any], voc) -> str:
+    """Why no row of ``code`` passed the filters: which filter emptied the selection."""
+    df = studies[(studies["outcome"] == code).to_numpy(dtype=bool, na_value=False)]
+    if df.empty:
+        present = sorted({str(o) for o in studies["outcome"].dropna()})
+        return (f"the table has no row of outcome '{code}' (outcomes in the table: "
+                f"{', '.join(present)})")
+    for col, want in filters.items():
+        mask = _filter_mask(df, col, want, voc)
+        if not mask.any():
+            have = sorted({str(v) for v in df[col].dropna()})
+            shown = _canonical(col, want, voc, studies) if isinstance(want, str) else want
+            return (f"no row of outcome '{code}' has {col} = {shown!r} (values of {col} in its "
+                    f"rows: {', '.join(have) or 'none'})")
+        df = df[mask]
+    return ""
+
+
 def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = True,
-                 **filters) -> OutcomeRows:
+                 vocabulary: Any = None, **filters) -> OutcomeRows:
     """Rows of ``outcome`` ready for pooling, with every excluded row and its reason.
 
     Proportion outcomes get ``events_used``/``total_used``/``count_source``; duration outcomes
     (medians) keep value/ci_low/ci_high and n. Rows that are ends of a range or bounds
     (``value_type``) are never pooled. ``filters`` select on other columns
-    (``modality="RFA"``, ``site="liver"``; a list means "any of").
+    (``modality="RFA"``, ``site="liver"``; a list means "any of"; None means empty), matched
+    like the loader matches codes (``modality="rfa"`` = ``"RFA"``). An unknown outcome, code
+    or column raises ValueError with a did-you-mean; filters that match nothing give empty
+    rows and a ``note`` saying which filter emptied the selection. The outcome codes and kinds
+    are those of the vocabulary the table was validated with (``studies.attrs['vocabulary']``)
+    unless ``vocabulary`` is given.
 
     Example
     -------
     >>> import iometa
     >>> from iometa.outcomes import outcome_rows
     >>> sel = outcome_rows(iometa.load_studies(), "complete_ablation")
-    >>> sorted(sel.rows.columns)[:3]  # doctest: +SKIP
+    >>> len(sel.rows) + len(sel.excluded) > 0, sel.note
+    (True, '')
+    >>> outcome_rows(iometa.load_studies(), "complete_ablation", modality="tace").note
+    "no row of outcome 'complete_ablation' has modality = 'TACE' (values of modality in its rows: MWA, RFA)"
     """
-    from .vocabulary import OUTCOMES
-
-    if outcome not in OUTCOMES:
-        raise ValueError(f"unknown outcome {outcome!r}")
-    df = studies[studies["outcome"].astype(str) == outcome]
+    voc = resolve_vocabulary(vocabulary) if vocabulary is not None else vocabulary_of(studies)
+    OUTCOMES = voc.outcomes
+    outcome = _canonical("outcome", outcome, voc, studies)
+    for col in filters:
+        if col not in studies.columns:
+            raise ValueError(unknown_keyword(col, studies.columns, ("reconstruct", "vocabulary")))
+    mask = (studies["outcome"] == outcome).to_numpy(dtype=bool, na_value=False)
     for col, want in filters.items():
-        vals = [want] if np.isscalar(want) else list(want)
-        df = df[df[col].astype(str).isin([str(v) for v in vals])]
-    df = df.copy()
+        mask = mask & _filter_mask(studies, col, want, voc)
+    df = studies[mask].copy()
     df["label"] = [study_label(r) for r in df.to_dict("records")]
     vt = value_type(df)
     keep, excluded = [], []
@@ -163,4 +198,5 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
                 ["line", "study_id", "label", "modality", "subgroup", "value"]].copy()
     ex.insert(0, "outcome", outcome)
     ex["reason"] = [e[1] for e in excluded]
-    return OutcomeRows(outcome, rows.reset_index(drop=True), ex.reset_index(drop=True))
+    note = _why_nothing(studies, outcome, filters, voc) if df.empty else ""
+    return OutcomeRows(outcome, rows.reset_index(drop=True), ex.reset_index(drop=True), note)

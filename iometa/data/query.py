@@ -6,36 +6,51 @@ Part of the study-table loader; :func:`outcome_kind` and :func:`select` are publ
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import pandas as pd
 
-from . import vocabulary as _voc
+from .aliases import column_hint
 from .cells import _clean
-from .schema import _CATEGORICAL, _match, _unknown_message, _vocabulary, _what
+from .lexicon import Vocabulary, resolve_vocabulary, vocabulary_of
+from .schema import _CATEGORICAL, _match, _unknown_message, _what
 
 
-def _canonical(column: str, value: Any) -> Any:
+def _codes(column: str, vocabulary: Vocabulary, df: pd.DataFrame | None) -> tuple[str, ...]:
+    """The codes of a column: the vocabulary's, plus the categories the frame carries."""
+    codes = vocabulary.allowed(column)
+    if df is not None and column in df.columns and isinstance(df[column].dtype,
+                                                               pd.CategoricalDtype):
+        codes = tuple(dict.fromkeys([*codes, *map(str, df[column].cat.categories)]))
+    return codes
+
+
+def _canonical(
+    column: str, value: Any, vocabulary: Vocabulary | None = None, df: pd.DataFrame | None = None
+) -> Any:
     """A filter value in its canonical spelling; ValueError for an unknown category."""
     if column not in _CATEGORICAL or not isinstance(value, str):
         return value
-    vocab = _vocabulary(column)
+    vocab = _codes(column, vocabulary or Vocabulary.builtin(), df)
     canon = _match(_clean(value), vocab)
     if canon is None:
-        raise ValueError(f"{value!r}: {_unknown_message(_what(column), value, vocab)}")
+        raise ValueError(f"{value!r}: {_unknown_message(_what(column), value, vocab, column)}")
     return canon
 
 
-def outcome_kind(code: str) -> str:
-    """The kind of an outcome: ``'proportion'`` (stored 0–1) or ``'duration'`` (months).
+def outcome_kind(code: str, vocabulary: Any = None) -> str:
+    """The kind of an outcome: ``'proportion'`` (stored 0–1), ``'duration'`` (months) or
+    ``'score'``; ``vocabulary`` (a Vocabulary, a mapping or a TOML path) adds a review's codes.
 
     Example
     -------
     >>> outcome_kind("median_os"), outcome_kind("Local_Progression")
     ('duration', 'proportion')
+    >>> outcome_kind("median_rfs", {"outcomes": {"median_rfs": "duration"}})
+    'duration'
     """
-    return _voc.OUTCOMES[_canonical("outcome", code)]
+    voc = resolve_vocabulary(vocabulary)
+    return voc.outcomes[_canonical("outcome", code, voc)]
 
 
 def select(df: pd.DataFrame, outcome: str, **filters: Any) -> pd.DataFrame:
@@ -63,19 +78,25 @@ def select(df: pd.DataFrame, outcome: str, **filters: Any) -> pd.DataFrame:
     """
     if "outcome" not in df.columns:
         raise ValueError("the table has no 'outcome' column")
-    code = _canonical("outcome", outcome)
+    voc = vocabulary_of(df)
+    code = _canonical("outcome", outcome, voc, df)
     mask = (df["outcome"] == code).to_numpy(dtype=bool, na_value=False)
     for column, wanted in filters.items():
-        mask = mask & _filter_mask(df, column, wanted)
+        mask = mask & _filter_mask(df, column, wanted, voc)
     return df.loc[mask].copy()
 
 
-def _filter_mask(df: pd.DataFrame, column: str, wanted: Any):
+def unknown_keyword(name: str, columns, extra=()) -> str:
+    """'unknown column ...; did you mean ...?' for a filter keyword that names no column."""
+    guess = column_hint(name, [str(c) for c in [*columns, *extra]])
+    hint = f"; did you mean '{guess[0]}'?" if guess else ""
+    return f"unknown column {name!r} (no such column in the table){hint}"
+
+
+def _filter_mask(df: pd.DataFrame, column: str, wanted: Any, voc: Vocabulary | None = None):
     """Boolean array: the rows whose `column` holds `wanted` (see :func:`select`)."""
     if column not in df.columns:
-        guess = difflib.get_close_matches(column, [str(c) for c in df.columns], n=1)
-        hint = f"; did you mean '{guess[0]}'?" if guess else ""
-        raise ValueError(f"unknown column {column!r}{hint}")
+        raise ValueError(unknown_keyword(column, df.columns))
     s = df[column]
     if wanted is None:  # empty: missing, or the '' of a text column (subgroup)
         empty = s.isna()
@@ -83,5 +104,6 @@ def _filter_mask(df: pd.DataFrame, column: str, wanted: Any):
             empty = empty | (s == "")
         return empty.to_numpy(dtype=bool, na_value=True)
     if isinstance(wanted, (list, tuple, set, frozenset)):
-        return s.isin([_canonical(column, w) for w in wanted]).to_numpy(dtype=bool, na_value=False)
-    return (s == _canonical(column, wanted)).to_numpy(dtype=bool, na_value=False)
+        wanted = [_canonical(column, w, voc, df) for w in wanted]
+        return s.isin(wanted).to_numpy(dtype=bool, na_value=False)
+    return (s == _canonical(column, wanted, voc, df)).to_numpy(dtype=bool, na_value=False)

@@ -27,6 +27,8 @@ from .errors import (
     _line_problem,
     _outside_loader,
 )
+from .header import _header_columns
+from .sheets import _is_spreadsheet, _read_spreadsheet
 
 _EOF_MARK = "\ue000iometa-end-of-file\ue000"
 _SAVE_AS_CSV = "in Excel use File > Save As > 'CSV UTF-8 (comma delimited)'"
@@ -54,16 +56,6 @@ def default_data_path() -> Path:
     return Path(str(resources.files("iometa") / "_data" / "studies.csv"))
 
 
-def _excel_column(i: int) -> str:
-    """0 -> 'A', 25 -> 'Z', 26 -> 'AA' (the spreadsheet's column letter)."""
-    name = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        name = chr(65 + r) + name
-    return name
-
-
 # --------------------------------------------------------------------------------------------
 # bytes -> text
 # --------------------------------------------------------------------------------------------
@@ -75,6 +67,7 @@ def _decode(data: bytes, path: Any) -> tuple[str, str]:
         raise _file_error(
             path,
             "this is an Excel workbook (.xlsx) or another zip file, not a CSV file: "
+            "give it its own suffix (.xlsx or .ods), which iometa reads directly, or "
             + _SAVE_AS_CSV,
         )
     if data.startswith(b"\xd0\xcf\x11\xe0"):
@@ -230,33 +223,6 @@ def _fit_rows(
     return fixed
 
 
-def _header_columns(
-    names: list[str], rows: list[_Record], header_line: int, path: Any, problems: list[Problem]
-) -> list[int]:
-    """Positions of the columns to keep: no blank names over data, no duplicates, and the
-    name 'line' is reserved."""
-    keep: list[int] = []
-    seen: dict[str, int] = {}
-    for j, name in enumerate(names):
-        message = None
-        if not name:
-            if any(_clean(rec[j]) for _, rec in rows):
-                message = f"column {_excel_column(j)} has values but no name in the header line"
-        elif name.casefold() == "line":
-            message = "the column name 'line' is reserved for line numbers: rename this column"
-        elif name in seen:
-            message = (
-                f"column name appears twice (columns {_excel_column(seen[name])} "
-                f"and {_excel_column(j)})"
-            )
-        else:
-            seen[name] = j
-            keep.append(j)
-        if message is not None:
-            problems.append(_line_problem(path, header_line, message, column=name or None))
-    return keep
-
-
 def _swallowed_rows(
     rows: list[_Record],
     names: list[str],
@@ -293,8 +259,13 @@ def _swallowed_rows(
 # --------------------------------------------------------------------------------------------
 
 
-def read_study_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Parse a study-table CSV into a frame of raw strings.
+def read_study_table(path: str | os.PathLike, *, sheet: str | None = None) -> pd.DataFrame:
+    """Parse a study-table CSV (or spreadsheet) into a frame of raw strings.
+
+    A file ending in ``.xlsx``/``.xlsm`` (openpyxl) or ``.ods`` (odfpy) is read as a
+    spreadsheet: the sheet ``sheet`` (default: the first one), every cell as the text a CSV
+    export would hold, ``line`` = the spreadsheet row (header = row 1), ``attrs['sheet']``
+    its name, and every problem named by sheet and row.
 
     Handles UTF-8 with or without BOM (falls back to cp1252 / Latin-1 with a
     :class:`~iometa._warnings.DataWarning`), Windows and old-Mac line endings, and comma-,
@@ -322,6 +293,12 @@ def read_study_table(path: str | os.PathLike) -> pd.DataFrame:
     >>> raw.loc[0, "value"], raw.attrs["decimal"]
     ('12,5', ',')
     """
+    if _is_spreadsheet(path):
+        _read_bytes(path)  # the same messages for a missing file or a folder
+        return _read_spreadsheet(path, sheet)
+    if sheet is not None:
+        raise _file_error(path, f"sheet={sheet!r} was given but this is a CSV file, which "
+                                "has no sheets (sheets are read from .xlsx and .ods files)")
     text, encoding = _decode(_read_bytes(path), path)
     if not _clean(text.replace("\r", " ").replace("\n", " ")):
         raise _file_error(
@@ -379,3 +356,4 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
         return p.read_bytes()
     except OSError as exc:
         raise _file_error(path, f"the file cannot be read ({exc.strerror or exc})") from None
+

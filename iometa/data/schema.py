@@ -2,17 +2,17 @@
 
 Part of the study-table loader; the public interface is :mod:`iometa.data`, which re-exports
 :data:`COLUMNS`, :data:`REQUIRED_COLUMNS`, :data:`PROVENANCE_COLUMNS` and
-:data:`MISSING_SPELLINGS`. The allowed values of the categorical columns are read from
-:mod:`iometa.data.vocabulary` at call time, so entries added there are accepted without touching
-the loader.
+:data:`MISSING_SPELLINGS`. The allowed values of the categorical columns are those of the
+:class:`~iometa.data.lexicon.Vocabulary` passed to the loader (the built-in codes of
+:mod:`iometa.data.vocabulary` plus those a review declares in ``iometa.toml``).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 from . import vocabulary as _voc
+from .aliases import suggest
 
 #: Columns of the project table, in order.
 COLUMNS: tuple[str, ...] = (
@@ -85,6 +85,8 @@ _CATEGORICAL: dict[str, str] = {
     "unit_reported": "UNITS_REPORTED",
     "value_type": "VALUE_TYPES",
 }
+#: columns whose codes a review's vocabulary file may add (see :mod:`iometa.data.lexicon`)
+_DECLARABLE = frozenset({"modality", "site", "primary", "source", "outcome"})
 _INT = ("year", "ref_no", "n_patients", "n_lesions", "events", "total")
 _FLOAT = ("timepoint_months", "value", "ci_low", "ci_high", "lesion_size_cm")
 _BOOL = ("derived",)
@@ -98,16 +100,10 @@ _TRUE = frozenset({"true", "yes", "y", "t", "1", "1.0"})
 _FALSE = frozenset({"false", "no", "n", "f", "0", "0.0"})
 
 #: unit that ``value`` must have for each outcome kind
-_UNIT_OF_KIND = {"proportion": "proportion", "duration": "months", "score": "points"}
+_UNIT_OF_KIND = _voc.OUTCOME_KINDS
 #: |value - events/total| allowed (values are usually rounded to 2 decimals in papers)
 _CONSISTENCY_TOL = 0.005 + 1e-9
 _MAX_INT = 2**53
-
-
-def _vocabulary(column: str) -> tuple[str, ...]:
-    """Allowed values of a categorical column, read from iometa.data.vocabulary at call time."""
-    vocab = getattr(_voc, _CATEGORICAL[column])
-    return tuple(dict.fromkeys(vocab))  # keys of OUTCOMES; de-duplicated, order kept
 
 
 def _what(column: str) -> str:
@@ -126,14 +122,23 @@ def _match(value: str, vocab: Sequence[str]) -> str | None:
     return None
 
 
-def _suggest(value: str, vocab: Sequence[str]) -> str | None:
-    folded = {v.casefold(): v for v in vocab}
-    close = difflib.get_close_matches(value.casefold(), list(folded), n=1, cutoff=0.6)
-    return folded[close[0]] if close else None
+def _suggest(value: str, vocab: Sequence[str], column: str | None = None) -> str | None:
+    """What an unknown code probably means, as shown after 'did you mean' (or None)."""
+    hits = suggest(column, value, vocab)
+    if not hits:
+        return None
+    return "' or '".join(hits)
 
 
-def _unknown_message(what: str, value: str, vocab: Sequence[str]) -> str:
-    guess = _suggest(value, vocab)
+def _unknown_message(
+    what: str, value: str, vocab: Sequence[str], column: str | None = None
+) -> str:
+    """Why a code is refused and what to write: a suggestion, or the allowed codes."""
+    guess = _suggest(value, vocab, column)
     if guess is not None:
         return f"unknown {what}; did you mean '{guess}'?"
-    return f"unknown {what}; allowed: {', '.join(vocab)}"
+    msg = f"unknown {what}; allowed: {', '.join(vocab)}"
+    if column in _DECLARABLE:
+        msg += (f" (a new {what} can be declared in a vocabulary file, iometa.toml beside the "
+                "table: see data/README.md)")
+    return msg

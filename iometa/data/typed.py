@@ -45,6 +45,9 @@ def _typed_frame(t: _Table) -> pd.DataFrame:
     out["line"] = pd.array(t.lines, dtype="Int64")
     if t.file is not None:
         out.attrs["path"] = t.file
+    if t.sheet is not None:
+        out.attrs["sheet"] = t.sheet
+    out.attrs["vocabulary"] = t.vocabulary
     return out
 
 

@@ -2,8 +2,8 @@
 
 One place for every allowed value of the categorical columns of ``data/studies.csv``.
 The loader (:mod:`iometa.data`), the data dictionary (``data/README.md``) and the report
-all read these constants; extend them here (and document the new code in
-``data/README.md``) when a source needs a value that is not listed.
+all read these constants. A review that needs other codes declares them in its own vocabulary
+file (``iometa.toml``, see :mod:`iometa.data.lexicon`), never by editing this module.
 """
 
 from __future__ import annotations
@@ -111,8 +111,17 @@ UNITS_OF_ANALYSIS: tuple[str, ...] = (
 
 SOURCES: tuple[str, ...] = ("filippiadis2022", "newbury2022")
 
-#: Outcome code -> kind. ``proportion`` outcomes are stored as 0-1 in ``value``;
-#: ``duration`` outcomes in months.
+#: Outcome kinds -> the unit ``value`` must have. A new kind (e.g. ``rate``, events per
+#: person-time) is one entry here (and its unit in :data:`UNITS`); the loader, the vocabulary
+#: files (``[outcomes]`` of ``iometa.toml``) and :func:`iometa.data.outcome_kind` read this table.
+OUTCOME_KINDS: dict[str, str] = {
+    "proportion": "proportion",  # stored 0-1
+    "duration": "months",
+    "score": "points",
+}
+
+#: Outcome code -> kind (a key of :data:`OUTCOME_KINDS`). ``proportion`` outcomes are stored
+#: as 0-1 in ``value``; ``duration`` outcomes in months.
 OUTCOMES: dict[str, str] = {
     "median_os": "duration",
     "mean_os": "duration",

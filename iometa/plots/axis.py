@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.measures import MEASURES
 from .layout import text_width
 from .text import fmt_num
 
-RATIO_MEASURES = {"RR": "Risk ratio", "OR": "Odds ratio", "HR": "Hazard ratio",
-                  "IRR": "Incidence rate ratio", "ROM": "Ratio of means", "PETO": "Odds ratio"}
+#: ratio measures -> axis label, from the measure registry
+RATIO_MEASURES = {c: m.label for c, m in MEASURES.items() if m.axis == "ratio"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ def effect_scale(res, transf=None, digits=None, xlabel=None, header=None) -> Eff
     elif transf is None and scale == "months":
         s = EffectScale("linear", lambda x: x, 1, "Median (months)",
                         f"Median, months\n[{lvl}]", 0.0)
+    elif transf is None and scale == "ratio":  # reporting scale already ratios: log axis
+        name = RATIO_MEASURES.get(measure, "Ratio")
+        s = EffectScale("log", lambda x: np.asarray(x, dtype=float), 2, name,
+                        f"{name}\n[{lvl}]")
     elif transf == "exp":
         name = RATIO_MEASURES.get(measure, "Ratio")
         s = EffectScale("log", np.exp, 2, name, f"{name}\n[{lvl}]")

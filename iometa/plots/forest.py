@@ -50,7 +50,8 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     of the overall model when study labels identify the studies, else within-group weights.
 
     Axis: percent for proportions, months for medians, log scale for ratios (``transf="exp"``,
-    automatic for RR/OR/HR results). ``xlim``, ``ticks`` and ``refline`` are given on the
+    automatic for RR/OR/HR results; results on the ratio scale, e.g. of
+    :func:`iometa.pool_two_groups`, also get the line of no effect at 1). ``xlim``, ``ticks`` and ``refline`` are given on the
     displayed scale (percent, months, ratio). Layout is automatic: the height grows with the
     rows, column widths follow the measured text, long labels wrap to two lines then end in an
     ellipsis, and the font shrinks (not below 6 pt) only if the columns do not fit ``width``
@@ -91,6 +92,8 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     format_estci(rows, scale.digits)
     variants = build_columns(counts_kind(first), extras, weights, scale.header, label_header)
     core, spread = _extent(rows)
+    if refline is None and getattr(first, "scale", None) == "ratio":
+        refline = 1.0  # comparative ratios: the line of no effect
     if refline is not None:
         core.append(float(refline))
     note = _footnote(first, common) if footnote is True else (footnote or None)
@@ -114,7 +117,7 @@ def _rows(res, scale, extras, common, pi, het, sort):
 
 
 def _fe(res):
-    return None if res.method == "FE" else res.refit(method="FE")
+    return None if _is_common(res) else res.refit(method="FE")
 
 
 def _check_extras(result, extras, sub):
@@ -150,6 +153,9 @@ def _footnote(res, common):
                 "reported (NR: not reported).")
     if method == "FE":
         parts = ["Common-effect (inverse-variance) model"]
+    elif method in ("MH", "Peto"):
+        parts = ["Common-effect model, " + ("Mantel–Haenszel method" if method == "MH" else
+                                            "Peto's one-step method")]
     elif method == "GLMM":
         parts = ["Random-effects binomial-normal model (GLMM, maximum likelihood)"]
     else:
@@ -166,3 +172,7 @@ def _footnote(res, common):
         parts.append("Clopper–Pearson CIs for individual studies")
     parts.append("squares proportional to study weights")
     return "; ".join(parts) + "."
+
+
+def _is_common(res):
+    return getattr(res, "common_effect", res.method == "FE")

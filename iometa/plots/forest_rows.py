@@ -132,7 +132,7 @@ def summary_rows(res, scale, label, *, common=None, pi="row", weight=100.0,
                                              color=color, fill=fill),
                         values=(est, lo, hi)))
     plo, phi = scale([res.pi_low, res.pi_high])
-    if pi and res.method != "FE" and res.k >= 3 and np.isfinite([plo, phi]).all():
+    if pi and not getattr(res, "common_effect", getattr(res, "common_effect", res.method == "FE")) and res.k >= 3 and np.isfinite([plo, phi]).all():
         if pi == "line":
             rows[-1].mark.update(pi=(plo, phi))  # type: ignore[union-attr]
         else:
@@ -208,7 +208,7 @@ def subgroup_rows(sub, scale, extras, *, common, pi, het, overall=True) -> list[
     if overall and sub.overall is not None:
         ov = sub.overall
         label = "Overall" if not common else (
-            "Overall, random effects" if ov.method != "FE" else "Overall, common effect")
+            "Overall, random effects" if not getattr(ov, "common_effect", ov.method == "FE") else "Overall, common effect")
         rows += summary_rows(ov, scale, label,
                              common=_common(ov) if common else None, pi=pi,
                              weight=100.0 if ow is not None else math.nan,
@@ -219,6 +219,6 @@ def subgroup_rows(sub, scale, extras, *, common, pi, het, overall=True) -> list[
 
 def _common(res):
     """The common-effect fit of the same studies (``res.refit(method="FE")``)."""
-    if res.method == "FE":
+    if getattr(res, "common_effect", res.method == "FE"):
         return None
     return res.refit(method="FE")

@@ -65,7 +65,7 @@ def _rows(df, result, scale, prefix, shape):
     if result is not None:
         e, a, b = scale([result.estimate, result.ci_low, result.ci_high])
         cells = {"label": "All studies", "k": f"{result.k}", "i2": fmt_num(result.i2, 0),
-                 "tau2": fmt_sig(result.tau2) if result.method != "FE" else "0"}
+                 "tau2": fmt_sig(result.tau2) if not getattr(result, "common_effect", result.method == "FE") else "0"}
         rows.append(Row("spacer", height=0.4))
         rows.append(Row("summary", cells, bold=True, values=(e, a, b),
                         mark=dict(shape="diamond", est=e, lo=a, hi=b)))

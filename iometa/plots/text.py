@@ -108,7 +108,7 @@ def heterogeneity_text(res, detail: str = "full", prefix: str = "Heterogeneity: 
     if detail == "full" and _finite(lo) and _finite(hi):
         i2 += f" [{lvl} CI {fmt_num(lo, 0)}–{fmt_num(hi, 0)}%]"
     parts = [i2]
-    if res.method != "FE":
+    if not getattr(res, "common_effect", getattr(res, "common_effect", res.method == "FE")):
         parts.append(f"τ² = {fmt_sig(res.tau2)}")
     if detail == "full":
         parts += [f"Q = {fmt_num(res.q, 2 if res.q < 100 else 1)}", f"df = {res.q_df}"]
@@ -131,4 +131,4 @@ def subgroup_test_text(sub) -> str:
 
 def model_label(res, common: bool = False) -> str:
     """Row label of a pooled estimate: "Random-effects model" or "Common-effect model"."""
-    return "Common-effect model" if common or res.method == "FE" else "Random-effects model"
+    return "Common-effect model" if common or getattr(res, "common_effect", res.method == "FE") else "Random-effects model"

@@ -69,12 +69,13 @@ def _resolve_paths(data, out):
     return path, out
 
 
-def build_report(data=None, out=None, *, verbose=True) -> Path:
+def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None) -> Path:
     """Regenerate the report from the study table ``data`` into ``out``; return ``out``.
 
     Raises :class:`~iometa.StudyTableError` (bad table; nothing written) or
     :class:`ReportPathError` (unusable output directory). The final summary line is printed
-    even when ``verbose`` is False.
+    even when ``verbose`` is False. ``vocabulary`` and ``sheet`` are passed to
+    :func:`~iometa.load_studies` (default: ``iometa.toml`` beside the table; the first sheet).
 
     Example
     -------
@@ -84,7 +85,7 @@ def build_report(data=None, out=None, *, verbose=True) -> Path:
     """
     progress = Progress(verbose)
     path, out = _resolve_paths(data, out)
-    studies = load_studies(path)
+    studies = load_studies(path, vocabulary=vocabulary, sheet=sheet)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".iometa-report-", dir=out.parent))
     try:

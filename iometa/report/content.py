@@ -32,8 +32,10 @@ def section_builders():
 
 def _outside_reasons(ctx: Context) -> None:
     """Reasons for rows no builder looked at (outcomes or scopes the report does not pool)."""
+    from ..data.lexicon import vocabulary_of
     from ..data.outcomes import outcome_rows
-    from ..data.vocabulary import OUTCOMES
+
+    OUTCOMES = vocabulary_of(ctx.studies).outcomes  # the table's own vocabulary
 
     comps = "; ".join(f"{c.title.split(': ', 1)[1]}" for c in report_sections.COMPARISONS)
     for outcome in sorted({str(o) for o in ctx.studies["outcome"]}):
@@ -84,7 +86,9 @@ def excluded_display(ex: pd.DataFrame) -> pd.DataFrame:
 
 def overview_table(ctx: Context) -> pd.DataFrame:
     """Rows and studies per outcome × modality, with the rows used by at least one section."""
-    from ..data.vocabulary import OUTCOMES
+    from ..data.lexicon import vocabulary_of
+
+    OUTCOMES = vocabulary_of(ctx.studies).outcomes  # the table's own vocabulary
 
     df = ctx.studies.assign(outcome=ctx.studies["outcome"].astype(str),
                             modality=ctx.studies["modality"].astype(str))

@@ -171,7 +171,9 @@ def proportion_sections(ctx: Context) -> list[Section]:
     >>> [s.title for s in secs if s.slug.startswith("partial")]
     ['Partial response by modality']
     """
-    from ..data.vocabulary import OUTCOMES
+    from ..data.lexicon import vocabulary_of
+
+    OUTCOMES = vocabulary_of(ctx.studies).outcomes  # the table's own vocabulary
 
     present = sorted({str(o) for o in ctx.studies["outcome"]})
     sections = []
