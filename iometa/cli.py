@@ -1,7 +1,8 @@
 """Command line: ``iometa report``, ``iometa validate [FILE]``, ``iometa --version``.
 
 Exit status: 0 on success, 2 when the study table is invalid or a file cannot be read
-(the problems are printed, never a traceback), 1 on an unexpected internal error.
+(the problems are printed, never a traceback), 1 on an unexpected internal error, 130
+(Ctrl-C) or 143 (SIGTERM) when ``iometa report`` is interrupted (one line, no traceback).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", type=Path, default=None, help="study table CSV (default: data/studies.csv)")
     r.add_argument("--out", type=Path, default=None, help="output directory (default: reports/)")
     r.add_argument("--quiet", action="store_true", help="print only the final summary")
+    r.add_argument("--source", choices=("review", "primary"), default=None,
+                   help="pool only the rows of this source_kind (default: primary figures "
+                        "where a study has both; 'review' reproduces the review-only analysis)")
     _table_options(r)
 
     v = sub.add_parser("validate", help="check a study table and list every problem")
@@ -68,7 +72,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     try:
         build_report(data=args.data, out=args.out, verbose=not args.quiet,
-                     vocabulary=args.vocabulary, sheet=args.sheet)
+                     vocabulary=args.vocabulary, sheet=args.sheet, source=args.source)
     except StudyTableError as exc:
         print(str(exc), file=sys.stderr)
         print("report not written: fix the study table first", file=sys.stderr)
@@ -76,6 +80,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except ReportPathError as exc:
         print(f"iometa report: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (report.swap.Interrupted)
+        signum = getattr(exc, "signum", 2)
+        print("iometa report: interrupted; the previous report (if any) is unchanged",
+              file=sys.stderr)
+        return 128 + signum
     return 0
 
 

@@ -27,7 +27,8 @@ def test_report_progress_one_line_per_artefact(tmp_path, capsys):
     assert len(lines) == n_artefacts + 1
     assert any(ln.split()[0] == "figure" and "figures/complete_ablation_by_modality" in ln
                for ln in lines)
-    n_files = sum(1 for p in (tmp_path / "out").rglob("*") if p.is_file())
+    n_files = sum(1 for p in (tmp_path / "out").rglob("*") if p.is_file()
+                  and p.name != ".iometa-manifest")  # the manifest is not an artefact
     assert f"({n_files} files)" in summary
 
 
@@ -45,9 +46,18 @@ def test_report_replaces_its_own_previous_report(tmp_path, capsys):
     out_dir = tmp_path / "out"
     assert main(["report", "--data", str(data), "--out", str(out_dir), "--quiet"]) == 0
     first = digest(out_dir)
+    # a file an earlier report wrote (in its manifest) but this one does not: removed
     (out_dir / "tables" / "stale.csv").write_text("x\n", encoding="utf-8")
+    manifest = out_dir / ".iometa-manifest"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "tables/stale.csv\n",
+                        encoding="utf-8")
+    # a file the user put there (not in the manifest): kept (issue 21)
+    (out_dir / "tables" / "mine.csv").write_text("y\n", encoding="utf-8")
     assert main(["report", "--data", str(data), "--out", str(out_dir), "--quiet"]) == 0
-    assert digest(out_dir) == first  # stale file gone, same bytes
+    after = digest(out_dir)
+    after.pop("tables/mine.csv")
+    assert (out_dir / "tables" / "mine.csv").read_text(encoding="utf-8") == "y\n"
+    assert after == first  # stale file gone, same bytes
     assert leftovers(tmp_path) == []
 
 

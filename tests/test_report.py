@@ -19,6 +19,7 @@ from iometa.cli import main
 from iometa.report import sections as report_sections
 from iometa.report.build import MARKER, ReportPathError, build_report
 from iometa.report.select import one_row_per_population
+from iometa.report.swap import MANIFEST
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -128,7 +129,8 @@ def test_two_runs_are_byte_identical(project_builds):
     assert sorted(first) == sorted(second)
     differ = [k for k in first if first[k] != second[k]]
     assert differ == []
-    kinds = {Path(k).suffix for k in first}
+    assert first[MANIFEST].decode().splitlines() == sorted(k for k in first if k != MANIFEST)
+    kinds = {Path(k).suffix for k in first if k != MANIFEST}
     assert kinds == {".csv", ".md", ".png", ".svg"}
 
 

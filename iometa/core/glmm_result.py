@@ -32,6 +32,8 @@ def glmm_result(x, n, *, labels, data, spec, inputs, measure="PLO", method="GLMM
         raise ValueError("method='GLMM' models the logit of the proportion: use measure='PLO'")
     if tau2 is not None:
         raise ValueError("a fixed tau2 is not available with method='GLMM'")
+    if not 0 < level < 1:  # as every other method (fitting._check_options)
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
     _check_counts(x, n, labels)
     k = x.size
     if k < 2:

@@ -160,8 +160,10 @@ def fit_result(yi, vi, *, method="REML", test="z", level=0.95, tau2=None, labels
               "or 'DL'", ConvergenceWarning)
     if test == "knha" and k > 1 and f["se"] == 0:
         _warn(msgs, "all studies have identical effects, so the Knapp-Hartung standard error is "
-              "0: the CI has zero width and the t statistic is infinite (metafor reports the "
-              "same); use test='z' for a meaningful interval")
+              "0: the CI has zero width and the t statistic is "
+              + ("NaN (0/0: the effects are all 0), and so is its p-value" if f["coef"] == 0
+                 else "infinite") + " (metafor reports the same); use test='z' for a "
+              "meaningful interval")
     s2 = f["s2"] if k > 1 else float(vi[0])
     extra = dict(extra or {})
     if spec is None:  # arrays fitted directly: refit() re-pools them with pool()

@@ -8,6 +8,7 @@ what to write instead of a cell that is not a number.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from typing import Any
@@ -28,9 +29,15 @@ def _clean(s: str) -> str:
     return s
 
 
+#: cells holding a date or a duration object (a spreadsheet's or pandas' own types)
+_TIME_TYPES = (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64)
+
+
 def _is_na(x: Any) -> bool:
     if x is None or x is pd.NA or x is pd.NaT:
         return True
+    if isinstance(x, (np.datetime64, np.timedelta64)):
+        return bool(np.isnat(x))
     if isinstance(x, (float, np.floating)):
         return bool(np.isnan(x))
     return False
@@ -57,6 +64,8 @@ def _display(cell: Any) -> str | None:
         return _clean(cell)
     if isinstance(cell, (bool, np.bool_)):
         return str(bool(cell)).lower()
+    if isinstance(cell, _TIME_TYPES):  # before numbers: np.timedelta64 is an np.integer
+        return str(cell)
     if isinstance(cell, (int, float, np.integer, np.floating)):
         return _fmt(cell)
     return str(cell)
@@ -81,8 +90,13 @@ _RANGE_RE = re.compile(rf"^{_NUM}\s*(?:[-\u2013\u2014]|to)\s*[+-]?[\d.,]")
 _COMPARATOR_RE = re.compile(r"^(?:[<>\u2264\u2265~\u2248]|approx)", re.IGNORECASE)
 _WITH_UNIT_RE = re.compile(rf"^{_NUM}\s*[^\W\d_]")
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3},\d{3}$")
+_DATE_RE = re.compile(
+    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+)
 #: the kinds of text that is almost a number, tried in this order
 _NEAR_NUMBERS = (
+    ("date", _DATE_RE),
     ("fraction", _FRACTION_RE),
     ("ci", _CI_RE),
     ("range", _RANGE_RE),
@@ -98,6 +112,9 @@ def _parse_float(cell: Any, decimal_comma: bool) -> tuple[int, float | None, str
         return _MISSING, None, None
     if isinstance(cell, (bool, np.bool_)):
         return _BAD, None, "text"
+    if isinstance(cell, _TIME_TYPES):  # before numbers: np.timedelta64 is an np.integer
+        is_duration = isinstance(cell, (datetime.timedelta, np.timedelta64))
+        return _BAD, None, "duration" if is_duration else "date"
     if isinstance(cell, (int, float, np.integer, np.floating)):
         return _parse_number(float(cell))
     s = _clean(str(cell))
@@ -157,6 +174,14 @@ def _number_message(
 
 
 _FIXED_MESSAGES = {
+    "date": (
+        "this is a date, not a number: the spreadsheet may have turned the cell into a date "
+        "(format the column as Number, or as Text before typing) and write the number"
+    ),
+    "duration": (
+        "this is a duration, not a number (a time difference): write the number "
+        "(e.g. months as a plain number)"
+    ),
     "ci": "expected a single number; put the confidence interval in `ci_low` and `ci_high`",
     "range": "expected a single number, not a range",
     "comparator": "expected a number without '<', '>' or '~' (write the qualifier in `notes`)",
@@ -226,6 +251,8 @@ def _parse_bool(cell: Any) -> tuple[int, bool | None]:
         return _MISSING, None
     if isinstance(cell, (bool, np.bool_)):
         return _NUMBER, bool(cell)
+    if isinstance(cell, _TIME_TYPES):
+        return _BAD, None
     if isinstance(cell, (int, float, np.integer, np.floating)):
         if cell in (0, 1):
             return _NUMBER, bool(cell)

@@ -23,6 +23,7 @@ from .schema import (
     _match,
     _unknown_message,
 )
+from .sources import _check_provenance_ids
 
 _ESTIMATES = ("value", "ci_low", "ci_high")
 
@@ -44,6 +45,7 @@ def _check_rows(t: _Table) -> None:
         _check_timepoint(t, i)
         _check_unit(t, i)
         _check_positive(t, i, "lesion_size_cm")
+        _check_provenance_ids(t, i)
         if t.strict:
             _check_provenance(t, i)
         if t.strict or t.vocabulary.added.get("source"):
@@ -54,7 +56,8 @@ def _check_rows(t: _Table) -> None:
 def _check_required(t: _Table, i: int) -> None:
     for col in REQUIRED_COLUMNS:
         if col in t.present and t.values[col][i] is None and i not in t.bad[col]:
-            t.add(i, col, None, f"empty: {col} is required in every row")
+            shown, what = _empty(t, i, col)
+            t.add(i, col, shown, f"{what}: {col} is required in every row{_not_reported(shown)}")
 
 
 def _check_result(t: _Table, i: int) -> None:
@@ -64,19 +67,35 @@ def _check_result(t: _Table, i: int) -> None:
     if has["value"]:
         return
     if t.kinds[i] == "duration":
+        shown, what = _empty(t, i, "value")
         t.add(
             i,
             "value",
-            None,
-            f"empty: outcome '{V['outcome'][i]}' is a duration and needs its value in months",
+            shown,
+            f"{what}: outcome '{V['outcome'][i]}' is a duration and needs its value in months"
+            + _not_reported(shown),
         )
     elif not has["events"] and not has["total"]:
         if "value" in t.present or {"events", "total"} <= t.present:
-            t.add(i, "value", None, "no result: give `value`, or `events` and `total`")
+            shown, what = _empty(t, i, "value")
+            lead = "no result" if shown is None else "no result (not reported)"
+            t.add(i, "value", shown, f"{lead}: give `value`, or `events` and `total`")
     elif not has["total"]:
-        t.add(i, "total", None, "empty: `events` needs a `total` when `value` is empty")
+        shown, what = _empty(t, i, "total")
+        t.add(
+            i,
+            "total",
+            shown,
+            f"{what}: `events` needs a `total` when `value` is empty" + _not_reported(shown),
+        )
     elif not has["events"]:
-        t.add(i, "events", None, "empty: `total` needs `events` when `value` is empty")
+        shown, what = _empty(t, i, "events")
+        t.add(
+            i,
+            "events",
+            shown,
+            f"{what}: `total` needs `events` when `value` is empty" + _not_reported(shown),
+        )
 
 
 def _check_counts(t: _Table, i: int) -> tuple[int, int] | None:
@@ -96,12 +115,40 @@ def _check_counts(t: _Table, i: int) -> tuple[int, int] | None:
         if x is not None and x < 0:
             t.reject(i, col, f"{col} must not be negative")
     ev, tot = V["events"][i], V["total"][i]
+    if ev is not None and i not in t.bad["events"] and tot is None and i not in t.bad["total"]:
+        _check_events_without_total(t, i, ev)
     if ev is None or i in t.bad["events"] or tot is None or i in t.bad["total"]:
         return None
     if ev > tot:
         t.reject(i, "events", f"events must not exceed total ({tot})")
         return None
     return ev, tot
+
+
+def _check_events_without_total(t: _Table, i: int, ev: int) -> None:
+    """With `total` empty, events are counted out of n_patients (n_lesions per lesion)."""
+    col = "n_lesions" if t.values["unit_of_analysis"][i] == "lesions" else "n_patients"
+    n = t.values[col][i]
+    if n is not None and i not in t.bad[col] and n > 0 and ev > n:
+        t.reject(
+            i,
+            "events",
+            f"events must not exceed {col} ({n}) when `total` is empty: correct events, or "
+            "give the number of patients (or lesions) they are counted out of in `total`",
+        )
+
+
+def _empty(t: _Table, i: int, col: str) -> tuple[str | None, str]:
+    """(cell shown, 'empty') for a blank cell; 'NR', 'n/a', '—' are named not reported."""
+    shown = t.shown(col, i)
+    return (None, "empty") if not shown else (shown, "not reported (read as missing)")
+
+
+def _not_reported(shown: str | None) -> str:
+    """What to do about a required number the source does not report."""
+    if shown is None:
+        return ""
+    return "; find the number in the source, or delete the row if the source does not report it"
 
 
 def _check_reference(t: _Table, i: int, this_year: int) -> None:
@@ -195,12 +242,13 @@ def _check_timepoint(t: _Table, i: int) -> None:
         and t.values["timepoint_months"][i] is None
         and i not in t.bad["timepoint_months"]
     ):
+        shown, what = _empty(t, i, "timepoint_months")
         t.add(
             i,
             "timepoint_months",
-            None,
-            f"empty: outcome '{outcome}' needs the time point in months "
-            "(e.g. 12 for a 1-year rate)",
+            shown,
+            f"{what}: outcome '{outcome}' needs the time point in months "
+            "(e.g. 12 for a 1-year rate)" + _not_reported(shown),
         )
 
 
@@ -221,9 +269,10 @@ def _check_unit(t: _Table, i: int) -> None:
 
 
 def _check_provenance(t: _Table, i: int) -> None:
-    """The project table: every row has a quote and a known source (canonicalised)."""
+    """The project table: every review row has a quote (a primary row has its identifier and
+    locator instead: :mod:`.sources`)."""
     V = t.values
-    if "quote" in t.present and V["quote"][i] is None:
+    if "quote" in t.present and V["quote"][i] is None and V["source_kind"][i] != "primary":
         t.add(
             i,
             "quote",
@@ -312,7 +361,8 @@ def _check_duplicates(t: _Table) -> None:
         sid, out = V["study_id"][i], V["outcome"][i]
         if sid is None or out is None or i in t.bad["timepoint_months"]:
             continue
-        key = (sid, out, V["subgroup"][i] or "", V["timepoint_months"][i])
+        # a review row and a primary row of one study may give the same number: both kept
+        key = (sid, out, V["subgroup"][i] or "", V["timepoint_months"][i], V["source_kind"][i])
         if key not in first_key:
             first_key[key] = i
             continue
@@ -322,6 +372,7 @@ def _check_duplicates(t: _Table) -> None:
             None,
             None,
             f"{w} {t.lines[i]} duplicates {w} {t.lines[first_key[key]]}: same study_id "
-            f"'{sid}', outcome '{out}', subgroup '{key[2]}' and timepoint_months {tp}; "
+            f"'{sid}', outcome '{out}', subgroup '{key[2]}', timepoint_months {tp} and "
+            f"source_kind '{key[4]}'; "
             "give each row its own subgroup or timepoint, or delete one",
         )

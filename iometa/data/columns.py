@@ -33,6 +33,7 @@ from .schema import (
     _MAX_INT,
     _TEXT,
     COLUMNS,
+    DEFAULT_SOURCE_KIND,
     PROVENANCE_COLUMNS,
     REQUIRED_COLUMNS,
     _match,
@@ -195,6 +196,9 @@ def _parse_columns(t: _Table) -> None:
             t.values[col] = [_parse_text(c) for c in t.cells[col]]
         elif col in _CATEGORICAL:
             t.values[col] = _categorical(t, col)
+    # an empty source_kind is a review row (the default of the data dictionary)
+    t.values["source_kind"] = [DEFAULT_SOURCE_KIND if v is None and i not in t.bad["source_kind"]
+                               else v for i, v in enumerate(t.values["source_kind"])]
     t.kinds = [t.vocabulary.kind(code) for code in t.values["outcome"]]
     for col in _INT:
         t.values[col] = [_integer(t, col, i, c) for i, c in enumerate(t.cells[col])]

@@ -7,6 +7,7 @@ through :mod:`iometa.data` (and :mod:`iometa`).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,6 +81,16 @@ def _problem_sort_key(p: Problem) -> tuple:
     return (line, col, p.message)
 
 
+#: problems of one kind (same column, same message up to its numbers) printed in full
+_SHOWN_PER_KIND = 50
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _kind(p: Problem) -> tuple[str | None, str]:
+    """(column, message with its numbers as '#'): rows with the same mistake."""
+    return p.column, _NUMBERS.sub("#", p.message)
+
+
 class StudyTableError(ValueError):
     """A study table that cannot be used, with every problem found.
 
@@ -108,10 +119,28 @@ class StudyTableError(ValueError):
         super().__init__(self._render())
 
     def _render(self) -> str:
+        """The head line, then the first 50 problems of each kind and how many more."""
         n = len(self.problems)
         name = str(self.path) if self.path is not None else "study table"
         head = f"{name}: {n} problem{'' if n == 1 else 's'} found"
-        return "\n".join([head, *(str(p) for p in self.problems)])
+        shown: dict[tuple, int] = {}
+        first: dict[tuple, Problem] = {}
+        lines = [head]
+        for p in self.problems:
+            kind = _kind(p)
+            shown[kind] = shown.get(kind, 0) + 1
+            first.setdefault(kind, p)
+            if shown[kind] <= _SHOWN_PER_KIND:
+                lines.append(str(p))
+        for kind, count in shown.items():
+            if count > _SHOWN_PER_KIND:
+                p = first[kind]
+                where = f"column '{p.column}': " if p.column is not None else ""
+                lines.append(
+                    f"... and {count - _SHOWN_PER_KIND} more problems like line {p.line} "
+                    f"({where}{p.message}); the error's `problems` lists them all"
+                )
+        return "\n".join(lines)
 
     def __str__(self) -> str:
         return self._render()

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .lexicon import resolve_vocabulary, vocabulary_of
 from .query import _canonical, _filter_mask, unknown_keyword
+from .sources import SUPERSEDED, superseded_review_rows
 
 #: value_type codes that are not point estimates (ends of a printed range, bounds)
 NOT_ESTIMATES = ("range_low", "range_high", "upper_bound", "lower_bound")
@@ -142,7 +143,9 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
 
     Proportion outcomes get ``events_used``/``total_used``/``count_source``; duration outcomes
     (medians) keep value/ci_low/ci_high and n. Rows that are ends of a range or bounds
-    (``value_type``) are never pooled. ``filters`` select on other columns
+    (``value_type``) are never pooled, nor are the review rows of a study that has primary
+    rows of this outcome (primary where both exist, :mod:`iometa.data.sources`; not applied
+    when ``source_kind`` is one of the filters). ``filters`` select on other columns
     (``modality="RFA"``, ``site="liver"``; a list means "any of"; None means empty), matched
     like the loader matches codes (``modality="rfa"`` = ``"RFA"``). An unknown outcome, code
     or column raises ValueError with a did-you-mean; filters that match nothing give empty
@@ -167,6 +170,10 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
         if col not in studies.columns:
             raise ValueError(unknown_keyword(col, studies.columns, ("reconstruct", "vocabulary")))
     mask = (studies["outcome"] == outcome).to_numpy(dtype=bool, na_value=False)
+    # primary where both exist (issue 26): decided on all rows of the outcome, before the
+    # filters, unless the caller chose the source_kind itself
+    superseded = set() if "source_kind" in filters else set(
+        superseded_review_rows(studies[mask]))
     for col, want in filters.items():
         mask = mask & _filter_mask(studies, col, want, voc)
     df = studies[mask].copy()
@@ -174,6 +181,9 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
     vt = value_type(df)
     keep, excluded = [], []
     for i, row in zip(df.index, df.to_dict("records")):
+        if i in superseded:
+            excluded.append((i, SUPERSEDED))
+            continue
         if vt.loc[i] in NOT_ESTIMATES:
             excluded.append((i, f"{vt.loc[i].replace('_', ' ')} of a printed range, not an "
                                 "estimate"))

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,21 @@ from .errors import (
 )
 from .header import _header_columns
 from .sheets import _is_spreadsheet, _read_spreadsheet
+from .sniff import (
+    _decode_legacy,
+    _is_binary,
+    _mixed_encodings,
+    _nul_lines,
+    _other_format,
+    _preamble_error,
+    _preamble_lines,
+    _shifted_number,
+    _split_number,
+)
 
 _EOF_MARK = "\ue000iometa-end-of-file\ue000"
+#: longest cell read (the csv module's default, 131072 characters, is too short for notes)
+_FIELD_LIMIT = 2**31 - 1
 _SAVE_AS_CSV = "in Excel use File > Save As > 'CSV UTF-8 (comma delimited)'"
 
 #: a row of the file: (line on which it starts, its cells)
@@ -74,6 +88,7 @@ def _decode(data: bytes, path: Any) -> tuple[str, str]:
         raise _file_error(
             path, "this is an old Excel workbook (.xls), not a CSV file: " + _SAVE_AS_CSV
         )
+    _other_format(data, path)
     binary = _file_error(
         path,
         "this does not look like a text CSV file (it contains binary data): "
@@ -86,14 +101,17 @@ def _decode(data: bytes, path: Any) -> tuple[str, str]:
             raise binary from None
     else:
         if b"\x00" in data:
+            _nul_lines(data, path)  # a few stray NULs: name their lines
             raise binary
         try:
             text, encoding = data.decode("utf-8-sig"), "utf-8"
         except UnicodeDecodeError:
+            first_bad = _mixed_encodings(data, path)  # raises when some lines are UTF-8
             text, encoding = _decode_legacy(data)
             label = "Windows-1252 (cp1252)" if encoding == "cp1252" else "Latin-1"
             warnings.warn(
-                f"{path}: the file is not UTF-8; it was read as {label}. Check accented "
+                f"{path}: the file is not UTF-8 (from line {first_bad}); it was read as "
+                f"{label}. Check accented "
                 "characters (e.g. author names such as 'Kümler') and save the file as "
                 "'CSV UTF-8' to silence this warning.",
                 DataWarning,
@@ -103,21 +121,6 @@ def _decode(data: bytes, path: Any) -> tuple[str, str]:
     if "\x00" in text or _is_binary(text):
         raise binary
     return text, encoding
-
-
-def _decode_legacy(data: bytes) -> tuple[str, str]:
-    """A file that is not UTF-8: cp1252 if it decodes, else Latin-1 (which always does)."""
-    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    try:
-        return body.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        return body.decode("latin-1"), "latin-1"
-
-
-def _is_binary(text: str) -> bool:
-    """More than a few control characters (a few stray ones are tolerated)."""
-    controls = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\t\n\r") or ch == "\x7f")
-    return controls > 3 and controls > 0.03 * len(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,7 +143,7 @@ def _sniff_delimiter(line: str) -> str:
     return next(d for d in (",", ";", "\t") if counts[d] == best)
 
 
-def _find_delimiter(text: str) -> tuple[str, int]:
+def _find_delimiter(text: str, path: Any) -> tuple[str, int]:
     """(delimiter, number of lines before the header): an Excel "sep=;" line is honoured,
     otherwise the delimiter is sniffed from the first non-blank line."""
     physical = io.StringIO(text, newline="").readlines()
@@ -148,6 +151,9 @@ def _find_delimiter(text: str) -> tuple[str, int]:
     m = re.match(r"^\s*sep=(.)\s*$", physical[first], re.IGNORECASE)
     if m:
         return m.group(1), first + 1
+    n = _preamble_lines(physical, first)
+    if n:
+        raise _preamble_error(physical, first, n, path)
     return _sniff_delimiter(physical[first]), first
 
 
@@ -159,6 +165,7 @@ def _csv_records(text: str, delimiter: str, skip_lines: int, path: Any) -> list[
     reader = csv.reader(body, delimiter=delimiter, quotechar='"', skipinitialspace=True)
     records: list[_Record] = []
     prev = 0
+    limit = csv.field_size_limit(_FIELD_LIMIT)  # a long notes cell (MBs) is still a cell
     try:
         for rec in reader:
             start = skip_lines + prev + 1
@@ -168,6 +175,8 @@ def _csv_records(text: str, delimiter: str, skip_lines: int, path: Any) -> list[
         line = skip_lines + prev + 1
         message = f"cannot read this line as CSV ({exc}); check for a missing closing double quote"
         raise StudyTableError([_line_problem(path, line, message)], path=path) from None
+    finally:
+        csv.field_size_limit(limit)
     return records
 
 
@@ -200,24 +209,31 @@ def _close_records(
 
 
 def _fit_rows(
-    rows: list[_Record], width: int, delimiter: str, path: Any, problems: list[Problem]
+    rows: list[_Record], names: list[str], delimiter: str, path: Any, problems: list[Problem]
 ) -> list[_Record]:
     """Rows cut or padded to the header's width; extra cells holding data are a problem."""
+    width = len(names)
     fixed: list[_Record] = []
+    sep = {"\t": "tab", ",": "comma", ";": "semicolon"}.get(delimiter, repr(delimiter))
+    usual = Counter(len(rec) for _, rec in rows).most_common(1)[0][0] if rows else width
     for ln, rec in rows:
         if len(rec) > width:
-            if any(_clean(c) for c in rec[width:]):
-                sep = {"\t": "tab", ",": "comma", ";": "semicolon"}.get(delimiter, repr(delimiter))
+            # extra cells with data, or more cells than the other rows (a cell split by an
+            # unquoted comma shifts every later cell, even when the extra one is empty)
+            if any(_clean(c) for c in rec[width:]) or len(rec) > max(usual, width):
+                split = _split_number(rec, delimiter, names)
                 problems.append(
                     _line_problem(
                         path,
                         ln,
                         f"this row has {len(rec)} cells but the header has {width} columns: "
-                        f"a text containing a {sep} must be put in double quotes",
+                        + (split or f"a text containing a {sep} must be put in double quotes"),
                     )
                 )
             rec = rec[:width]
-        elif len(rec) < width:
+        elif (shifted := _shifted_number(rec, delimiter, names)) is not None:
+            problems.append(_line_problem(path, ln, shifted))
+        if len(rec) < width:
             rec = rec + [""] * (width - len(rec))
         fixed.append((ln, rec))
     return fixed
@@ -306,7 +322,7 @@ def read_study_table(path: str | os.PathLike, *, sheet: str | None = None) -> pd
             "the file is empty: expected a header line (study_id, modality, outcome, ...) "
             "followed by one line per result",
         )
-    delimiter, skip_lines = _find_delimiter(text)
+    delimiter, skip_lines = _find_delimiter(text, path)
     records = _csv_records(text, delimiter, skip_lines, path)
     problems: list[Problem] = []
     unclosed = _close_records(records, delimiter, path, problems)
@@ -319,7 +335,7 @@ def read_study_table(path: str | os.PathLike, *, sheet: str | None = None) -> pd
         )
     header_line, header = records[0]
     names = [_clean(h) for h in header]
-    rows = _fit_rows(records[1:], len(names), delimiter, path, problems)
+    rows = _fit_rows(records[1:], names, delimiter, path, problems)
     keep = _header_columns(names, rows, header_line, path, problems)
     _swallowed_rows(rows, names, keep, delimiter, unclosed, path, problems)
     if not rows and not problems:

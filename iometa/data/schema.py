@@ -45,7 +45,19 @@ COLUMNS: tuple[str, ...] = (
     "lesion_size_cm",
     "quote",
     "notes",
+    # provenance of primary-source rows (issue 26); optional, empty on review rows
+    "source_kind",
+    "pmid",
+    "doi",
+    "url",
+    "locator",
+    "comparison_id",
+    "arm",
 )
+
+#: Where a row's number was read: ``review`` (a review's text, the default when
+#: ``source_kind`` is empty) or ``primary`` (the cited study's own publication).
+DEFAULT_SOURCE_KIND = "review"
 
 #: Columns every table must have (plus ``value``, or ``events`` and ``total``).
 REQUIRED_COLUMNS: tuple[str, ...] = ("study_id", "modality", "outcome")
@@ -71,6 +83,12 @@ _TEXT = frozenset(
         "value_reported",
         "quote",
         "notes",
+        "pmid",
+        "doi",
+        "url",
+        "locator",
+        "comparison_id",
+        "arm",
     }
 )
 #: categorical column -> name of its vocabulary in :mod:`iometa.data.vocabulary`
@@ -84,6 +102,7 @@ _CATEGORICAL: dict[str, str] = {
     "unit": "UNITS",
     "unit_reported": "UNITS_REPORTED",
     "value_type": "VALUE_TYPES",
+    "source_kind": "SOURCE_KINDS",
 }
 #: columns whose codes a review's vocabulary file may add (see :mod:`iometa.data.lexicon`)
 _DECLARABLE = frozenset({"modality", "site", "primary", "source", "outcome"})

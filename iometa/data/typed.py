@@ -87,8 +87,60 @@ def _unit_warnings(t: _Table) -> list[str]:
     return found
 
 
+#: a duration or time point beyond this many months (100 years) is absurd
+_MAX_MONTHS = 1200
+#: Excel's date serials of 1955-2119 (44927 = 2023-01-01), a date formatted as a number
+_EXCEL_SERIALS = (20000, 80000)
+#: months per unit of `unit_reported`
+_MONTHS_PER = {"weeks": 12 / 52.1775, "days": 12 / 365.25, "years": 12.0}
+
+
+def _absurd_warnings(t: _Table) -> list[str]:
+    """Months that are absurd: > 100 years, an Excel date serial, or weeks/days/years copied
+    into a months column unconverted (value equal to value_reported, unit_reported not months)."""
+    V = t.values
+    found = []
+    for i in range(t.n):
+        months = ["timepoint_months"] + (
+            ["value", "ci_low", "ci_high"] if t.kinds[i] == "duration" else []
+        )
+        for col in months:
+            x = V[col][i]
+            if x is None or x == float("inf"):
+                continue
+            where = f"line {t.lines[i]}, column '{col}': {t.shown(col, i)}"
+            if _EXCEL_SERIALS[0] <= x <= _EXCEL_SERIALS[1] and float(x).is_integer():
+                found.append(
+                    f"{where} looks like an Excel date serial (a date shown as a "
+                    "number), not a number of months: check the cell"
+                )
+            elif x > _MAX_MONTHS:
+                found.append(f"{where} months is more than 100 years: check the number")
+        found += _unconverted(t, i)
+    return found
+
+
+def _unconverted(t: _Table, i: int) -> list[str]:
+    """value equal to value_reported although unit_reported is not months."""
+    V = t.values
+    unit, rep, x = V["unit_reported"][i], V["value_reported"][i], V["value"][i]
+    if t.kinds[i] != "duration" or unit not in _MONTHS_PER or rep is None or x is None:
+        return []
+    try:
+        reported = float(rep.replace(",", "."))
+    except ValueError:
+        return []
+    if reported != x:
+        return []
+    return [
+        f"line {t.lines[i]}, column 'value': {t.shown('value', i)} equals value_reported "
+        f"although unit_reported is {unit}: value must be in months (write "
+        f"{x * _MONTHS_PER[unit]:.3g})"
+    ]
+
+
 def _warn(t: _Table) -> None:
     """Issue every warning of a valid table, attributed to the code that called the loader."""
     where = f"{t.file}: " if t.file else ""
-    for msg in t.warnings + _unit_warnings(t):
+    for msg in t.warnings + _unit_warnings(t) + _absurd_warnings(t):
         warnings.warn(where + msg, DataWarning, stacklevel=_outside_loader())

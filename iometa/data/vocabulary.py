@@ -109,7 +109,11 @@ UNITS_OF_ANALYSIS: tuple[str, ...] = (
     "unknown",
 )
 
-SOURCES: tuple[str, ...] = ("filippiadis2022", "newbury2022")
+SOURCES: tuple[str, ...] = ("filippiadis2022", "newbury2022", "primary")
+
+#: ``source_kind``: ``review`` (read in a review's text; the default) or ``primary`` (read in
+#: the cited study's own publication, identified by ``pmid``/``doi`` and a ``locator``).
+SOURCE_KINDS: tuple[str, ...] = ("review", "primary")
 
 #: Outcome kinds -> the unit ``value`` must have. A new kind (e.g. ``rate``, events per
 #: person-time) is one entry here (and its unit in :data:`UNITS`); the loader, the vocabulary

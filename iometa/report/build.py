@@ -3,7 +3,9 @@
 Safety: the study table is loaded and validated before anything is written (a bad table stops
 the run with the validator's message); the report is built in a temporary directory next to
 the destination and moved into place only when complete, so an interrupted run leaves the
-previous report intact and no temporary directory behind; nothing is ever written under the
+previous report intact and no temporary directory behind (a run killed outright is repaired
+by the next one, see :mod:`iometa.report.swap`; concurrent runs wait for each other); only
+the files the report wrote (its manifest) are replaced, and ``--out`` as a symlink stays one; nothing is ever written under the
 project's ``data/``, the directory holding ``--data`` is never replaced, and an existing
 directory is replaced only if it is a report written by iometa. The output depends on the study table and the code only: no
 dates, machine names, absolute paths or dict/set ordering, so two runs give identical files.
@@ -11,14 +13,27 @@ dates, machine names, absolute paths or dict/set ordering, so two runs give iden
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
+import warnings
 from pathlib import Path
 
+from .._warnings import DataWarning
 from ..data.load import default_data_path, load_studies
+from ..data.sources import only_source
 from .content import build_artefacts
 from .output import MARKER, Progress
+from .swap import (
+    keep_user_files,
+    recover,
+    report_lock,
+    signals_interrupt,
+    swap,
+    temp_dir,
+    write_manifest,
+)
+
+#: the loader's warning that the report handles itself (one analysis per unit of analysis)
+MIXED_UNITS = r"(?s).*per-lesion rows .* and per-patient rows .* are mixed"
 
 
 class ReportPathError(ValueError):
@@ -69,13 +84,16 @@ def _resolve_paths(data, out):
     return path, out
 
 
-def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None) -> Path:
+def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None,
+                 source=None) -> Path:
     """Regenerate the report from the study table ``data`` into ``out``; return ``out``.
 
     Raises :class:`~iometa.StudyTableError` (bad table; nothing written) or
     :class:`ReportPathError` (unusable output directory). The final summary line is printed
     even when ``verbose`` is False. ``vocabulary`` and ``sheet`` are passed to
     :func:`~iometa.load_studies` (default: ``iometa.toml`` beside the table; the first sheet).
+    ``source`` = ``"review"`` (or ``"primary"``) keeps only the rows of that ``source_kind``;
+    the default pools primary figures where a study has both (``outcome_rows``).
 
     Example
     -------
@@ -85,29 +103,27 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     """
     progress = Progress(verbose)
     path, out = _resolve_paths(data, out)
-    studies = load_studies(path, vocabulary=vocabulary, sheet=sheet)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".iometa-report-", dir=out.parent))
-    try:
-        build_artefacts(studies, tmp, data_path=path, progress=progress)
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with warnings.catch_warnings():
+        # the report pools per-patient and per-lesion rows separately (sections._by_unit)
+        warnings.filterwarnings("ignore", message=MIXED_UNITS, category=DataWarning)
+        studies = only_source(load_studies(path, vocabulary=vocabulary, sheet=sheet), source)
+    real = out.resolve() if out.is_symlink() else out  # --out a symlink: stays one
+    real.parent.mkdir(parents=True, exist_ok=True)
+    with signals_interrupt(), report_lock(real.parent):
+        recover(real)  # a run killed earlier: finish or roll back its swap, remove debris
+        _check_out(out, path)
+        tmp = temp_dir(real)
+        try:
+            build_artefacts(studies, tmp, data_path=path, progress=progress)
+            write_manifest(tmp)
+            clashes = keep_user_files(real, tmp)
+            if clashes:
+                raise ReportPathError(
+                    f"refusing to replace {out}: the new report writes "
+                    f"{', '.join(clashes[:5])}, which the old report did not write (a file "
+                    "of yours?); move it away and rerun")
+            swap(tmp, real)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     print(progress.summary(out), flush=True)
     return out
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` to ``out``, replacing the old report only once the new one is complete."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import provenance as report_provenance
 from . import sections as report_sections
 from . import survival as report_survival
 from .model import Context, Section, collect, plural, pretty_outcome
@@ -27,7 +28,7 @@ def section_builders():
     """The section builders in report order (looked up at call time, so tests can replace
     one): each takes the :class:`Context` and returns a list of sections."""
     return [report_sections.median_sections, report_survival.survival_sections,
-            report_sections.proportion_sections]
+            report_sections.proportion_sections, report_provenance.provenance_sections]
 
 
 def _outside_reasons(ctx: Context) -> None:

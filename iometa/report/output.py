@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -18,12 +19,40 @@ def _fmt(x, digits=3) -> str:
     return f"{float(x):.{digits}f}"
 
 
+_ENTITY = re.compile(r"&(?=#|[A-Za-z][A-Za-z0-9]*;)")
+#: a cell a spreadsheet would run as a formula (OWASP CSV injection): =, +, -, @, tab, CR
+_FORMULA = re.compile(r"^[=+\-@\t\r]")
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+
+
+def md_text(s: str) -> str:
+    """Text from the study table made inert in Markdown/HTML: no tag (``<`` -> ``&lt;``), no
+    entity (``&amp;``), no link or image (``](`` -> ``]\\(``), no table break (``\\|``),
+    one line. Text without these characters is returned unchanged.
+
+    Example
+    -------
+    >>> md_text('<img src=x onerror=alert(1)> [x](javascript:alert(1)) a|b')
+    '&lt;img src=x onerror=alert(1)> [x]\\\\(javascript:alert(1)) a\\\\|b'
+    """
+    s = _ENTITY.sub("&amp;", s).replace("<", "&lt;").replace("](", "]\\(")
+    return s.replace("|", "\\|").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
+def csv_text(v):
+    """A CSV cell a spreadsheet would execute (begins with =, +, -, @, tab or CR and is not a
+    number) gets a leading apostrophe, the OWASP rule; other cells are returned unchanged."""
+    if isinstance(v, str) and _FORMULA.match(v) and not _NUMBER.match(v):
+        return "'" + v
+    return v
+
+
 def _cell(v, digits) -> str:
     if isinstance(v, float):
         return _fmt(v, digits)
     if v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
         return "NA"
-    return str(v).replace("|", "\\|").replace("\n", " ")
+    return md_text(str(v))
 
 
 def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
@@ -37,7 +66,7 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
     |---|---|
     | 1.235 | x\\|y |
     """
-    cols = [str(c) for c in df.columns]
+    cols = [md_text(str(c)) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v, digits) for v in row) + " |")
@@ -50,7 +79,11 @@ def write_table(df: pd.DataFrame, stem: Path, digits: int = 6,
     (``display`` if given: a formatted version of the same table)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     csv = stem.with_name(stem.name + ".csv")
-    df.to_csv(csv, index=False, float_format=f"%.{digits}g", lineterminator="\n")
+    safe = df.copy()
+    for c in safe.columns:
+        if safe[c].dtype == object or isinstance(safe[c].dtype, pd.StringDtype):
+            safe[c] = safe[c].map(csv_text, na_action="ignore")
+    safe.to_csv(csv, index=False, float_format=f"%.{digits}g", lineterminator="\n")
     md = stem.with_name(stem.name + ".md")
     md.write_text(markdown_table(df if display is None else display), encoding="utf-8",
                   newline="\n")

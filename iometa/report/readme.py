@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .model import Section, plural
-from .output import MARKER, markdown_table
+from .output import MARKER, markdown_table, md_text
 from .tables import source_list
 
 INTRO = (
@@ -84,7 +84,7 @@ def _figure(s: Section) -> list[str]:
 def _bullets(title: str, items: list[str]) -> list[str]:
     if not items:
         return []
-    return [f"**{title}**\n\n" + "\n".join(f"- {x}" for x in items) + "\n"]
+    return [f"**{title}**\n\n" + "\n".join(f"- {md_text(x)}" for x in items) + "\n"]
 
 
 def section_text(s: Section, number: int) -> list[str]:

@@ -190,26 +190,45 @@ def proportion_sections(ctx: Context) -> list[Section]:
             same = (rows["timepoint_months"].isna() if t is None
                     else rows["timepoint_months"] == t)
             sub = rows[same.to_numpy()].reset_index(drop=True)
-            sections.append(ctx.attempt(_slug_title(outcome, t, len(times) > 1)[1],
-                                        sub["line"], _proportion_section, ctx, outcome, sub, t,
-                                        len(times) > 1))
+            for unit, part in _by_unit(sub):
+                sections.append(ctx.attempt(_slug_title(outcome, t, len(times) > 1, unit)[1],
+                                            part["line"], _proportion_section, ctx, outcome,
+                                            part, t, len(times) > 1, unit))
     return [s for s in sections if s is not None]
 
 
-def _slug_title(outcome, t, several):
+def _by_unit(rows):
+    """Per-patient and per-lesion rows are never pooled together: when both occur, one part
+    per unit of analysis (rows of another or unknown unit form a third part)."""
+    units = rows["unit_of_analysis"].astype(str)
+    if not {"patients", "lesions"} <= set(units):
+        return [(None, rows)]
+    key = units.where(units.isin(["patients", "lesions"]), "other")
+    return [(u, rows[(key == u).to_numpy()].reset_index(drop=True))
+            for u in ("patients", "lesions", "other") if (key == u).any()]
+
+
+_UNIT_LABEL = {"patients": "per patient", "lesions": "per lesion",
+               "other": "other or unstated unit"}
+
+
+def _slug_title(outcome, t, several, unit=None):
     title = pretty_outcome(outcome)
     slug = f"{outcome}_by_modality"
     if t is not None:
         title += f" at {t:g} month{'' if t == 1 else 's'}"
         if several:
             slug = f"{outcome}_{t:g}m_by_modality"
+    if unit is not None:
+        slug += f"_{unit}"
+        title += f" ({_UNIT_LABEL[unit]})"
     return slug, title + " by modality"
 
 
-def _proportion_section(ctx, outcome, rows, t, several) -> Section:
+def _proportion_section(ctx, outcome, rows, t, several, unit=None) -> Section:
     from ..core.models import pool_proportions
 
-    slug, title = _slug_title(outcome, t, several)
+    slug, title = _slug_title(outcome, t, several, unit)
     rows["group"] = rows["modality"].astype(str)
     order = modality_order(rows["group"])
     notes: list[str] = []

@@ -136,6 +136,10 @@ def _check_study(lab, m, lo, hi, n, d, scale):
         raise ValueError(f"study {lab!r}: lower limit missing and upper limit = median ({m:g})")
     if not np.isnan(n) and not n > 0:
         raise ValueError(f"study {lab!r}: n must be > 0, got {n:g}")
+    if np.isinf(n) or np.isinf(d):
+        what = "n" if np.isinf(n) else "deaths"
+        raise ValueError(f"study {lab!r}: {what} must be a finite number, got "
+                         f"{n if what == 'n' else d:g}")
     if not np.isnan(d) and not d > 0:
         raise ValueError(f"study {lab!r}: deaths must be > 0 to give a variance, got {d:g}")
     if not np.isnan(d) and not np.isnan(n) and d > n:
@@ -150,19 +154,19 @@ def _study_variance(m, lo, hi, d, z, scale, lvl):
     if np.isfinite(lo) and np.isfinite(hi):
         se = (g(hi) - g(lo)) / (2 * z)
         why = f"{lvl}% CI {lo:g} to {hi:g}: Wald SE from the CI width on the {sc} scale"
-        return "ci", yi, se**2, why
+        return "ci", yi, se * se, why
     if np.isfinite(lo):
         se = (yi - g(lo)) / z
         why = (f"upper {lvl}% CI limit not reached: one-sided SE from the lower limit {lo:g} "
                f"on the {sc} scale")
-        return "ci_one_sided", yi, se**2, why
+        return "ci_one_sided", yi, se * se, why
     if np.isnan(lo) and np.isfinite(hi):
         se = (g(hi) - yi) / z
         why = (f"only the upper {lvl}% CI limit ({hi:g}) given: one-sided SE from it on the "
                f"{sc} scale")
-        return "ci_one_sided", yi, se**2, why
+        return "ci_one_sided", yi, se * se, why
     if np.isfinite(d):
-        vi = 1 / d if scale == "log" else m * m / d
+        vi = 1 / d if scale == "log" else float(m) * float(m) / d
         why = (f"no CI; {d:g} deaths: var(ln median) = 1/d (exponential approximation)"
                + ("" if scale == "log" else ", var(median) = median^2/d in months"))
         return "deaths", yi, vi, why
