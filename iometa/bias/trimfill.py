@@ -26,6 +26,7 @@ from ..core.fitting import fit_arrays
 from ..core.format import fmt
 from ..core.measures import MEASURES
 from ..core.models import fit_result
+from ..core.results import MetaResult
 from ..core.spec import ModelSpec, register_fitter
 from ..core.subsets import require_variances
 from ._core import metareg_fit
@@ -53,8 +54,8 @@ class TrimFillResult:
     pi_low: float
     pi_high: float
     filled: pd.DataFrame
-    result: object  # the adjusted MetaResult
-    original: object
+    result: MetaResult  # the adjusted MetaResult
+    original: MetaResult
 
     def summary(self, digits: int = 4) -> str:
         r = self.result

@@ -151,7 +151,7 @@ def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
     The rows of the model matrix are permuted against the outcomes and the model refitted
     (same method, test and fixed τ² if any); for an intercept-only model the signs of the
     outcomes are flipped instead. p-value of coefficient j: the share of permutations with
-    |z_j (or t_j)| ≥ |observed| − 1.49e-8; of Q_M: share with Q_M ≥ observed − 1.49e-8
+    ``|z_j (or t_j)| ≥ |observed| − 1.49e-8``; of Q_M: share with Q_M ≥ observed − 1.49e-8
     (metafor's tolerance). ``exact="auto"`` (metafor's default logic) enumerates every distinct
     permutation when there are at most ``n_perm`` of them (k!/∏nⱼ! for rows with nⱼ identical
     copies; 2ᵏ sign patterns), else draws ``n_perm`` − 1 random permutations plus the observed

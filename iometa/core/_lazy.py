@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
-class Deferred:
+class _Deferred:
     """A field value computed on first access: ``MetaResult(..., studies=Deferred(fn))``.
 
     Lets the pool functions skip work most callers never look at (the per-study table, the
@@ -19,7 +19,7 @@ class Deferred:
         self.fn = fn
 
 
-class LazyField:
+class _LazyField:
     """Data descriptor of a dataclass field that may hold a :class:`Deferred`.
 
     The value lives in the instance ``__dict__`` under the field's name; a Deferred is replaced
@@ -34,10 +34,25 @@ class LazyField:
         if obj is None:
             raise AttributeError(self.name)
         value = obj.__dict__[self.name]
-        if type(value) is Deferred:
+        if type(value) is _Deferred:
             value = value.fn()
             obj.__dict__[self.name] = value
         return value
 
     def __set__(self, obj, value):  # reached only through object.__setattr__ (frozen class)
         obj.__dict__[self.name] = value
+
+
+
+if TYPE_CHECKING:
+    # To type checkers a LazyField is a dataclass field without a default, typed by its
+    # annotation (``tau2_ci: tuple[float, float] = LazyField()``), which is what the
+    # dataclass sees at run time; and a Deferred passes for the value it will compute.
+    from dataclasses import field as LazyField
+
+    def Deferred(fn: Callable[[], Any]) -> Any: ...  # noqa: N802
+else:
+    LazyField = _LazyField
+    Deferred = _Deferred
+    LazyField.__name__ = LazyField.__qualname__ = "LazyField"
+    Deferred.__name__ = Deferred.__qualname__ = "Deferred"

@@ -61,8 +61,8 @@ class BayesResult:
     bf01: float
     notes: tuple[str, ...] = ()
     data: pd.DataFrame | None = field(default=None, repr=False)
-    _summary: pd.DataFrame = field(default=None, repr=False)
-    _shrinkage: pd.DataFrame = field(default=None, repr=False)
+    _summary: pd.DataFrame = field(default=None, repr=False)  # type: ignore[assignment]
+    _shrinkage: pd.DataFrame = field(default=None, repr=False)  # type: ignore[assignment]
     _post: dict[str, Any] = field(default_factory=dict, repr=False)
     _backtransform: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 

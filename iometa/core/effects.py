@@ -70,15 +70,15 @@ def proportion_effects(events, n, *, measure="PLO", add=None, to="only0",
                        labels=None) -> ProportionEffects:
     """Effect sizes ``yi`` and sampling variances ``vi`` of single proportions.
 
-    ============  ===========================================  ========================
-    measure       yi                                           vi
-    ============  ===========================================  ========================
-    ``"PR"``      p = x/n                                      p(1 − p)/n
-    ``"PLN"``     ln p                                         1/x − 1/n
-    ``"PLO"``     ln(x/(n − x))                                1/x + 1/(n − x)
-    ``"PAS"``     arcsin √p                                    1/(4n)
-    ``"PFT"``     ½[arcsin √(x/(n+1)) + arcsin √((x+1)/(n+1))]  1/(4n + 2)
-    ============  ===========================================  ========================
+    =========  ============================================  ===============
+    measure    yi                                            vi
+    =========  ============================================  ===============
+    ``"PR"``   p = x/n                                       p(1 − p)/n
+    ``"PLN"``  ln p                                          1/x − 1/n
+    ``"PLO"``  ln(x/(n − x))                                 1/x + 1/(n − x)
+    ``"PAS"``  arcsin √p                                     1/(4n)
+    ``"PFT"``  ½[arcsin √(x/(n+1)) + arcsin √((x+1)/(n+1))]  1/(4n + 2)
+    =========  ============================================  ===============
 
     Continuity correction as metafor's ``escalc``: with ``add=None`` PR, PLN and PLO add 0.5 to
     events and non-events of studies with 0 or n events (``to="only0"``; n becomes n + 1 and
@@ -137,7 +137,7 @@ def _norm_ppf(q):
     return float(ndtri(q))
 
 
-def ci_clopper_pearson(events, n, level=0.95):
+def ci_clopper_pearson(events, n, level=0.95) -> tuple[np.ndarray, np.ndarray]:
     """Exact (Clopper–Pearson) confidence limits of proportions; returns ``(low, high)`` arrays.
 
     Example
@@ -156,7 +156,7 @@ def ci_clopper_pearson(events, n, level=0.95):
     return lo, hi
 
 
-def ci_wilson(events, n, level=0.95):
+def ci_wilson(events, n, level=0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score confidence limits of proportions (no continuity correction).
 
     Example
@@ -174,7 +174,7 @@ def ci_wilson(events, n, level=0.95):
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
-def effects_from_ci(estimate, ci_low, ci_high, *, level=0.95, log=False):
+def effects_from_ci(estimate, ci_low, ci_high, *, level=0.95, log=False) -> tuple[np.ndarray, np.ndarray]:
     """Effect sizes from estimates with confidence intervals (Wald): returns ``(yi, vi)``.
 
     SE = (U − L)/(2·z), computed on the log scale when ``log=True`` (ratios, medians), where

@@ -423,4 +423,5 @@ def glmm_inference(fit: GLMMFit, *, level: float = 0.95, test: str = "z") -> GLM
     half_ci, half_pi = crit * fit.se, crit * np.sqrt(fit.se**2 + fit.tau2)
     lims = [fit.coef - half_ci, fit.coef + half_ci, fit.coef - half_pi, fit.coef + half_pi]
     props = [float(special.expit(v)) for v in [fit.coef, *lims]]
-    return GLMMInference(float(zval), float(pval), *map(float, lims), float(crit), df, *props)
+    return GLMMInference(float(zval), float(pval), *map(float, lims), float(crit), df,  # type: ignore[call-arg, arg-type]
+                         *props)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._typing import Data, Labels, Values
 from .._warnings import ConvergenceWarning, IometaWarning, SmallSampleWarning, TransformWarning
 from ._solve import dot
 from .effects import proportion_effects, study_columns_proportions
@@ -303,8 +305,10 @@ def _subset_data(data, index):
     return None if data is None or index is None else data.iloc[index].reset_index(drop=True)
 
 
-def pool(yi, vi, *, method="REML", test="z", level=0.95, labels=None, data=None, tau2=None,
-         pi_method="metafor", adhoc=False, weights=None, weighted=True):
+def pool(yi: Values, vi: Values, *, method: str = "REML", test: str = "z", level: float = 0.95,
+         labels: Labels = None, data: Data = None, tau2: float | None = None,
+         pi_method: str = "metafor", adhoc: bool = False, weights: Values | None = None,
+         weighted: bool = True) -> MetaResult:
     """Pool generic effect sizes ``yi`` with sampling variances ``vi``.
 
     Common-effect (``method="FE"``) or random-effects model with the τ² estimators ``"DL"``,
@@ -373,9 +377,12 @@ def _proportion_warnings(measure, n, res_vals):
     return msgs
 
 
-def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level=0.95,
-                     labels=None, data=None, add=None, to="only0", nagq=7, tau2=None,
-                     study_ci="clopper-pearson", pi_method="metafor", adhoc=False):
+def pool_proportions(events: Values, n: Values, *, measure: str = "PLO", method: str = "REML",
+                     test: str = "z", level: float = 0.95, labels: Labels = None,
+                     data: Data = None, add: float | None = None, to: str = "only0",
+                     nagq: int = 7, tau2: float | None = None,
+                     study_ci: str = "clopper-pearson", pi_method: str = "metafor",
+                     adhoc: bool = False) -> MetaResult:
     """Pool single proportions (events out of n) on the ``measure`` scale.
 
     ``measure`` is ``"PR"`` (raw), ``"PLN"`` (log), ``"PLO"`` (logit), ``"PAS"`` (arcsine) or
@@ -400,8 +407,8 @@ def pool_proportions(events, n, *, measure="PLO", method="REML", test="z", level
     x = np.asarray(column(events, data, "events"), dtype=float)
     nn = np.asarray(column(n, data, "n"), dtype=float)
     labs = study_labels(labels, data, x.size)
-    opts = dict(measure=measure, method=method, test=test, level=level, add=add, to=to,
-                nagq=nagq, tau2=tau2, study_ci=study_ci)
+    opts: dict[str, Any] = dict(measure=measure, method=method, test=test, level=level, add=add,
+                                to=to, nagq=nagq, tau2=tau2, study_ci=study_ci)
     spec = ModelSpec("pool_proportions", **opts, pi_method=pi_method, adhoc=adhoc)
     inputs = {"events": x, "n": nn}
     if method == "GLMM":

@@ -100,7 +100,7 @@ def state(b: Blocks, s1: float, s2: float) -> State:
     s = csum(b, d)
     den = 1.0 + s1 * s
     cr = expand(b, s1 / den)
-    st = State(s1, s2, d, s, den, cr, None, None, None, None, 0.0, 0.0, 0.0)
+    st = State(s1, s2, d, s, den, cr, None, None, None, None, 0.0, 0.0, 0.0)  # type: ignore[arg-type]
     st.Xt = vinv(b, st, b.X)
     xvx = b.X.T @ st.Xt
     st.A = np.linalg.inv(xvx)

@@ -32,6 +32,7 @@ import numpy as np
 
 from .._warnings import DataWarning
 from .models import fit_result, no_glmm_pi_options, study_labels
+from .results import MetaResult
 from .spec import ModelSpec, register_fitter
 from .transforms import harmonic_mean, iirft
 
@@ -61,7 +62,7 @@ def _check_per(per, unit):
 
 def pool_rates(events, person_time, *, measure="IRLN", method="REML", test="z", level=0.95,
                data=None, labels=None, per=1.0, unit="person-time", add=None, to=None,
-               nagq=7, pi_method="metafor", adhoc=False):
+               nagq=7, pi_method="metafor", adhoc=False) -> MetaResult:
     """Pool incidence rates (events per person-time) on the ``measure`` scale.
 
     Parameters

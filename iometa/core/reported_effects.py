@@ -42,7 +42,7 @@ def effects_from_reported(estimate, ci_low=None, ci_high=None, *, pval=None, mea
 
     For each study the SE comes from the CI when both limits are given, SE = (U − L)/(2z)
     with z the ``level`` normal quantile, and otherwise from the two-sided p-value of the
-    Wald test, SE = |yᵢ| / z₁₋ₚ/₂ (Altman & Bland 2011). Ratio measures (``"HR"``, ``"OR"``,
+    Wald test, SE = ``|yᵢ| / z₁₋ₚ/₂`` (Altman & Bland 2011). Ratio measures (``"HR"``, ``"OR"``,
     ``"RR"``, ``"IRR"``, ``"ROM"``; or ``log=True``) are taken to the log scale first, so
     ``yi`` is ln(estimate). Missing limits or p-values are None/nan; a study needs one or the
     other. Inputs are arrays or column names of ``data``.

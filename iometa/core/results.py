@@ -336,8 +336,8 @@ class MetaResult:
 
         with _w.catch_warnings():
             _w.simplefilter("ignore")
-            changes = {"method": "FE", "test": "z"}  # meta: the common effect uses z
-            if "adhoc" in self.spec.options():
+            changes: dict[str, Any] = {"method": "FE", "test": "z"}  # meta: z for the common
+            if self.spec is not None and "adhoc" in self.spec.options():  # effect
                 changes["adhoc"] = False
             fe = self.refit(**changes)
         return both_models(self, fe, digits) + "\n\n" + text

@@ -139,7 +139,7 @@ def add_reporting_scale(result, df: pd.DataFrame) -> pd.DataFrame:
 
 def refit_subsets(result, subsets) -> pd.DataFrame:
     """One ``result.refit(index)`` per subset (GLMM fallback); failures give rows of nan."""
-    rows = []
+    rows: list[dict[str, float]] = []
     for idx in subsets:
         try:
             with warnings.catch_warnings():

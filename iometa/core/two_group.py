@@ -18,6 +18,7 @@ ecology. Ecology 80:1150-1156.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -331,6 +332,8 @@ def two_group_effects(events_1=None, total_1=None, events_2=None, total_2=None, 
                  if v is not None]
     given_cont = [n for n, v in zip(_CONT_ARGS, (mean_1, sd_1, n_1, mean_2, sd_2, n_2))
                   if v is not None]
+    names: tuple[str, ...]
+    values: tuple[Any, ...]
     if measure in BINARY_MEASURES:
         names, values = _BIN_ARGS, (events_1, total_1, events_2, total_2)
         wrong, missing = given_cont, [n for n in _BIN_ARGS if n not in given_bin]

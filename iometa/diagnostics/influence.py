@@ -12,8 +12,8 @@ includes it):
 * DFFITS = (μ̂ − μ̂₍₋ᵢ₎)/√(s²w₍₋ᵢ₎ hᵢ (τ̂²₍₋ᵢ₎ + vᵢ));
 * DFBETAS = (μ̂ − μ̂₍₋ᵢ₎)/√(s²w₍₋ᵢ₎ / Σⱼ 1/(vⱼ + τ̂²₍₋ᵢ₎)), the sum over all k studies;
 * Cook's distance = (μ̂ − μ̂₍₋ᵢ₎)²/Var(μ̂); covariance ratio = Var(μ̂₍₋ᵢ₎)/Var(μ̂);
-* influential: |DFFITS| > 3√(p/(k − p)), or P(χ²ₚ ≤ Cook) > 0.5, or hᵢ > 3p/k, or any
-  |DFBETAS| > 1.
+* influential: ``|DFFITS|`` > 3√(p/(k − p)), or P(χ²ₚ ≤ Cook) > 0.5, or hᵢ > 3p/k, or any
+  ``|DFBETAS|`` > 1.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def influence(result) -> pd.DataFrame:
 
     Columns: ``label``, ``rstudent`` (externally standardised residual), ``dffits``,
     ``cooks_d``, ``cov_r``, ``tau2_del`` and ``qe_del`` (τ² and Q without the study), ``hat``,
-    ``weight`` (percent), ``dfbetas`` and ``influential`` (bool, metafor's rule: |DFFITS| >
+    ``weight`` (percent), ``dfbetas`` and ``influential`` (bool, metafor's rule: ``|DFFITS|`` >
     3√(p/(k − p)), or the χ²(p) probability of Cook's distance > 0.5, or hat > 3p/k, or any
-    |DFBETAS| > 1; p = 1). Definitions in the module docstring. metafor:
+    ``|DFBETAS|`` > 1; p = 1). Definitions in the module docstring. metafor:
     ``influence(res)$inf`` with ``$dfbs`` and ``$is.infl``.
 
     Reference: Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for

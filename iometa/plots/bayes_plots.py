@@ -4,10 +4,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import style
 from .figures import finish_axes, new_figure, rc
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _check(res):
@@ -15,7 +20,7 @@ def _check(res):
         raise TypeError(f"expected the result of iometa.pool_bayes(), got {type(res).__name__}")
 
 
-def bayes_forest_plot(res, *, ax=None, width="single", fontsize=None, backtransform=True):
+def bayes_forest_plot(res, *, ax=None, width="single", fontsize=None, backtransform=True) -> Figure:
     """Forest plot of a Bayesian fit: each study's observed estimate with its CI (open
     square, grey) beside its shrunken estimate, the posterior mean and credible interval of
     its true effect θᵢ (filled, accent), then μ (diamond) and θ_new (the prediction, bar).
@@ -66,7 +71,7 @@ def bayes_forest_plot(res, *, ax=None, width="single", fontsize=None, backtransf
     return fig
 
 
-def bayes_posterior_plot(res, *, ax=None, width="double", fontsize=None, prior=True):
+def bayes_posterior_plot(res, *, ax=None, width="double", fontsize=None, prior=True) -> Figure:
     """Posterior densities of τ (left, with its prior dashed when ``prior``) and of μ and θ_new
     (right), from the result's own density evaluations (model scale). ``ax``: None or two
     Axes.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..core.measures import MEASURES
@@ -9,6 +11,10 @@ from . import style
 from .axis import mapped_ticks
 from .figures import finish_axes, fix_layout, new_figure, rc
 from .labels import place_labels
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 MAX_BUBBLE = 13.0  # points: diameter of the bubble of the largest weight
 
@@ -27,7 +33,7 @@ def _term(reg, moderator):
 
 
 def bubble_plot(reg, moderator=None, *, result=None, ax=None, width="single", fontsize=None,
-                ci=True, pi=False, labels=False, xlabel=None, ylabel=None, transf=None):
+                ci=True, pi=False, labels=False, xlabel=None, ylabel=None, transf=None) -> Figure:
     """Bubble plot: study effects against one moderator, bubble area ∝ the study's weight in
     the meta-regression (1/(vᵢ + τ²)), with the fitted line and its confidence band.
 

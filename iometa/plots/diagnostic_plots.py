@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from . import style
 from .figures import finish_axes, fix_layout, new_figure, rc
 from .labels import place_labels
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 HEXBIN_ABOVE = 5000  # GOSH: more subsets than this are drawn as hexagonal bins
 
@@ -26,7 +32,7 @@ def _frame(data, fn_name, needed):
     return data, result
 
 
-def baujat_plot(data, *, ax=None, width="single", fontsize=None, labels=True, max_labels=None):
+def baujat_plot(data, *, ax=None, width="single", fontsize=None, labels=True, max_labels=None) -> Figure:
     """Baujat plot: each study's contribution to the heterogeneity statistic Q (x) against
     its influence on the pooled estimate (y); studies in the upper right drive both.
 
@@ -83,7 +89,7 @@ def _display(result, values):
 
 
 def gosh_plot(data, result=None, *, ax=None, width="single", fontsize=None, highlight=None,
-              hexbin=None, xlabel=None):
+              hexbin=None, xlabel=None) -> Figure:
     """GOSH plot: pooled estimate (x) against I² (y) over subsets of the studies, with
     marginal histograms. Clusters reveal studies that drive heterogeneity.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 _FORMATS = ("png", "svg", "pdf", "eps", "tif", "tiff", "jpg")
 #: zlib level of PNG files (0-9): 3 is as fast as 1 on figures and a little smaller
@@ -59,9 +60,9 @@ def save_figure(fig, path_stem, formats=("png", "svg", "pdf"), dpi=300, *,
         raise ValueError(f"unknown format(s) {bad}: expected some of {', '.join(_FORMATS)}")
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = []
-    rc = {"svg.hashsalt": "iometa", "svg.fonttype": "none" if editable_text else "path",
+    rc: dict[str, Any] = {"svg.hashsalt": "iometa", "svg.fonttype": "none" if editable_text else "path",
           "pdf.fonttype": 42, "ps.fonttype": 42}
-    with matplotlib.rc_context(rc):
+    with matplotlib.rc_context(rc):  # type: ignore[arg-type]
         for fmt in formats:
             fmt = fmt.lower()
             path = stem.with_name(f"{stem.name}.{fmt}")
@@ -130,7 +131,7 @@ def _png_bytes(rgba, dpi, level=PNG_COMPRESS_LEVEL) -> bytes:
     np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])
     ppm = int(dpi / 0.0254 + 0.5)  # pixels per metre, rounded as Pillow does
     software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
-    data = zlib.compress(raw, level)
+    data = zlib.compress(raw, level)  # type: ignore[arg-type]
     parts = [_PNG_SIGNATURE, _chunk(b"IHDR", struct.pack(">2I5B", w, h, 8, 6, 0, 0, 0)),
              _chunk(b"pHYs", struct.pack(">2IB", ppm, ppm, 1)),
              _chunk(b"tEXt", b"Software\0" + software.encode("latin-1"))]

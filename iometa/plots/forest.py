@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..core.measures import MEASURES
@@ -19,6 +21,10 @@ from .forest_rows import (
 )
 from .text import model_label
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
 _SORTS = (None, "estimate", "weight", "label")
 
 
@@ -26,7 +32,7 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
                 common=False, pi="row", heterogeneity=True, overall=True, weights="auto",
                 sort=None, transf=None, digits=None, xlim=None, ticks=None, refline=None,
                 pooled_line=True, xlabel=None, favours=None, label_header="Study",
-                estimate_header=None, footnote=True):
+                estimate_header=None, footnote=True) -> Figure:
     """Publication-ready forest plot of a :class:`~iometa.MetaResult` or a subgroup result.
 
     Columns: study label, optional extra columns of the study table (``columns=["design"]``,
@@ -93,7 +99,7 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     note = _footnote(first, common) if footnote is True else (footnote or None)
     opts = Options(width=width, fontsize=fontsize, xlim=xlim, ticks=ticks, refline=refline,
                    pooled_line=pooled_line, xlabel=xlabel, favours=favours, footnote=note)
-    return render(rows, *variants, scale, opts, ax=ax, core=core, spread=spread)
+    return render(rows, *variants, scale, opts, ax=ax, core=core, spread=spread)  # type: ignore[misc]
 
 
 def _rows(res, scale, extras, common, pi, het, sort):

@@ -134,7 +134,7 @@ def summary_rows(res, scale, label, *, common=None, pi="row", weight=100.0,
     plo, phi = scale([res.pi_low, res.pi_high])
     if pi and not getattr(res, "common_effect", getattr(res, "common_effect", res.method == "FE")) and res.k >= 3 and np.isfinite([plo, phi]).all():
         if pi == "line":
-            rows[-1].mark.update(pi=(plo, phi))
+            rows[-1].mark.update(pi=(plo, phi))  # type: ignore[union-attr]
         else:
             rows.append(Row("pi", {"label": "Prediction interval"}, italic=False,
                             mark=dict(shape="bar", lo=plo, hi=phi, color=style.ACCENT),

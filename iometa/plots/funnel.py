@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..core.measures import MEASURES
@@ -10,12 +12,16 @@ from .axis import mapped_ticks
 from .figures import finish_axes, fix_layout, new_figure, rc
 from .labels import place_labels
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
 _SHADES = ("#f2f2f2", "#d9d9d9", "#bdbdbd")  # 90–95 %, 95–99 %, > 99 % (darker = smaller p)
 
 
 def funnel_plot(result, *, ax=None, width="single", fontsize=None, yaxis="se", contours=None,
                 levels=(0.90, 0.95, 0.99), refline=None, pseudo_ci=True, trimfill=None,
-                labels=False, xlabel=None, legend=True, transf=None):
+                labels=False, xlabel=None, legend=True, transf=None) -> Figure:
     """Funnel plot of a :class:`~iometa.MetaResult`: study effects against their precision.
 
     x: the model-scale effect (e.g. logit proportion), labelled on the reporting scale

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -12,6 +13,10 @@ from .forest_draw import Options, render
 from .forest_rows import format_estci
 from .layout import Column, Row
 from .text import fmt_num, fmt_sig
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 _NEEDED = ("label", "estimate", "ci_low", "ci_high")
 
@@ -88,7 +93,7 @@ def _plot(df, result, fn_name, prefix, label_header, shape, *, ax, width, fontsi
 
 def leave_one_out_plot(data, result=None, *, ax=None, width="double", fontsize=None,
                        transf=None, digits=None, xlim=None, refline=None, xlabel=None,
-                       footnote=None):
+                       footnote=None) -> Figure:
     """Forest plot of a leave-one-out analysis: the pooled estimate and CI without each study.
 
     ``data``: the DataFrame of :func:`iometa.leave_one_out` (columns read: label, estimate,
@@ -117,7 +122,7 @@ def leave_one_out_plot(data, result=None, *, ax=None, width="double", fontsize=N
 
 def cumulative_plot(data, result=None, *, ax=None, width="double", fontsize=None,
                     transf=None, digits=None, xlim=None, refline=None, xlabel=None,
-                    footnote=None):
+                    footnote=None) -> Figure:
     """Forest plot of a cumulative meta-analysis: the pooled estimate as studies are added.
 
     ``data``: the DataFrame of :func:`iometa.cumulative` (row i = the first i studies in the

@@ -42,7 +42,8 @@ def place_labels(ax, x, y, labels, *, fontsize, priority=None, marker_pt=4.0, ga
     r = marker_pt / 2 * dpi / 72 + 1
     obstacles = np.column_stack([pts[:, 0] - r, pts[:, 1] - r, pts[:, 0] + r, pts[:, 1] + r])
     order = np.argsort(-np.asarray(priority, float)) if priority is not None else range(len(x))
-    placed, skipped, shown = [], 0, 0
+    placed: list[tuple[float, float, float, float]] = []
+    skipped, shown = 0, 0
     off = (marker_pt / 2 + gap_pt) * dpi / 72
     for i in order:
         px, py = pts[i]

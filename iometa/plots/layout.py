@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -34,7 +35,7 @@ HINT_MARGIN = 1.06
 def _font(weight: str, style: str):
     from matplotlib.font_manager import FontProperties, findfont, get_font
 
-    return get_font(findfont(FontProperties(family="DejaVu Sans", weight=weight, style=style)))
+    return get_font(findfont(FontProperties(family="DejaVu Sans", weight=weight, style=style)))  # type: ignore[arg-type]
 
 
 def _no_hinting_flag():
@@ -302,7 +303,7 @@ def solve(columns: list[Column], rows: list[Row], *, width: float | None, fontsi
           plot_min: float, plot_pref: float = 2.4, plot_max_frac: float = 0.5,
           plot_comfort: float | None = None,
           variants: list[list[Column]] | None = None,
-          fallbacks: list[list[Column]] = (), label_min_em: float = 7.0,
+          fallbacks: Sequence[list[Column]] = (), label_min_em: float = 7.0,
           min_fontsize: float = MIN_FONTSIZE) -> Layout:
     """Fit ``columns`` and ``rows`` into ``width`` inches (None: natural width).
 
@@ -321,7 +322,7 @@ def solve(columns: list[Column], rows: list[Row], *, width: float | None, fontsi
                 got = _try(cols, rows, fs, width, plot_min, plot_pref, label_min_em,
                            plot_comfort)
                 if got is not None:
-                    return _finish(cols, rows, fs, *got, plot_max_frac)
+                    return _finish(cols, rows, fs, *got, plot_max_frac)  # type: ignore[call-arg]
             if fs - 0.5 < min_fontsize - 1e-9:
                 break
             fs -= 0.5
@@ -333,7 +334,7 @@ def solve(columns: list[Column], rows: list[Row], *, width: float | None, fontsi
     if got is None:
         raise ValueError("too many text columns for the figure width; use width='double' or "
                          "drop columns")
-    return _finish(cols, rows, fs, *got, plot_max_frac)
+    return _finish(cols, rows, fs, *got, plot_max_frac)  # type: ignore[call-arg]
 
 
 def _finish(cols, rows, fs, widths, plot_w, total, plot_max_frac):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from . import style
 from .figures import finish_axes, rc, tick_style
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _NEEDED = ("time", "group", "estimate", "ci_low", "ci_high")
@@ -20,7 +26,7 @@ def _month_ticks(tmax):
 
 
 def survival_plot(table, *, ax=None, width="single", fontsize=None, ci="bars",
-                  show_k=True, xlabel="Months", ylabel=None, ylim=(0, 100), legend=True):
+                  show_k=True, xlabel="Months", ylabel=None, ylim=(0, 100), legend=True) -> Figure:
     """Pooled survival S(t) with confidence intervals at each reported time point, one line
     (colour and marker) per group, e.g. per modality.
 

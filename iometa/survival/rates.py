@@ -203,14 +203,15 @@ def _inputs(rate, n, time, ci_low, ci_high, ci_level, labels, data):
 
 def pool_survival_rates(rate, n, *, time=None, scale="cloglog", method="REML", labels=None,
                         data=None, ci_low=None, ci_high=None, test="z", level=0.95,
-                        ci_level=0.95, pi_method="metafor", adhoc=False):
+                        ci_level=0.95, pi_method="metafor", adhoc=False
+                        ) -> MetaResult | dict[float, MetaResult]:
     """Pool survival rates S(t) at a fixed time as proportions with n as the sample size.
 
     ``scale="cloglog"`` (default; yi = ln(−ln S), vi = (1 − S)/(n·S·(ln S)²)) or ``"logit"``
     (yi = logit S, vi = 1/(n·S·(1 − S))); then the engine's model (``method``, ``test``,
     ``level``, ``pi_method``, ``adhoc`` as :func:`iometa.pool`). Rates are proportions (0–1); ``rate``, ``n``, ``time``,
     ``ci_low``, ``ci_high``, ``labels`` are arrays or column names of ``data``. A CI reported by
-    the study overrides the binomial variance: SE = |g(U) − g(L)|/(2z) on the model scale g (z
+    the study overrides the binomial variance: SE = ``|g(U) − g(L)|/(2z)`` on the model scale g (z
     from ``ci_level``). S = 0 or 1 is undefined on both scales: 0.5 is added to the implied
     survivors S·n and deaths (1 − S)·n (n becomes n + 1; metafor's ``escalc`` convention), and
     the study is flagged (``studies.corrected``). Missing rates are left out with a warning
@@ -259,7 +260,7 @@ def pool_survival_rates(rate, n, *, time=None, scale="cloglog", method="REML", l
                 a["s"][idx], a["n"][idx], time=np.full(idx.size, t), ci_low=a["lo"][idx],
                 ci_high=a["hi"][idx], ci_level=a["cl"][idx], labels=[labs[i] for i in idx],
                 data=_subset_data(data, idx), **opts)
-        return out
+        return out  # type: ignore[return-value]  # one time point per recursive call
     keep = np.flatnonzero(~np.isnan(a["s"]))
     excl = excluded_frame([{"label": labs[i], "reason": "no survival rate given"}
                            for i in np.flatnonzero(np.isnan(a["s"]))])
