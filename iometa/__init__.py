@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # static view of the lazy names, for mypy and IDEs (tests/tes
     )
     from .batch import pool_many as pool_many
     from .bias import (
+        HenmiCopasResult as HenmiCopasResult,
+    )
+    from .bias import (
         begg_test as begg_test,
     )
     from .bias import (
@@ -46,6 +49,9 @@ if TYPE_CHECKING:  # static view of the lazy names, for mypy and IDEs (tests/tes
     )
     from .bias import (
         harbord_test as harbord_test,
+    )
+    from .bias import (
+        henmi_copas as henmi_copas,
     )
     from .bias import (
         peters_test as peters_test,

@@ -114,20 +114,26 @@ CELLS = [
      tumour grows again at the ablation site.
      """),
     ("code", """
-     ltp = outcome_rows(studies, "local_progression", site="liver", modality=ABLATION)
+     # rows without a time point (crude proportions); 12/24/36-month rates are not mixed in
+     ltp = outcome_rows(studies, "local_progression", site="liver", modality=ABLATION,
+                        timepoint=None)
      show_selection(ltp, ["label", "modality", "unit_of_analysis", "events_used", "total_used",
                           "count_source"])
      """),
     ("markdown", """
-     We pool what can be pooled with the default model: logit-transformed proportions,
+     Rows that count lesions and rows that count patients are different denominators and are
+     never pooled together: we pool the per-patient rows (the per-lesion rows appear in the
+     table above). We pool what can be pooled with the default model: logit-transformed proportions,
      random effects with the REML estimate of τ² (metafor
      `rma(measure = "PLO", method = "REML")`). Then `subgroups` refits the model within each
      modality and computes the test for subgroup differences; the forest plot draws a diamond
      per modality.
      """),
     ("code", """
+     # one unit of analysis at a time: per-patient rows here (per-lesion rows are listed above)
+     ltp_rows = ltp.rows[ltp.rows["unit_of_analysis"] == "patients"]
      ltp_res = iometa.pool_proportions("events_used", "total_used", labels="label",
-                                       data=ltp.rows, measure="PLO", method="REML")
+                                       data=ltp_rows, measure="PLO", method="REML")
      ltp_sub = iometa.subgroups(ltp_res, by="modality")
      display(Markdown(f"Pooled local tumour progression: {estimate_text(ltp_res)}."))
      print("Test for subgroup differences (separate τ²):", ltp_sub.test_separate.describe(3))
@@ -139,10 +145,12 @@ CELLS = [
      missing = [m for m in ABLATION if m not in ltp_sub.groups]
      display(Markdown(
          f"Modalities with a poolable LTP result: {in_groups}. Without one: "
-         f"{', '.join(missing) or 'none'}. The rows that could not be pooled report "
-         + "; ".join(f"{r.label} ({r.modality}) {pct(r.value)}" for r in ltp.excluded.itertuples())
-         + " — percentages without a stated denominator (or for a subgroup of unknown size), so "
-         "their precision is unknown and they cannot be weighed against the counted study."))
+         f"{', '.join(missing) or 'none'} (their only counted rows are per lesion: "
+         + "; ".join(f"{r.label} {r.events_used:.0f}/{r.total_used:.0f} lesions"
+                     for r in ltp.rows[ltp.rows["unit_of_analysis"] == "lesions"].itertuples())
+         + f"). {len(ltp.excluded)} further rows could not be pooled; each is listed above "
+         "with its reason (no stated denominator, another time point, or a review figure "
+         "superseded by the primary publication)."))
      """),
     ("markdown", """
      ### Method sensitivity

@@ -317,7 +317,7 @@ def test_broken_plot_function_keeps_the_tables(tmp_path, monkeypatch):
 def test_analysis_refusing_the_data_is_reported_not_fatal(tmp_path, monkeypatch, capsys):
     data = write_synthetic(tmp_path / "table" / "studies.csv")
 
-    def refuse(ctx, outcome, rows, t, several):
+    def refuse(ctx, outcome, rows, t, several, unit=None):
         raise ValueError(f"study {rows['label'][0]!r}: refused")
 
     monkeypatch.setattr(report_sections, "_proportion_section", refuse)

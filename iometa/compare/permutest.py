@@ -158,7 +158,7 @@ def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
     one; ``exact=True`` forces enumeration (up to 5 million), ``exact=False`` forces random
     draws. ``seed``: an int or a :class:`numpy.random.Generator` (results are reproducible with
     a seed; R's random stream is not reproduced, so compare random runs distributionally).
-    ``stat="coef"`` compares |β̂ⱼ| instead of |z_j| (metafor's
+    ``stat="coef"`` compares the absolute coefficients ``abs(b_j)`` instead of ``abs(z_j)`` (metafor's
     ``permutest(control=list(stat="coef"))``); Q_M is tested as before.
 
     References: Higgins & Thompson 2004 (Stat Med 23:1663); Viechtbauer, López-López,
