@@ -24,9 +24,8 @@ def glmm_result(x, n, *, labels, data, spec, inputs, measure="PLO", method="GLMM
     no Q-profile CI exists for τ² here (nan). Study weights in ``studies`` are the inverse-
     variance weights 1/(vᵢ + τ̂²) on the logit scale, for display only (the GLMM has no weights).
     """
-    from scipy import stats
 
-    from .glmm import NOT_IDENTIFIABLE, fit_glmm_logit
+    from .glmm import NOT_IDENTIFIABLE, fit_glmm_logit, glmm_inference
 
     if measure not in ("PLO", "GLMM"):
         raise ValueError("method='GLMM' models the logit of the proportion: use measure='PLO'")
@@ -54,15 +53,11 @@ def glmm_result(x, n, *, labels, data, spec, inputs, measure="PLO", method="GLMM
     if k < 5:
         msgs.append(f"GLMM with only {k} studies: tau^2 is poorly estimated")
         warnings.warn(msgs[-1], SmallSampleWarning, stacklevel=3)
-    use_t = test == "knha"
+    use_t = test == "knha"  # metafor's rma.glmm(test="t"): t with k - 1 df, SE unadjusted
     df = k - 1.0 if use_t else None
-    a = 1 - level
-    crit = stats.t.ppf(1 - a / 2, df) if use_t else stats.norm.ppf(1 - a / 2)
-    stat = fit.coef / fit.se
-    pval = 2 * (stats.t.sf(abs(stat), df) if use_t else stats.norm.sf(abs(stat)))
-    lo, hi = fit.coef - crit * fit.se, fit.coef + crit * fit.se
-    sp = np.sqrt(fit.se**2 + fit.tau2)
-    plo, phi = fit.coef - crit * sp, fit.coef + crit * sp
+    inf = glmm_inference(fit, level=level, test="t" if use_t else "z")
+    stat, pval = inf.zval, inf.pval
+    lo, hi, plo, phi = inf.ci_lb, inf.ci_ub, inf.pi_lb, inf.pi_ub
     eff = proportion_effects(x, n, measure="PLO", add=add, to=to)
     w = 1 / (eff.vi + fit.tau2)
     studies = pd.DataFrame({"label": labels, "yi": eff.yi, "vi": eff.vi,

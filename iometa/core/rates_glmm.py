@@ -24,8 +24,8 @@ def glmm_rate_result(x, t, *, labels, data, spec, inputs, scale, notes=(), measu
     no Q-profile interval of τ² exists here (nan). Study weights in ``studies`` are the
     inverse-variance weights 1/(vᵢ + τ̂²) of the escalc(IRLN) log rates, for display only.
     """
-    from scipy import stats
 
+    from .glmm import glmm_inference
     from .glmm_poisson import ALL_ZERO, fit_glmm_rate
 
     if measure != "IRLN":
@@ -57,15 +57,11 @@ def glmm_rate_result(x, t, *, labels, data, spec, inputs, scale, notes=(), measu
     if k < 5:
         msgs.append(f"GLMM with only {k} studies: tau^2 is poorly estimated")
         warnings.warn(msgs[-1], SmallSampleWarning, stacklevel=3)
-    use_t = test == "knha"
+    use_t = test == "knha"  # metafor's rma.glmm(test="t"): t with k - 1 df, SE unadjusted
     df = k - 1.0 if use_t else None
-    a = 1 - level
-    crit = stats.t.ppf(1 - a / 2, df) if use_t else stats.norm.ppf(1 - a / 2)
-    stat = fit.coef / fit.se
-    pval = 2 * (stats.t.sf(abs(stat), df) if use_t else stats.norm.sf(abs(stat)))
-    lo, hi = fit.coef - crit * fit.se, fit.coef + crit * fit.se
-    sp = np.sqrt(fit.se**2 + fit.tau2)
-    plo, phi = fit.coef - crit * sp, fit.coef + crit * sp
+    inf = glmm_inference(fit, level=level, test="t" if use_t else "z")
+    stat, pval = inf.zval, inf.pval
+    lo, hi, plo, phi = inf.ci_lb, inf.ci_ub, inf.pi_lb, inf.pi_ub
     yi, vi, *_ = _effects(x, t, "IRLN", None, None, labels)
     w = 1 / (vi + fit.tau2)
     studies = pd.DataFrame({"label": labels, "yi": yi, "vi": vi, "weight": 100 * w / w.sum()})
