@@ -160,19 +160,26 @@ def _fe(y, v, m, k, z0=None):
 
 def _dl(y, v, m, k, z0=None):
     sw, s2, _, q = fixed_moments(y, v, m) if z0 is None else z0
-    return _done(where(k > 1, (q - (k - 1)) / _trace_p0(v, m, sw, s2), 0.0))
+    return _done(where(k > 1, (q - (k - 1)) / _trace_p0(v, m, k, sw, s2), 0.0))
 
 
-def _trace_p0(v, m, sw, s2):
+def _trace_p0(v, m, k, sw, s2):
     """tr P at τ² = 0, Σw − Σw²/Σw (wᵢ = 1/vᵢ). Where one weight dominates that difference
-    cancels (variances 1e18 apart: DL's τ² would be 0/0); it is then recomputed as the sum of
-    positive terms Σᵢ wᵢ Σ_{j≠i} wⱼ / Σw."""
+    cancels (variances 1e18 apart: DL's τ² would be 0/0); it is then recomputed, for those
+    analyses only, as the sum of positive terms Σᵢ wᵢ Σ_{j≠i} wⱼ / Σw (k = 1 needs nothing:
+    its τ² is 0)."""
     trp = sw - s2 / sw
-    bad = trp <= 1e-6 * sw
+    bad = (trp <= 1e-6 * sw) & (k > 1)
     if not (bad.any() if ndim(bad) else bad):
         return trp
-    w = (1.0 if m is None else m) / v
-    return where(bad, dot(w, _others(w)) / sw, trp)
+    if not ndim(bad):
+        w = (1.0 if m is None else m) / v
+        return dot(w, _others(w)) / sw
+    i = np.flatnonzero(bad)
+    w = (1.0 if m is None else m[i]) / v[i]
+    out = np.array(trp, dtype=float)
+    out[i] = dot(w, _others(w)) / sw[i]
+    return out
 
 
 def _he(y, v, m, k, z0=None):
