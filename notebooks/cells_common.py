@@ -33,9 +33,14 @@ SETUP = ("code", """
     pd.set_option("display.width", 200)
 
 
+    PROJECT_TABLE = str(iometa.default_data_path())
+
+
     def show_warning(message, category, filename, lineno, file=None, line=None):
-        \"\"\"Print a caution from iometa as one plain sentence (no file names or line numbers).\"\"\"
-        print(f"[{category.__name__}] {message}")
+        \"\"\"Print a caution from iometa as one plain sentence (the project table named
+        data/studies.csv wherever this checkout lives; no code file names or line numbers).\"\"\"
+        text = str(message).replace(PROJECT_TABLE, "data/studies.csv")
+        print(f"[{category.__name__}] {text}")
 
 
     warnings.showwarning = show_warning
