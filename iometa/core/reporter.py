@@ -159,7 +159,8 @@ def _model_words(res) -> str:
                 "of McGrath et al. 2019)")
     what = measure_words(res.measure, getattr(res, "kind", ""))
     if method == "FE" and not fixed:
-        return f"a common-effect (inverse-variance) model was fitted to {what}"
+        entry = REGISTRY["FE"]
+        return f"a {entry.name} model ({entry.reference}) was fitted to {what}"
     if fixed:
         return (f"a random-effects (inverse-variance) model with τ² fixed at "
                 f"{number(res.spec.tau2, 4)} was fitted to {what}")
@@ -275,11 +276,13 @@ def methods_text(res) -> str:
 
 # ------------------------------------------------------------------------ results
 def default_digits(res, pscale: float = 1) -> int:
-    """Decimals for a result's reporting scale: 1 for percentages, 3 for proportions and
-    rates on their own scale, else 2."""
+    """Decimals for a result's reporting scale: 1 for percentages and months, 3 for
+    proportions and rates on their own scale, else 2."""
     if pscale != 1:
         return 1
     family = MEASURES[res.measure].family if res.measure in MEASURES else ""
+    if family == "median":
+        return 1
     return 3 if family in ("proportion", "survival_rate", "rate") else 2
 
 
@@ -318,6 +321,9 @@ def interval(lo, hi, pscale: float, digits: int) -> str:
 
 
 def _units(res) -> str:
+    if getattr(res, "kind", "") == "rate":
+        per, unit = res.extra.get("per", 1.0), res.extra.get("unit", "person-time")
+        return f" per {unit}" if per == 1 else f" per {per:g} {unit}"
     return " months" if getattr(res, "scale", "") == "months" else ""
 
 
@@ -346,11 +352,11 @@ def heterogeneity_words(res, digits: int = 4) -> str:
         return ""
     bits = []
     if res.method not in ("FE", "MH", "Peto") and _finite(res.tau2):
-        ci = interval(*res.tau2_ci, 1, digits)
+        ci = interval(res.tau2_ci[0], res.tau2_ci[1], 1, digits)
         bits.append(f"τ² = {number(res.tau2, digits)}"
                     + (f" ({_lvl(res.level)} CI {ci})" if ci else ""))
     if _finite(res.i2):
-        ci = interval(*res.i2_ci, 1, 1)
+        ci = interval(res.i2_ci[0], res.i2_ci[1], 1, 1)
         bits.append(f"I² = {number(res.i2, 1)}%"
                     + (f" ({_lvl(res.level)} CI {ci.replace(' to ', '% to ')}%)" if ci
                        else ""))
@@ -479,7 +485,7 @@ def multilevel_results_text(res, digits: int = 2) -> str:
     for j, label in enumerate(("between clusters", "within clusters")):
         if not _finite(res.sigma2[j]):
             continue
-        ci = interval(*res.sigma2_ci[j], 1, 4)
+        ci = interval(res.sigma2_ci[j][0], res.sigma2_ci[j][1], 1, 4)
         sig.append(f"σ² {label} = {number(res.sigma2[j], 4)}"
                    + (f" ({lvl} CI {ci})" if ci else ""))
     if sig:
