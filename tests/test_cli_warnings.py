@@ -111,3 +111,58 @@ def test_set_display_sentences_off_python():
     assert warnings.showwarning is before
     with pytest.raises(ValueError, match="sentences, python, off"):
         set_display(warnings="loud")
+
+
+# ------------------------------------------------------------------------ results' own display
+def _raised_and_result(fn):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fn()
+    return [str(w.message) for w in caught if issubclass(w.category, iometa.IometaWarning)], res
+
+
+CASES = {
+    "k1-knha": lambda: iometa.pool([0.3], [0.04], test="knha"),
+    "variance-ratio": lambda: iometa.pool([0.3, 0.2], [1e-8, 0.5]),
+    "tau2-ci-cap": lambda: iometa.pool([0.1, 5, -4], [0.01, 0.01, 0.01]),
+    "freeman-tukey": lambda: iometa.pool_proportions([1, 50, 3], [10, 200, 12], measure="PFT"),
+    "raw-outside": lambda: iometa.pool_proportions([0, 1, 0], [10, 20, 12], measure="PR"),
+    "glmm-small-k": lambda: iometa.pool_proportions([1, 5, 3], [10, 20, 12], method="GLMM"),
+    "double-zero": lambda: iometa.pool_two_groups([0, 2, 3], [10, 20, 30], [0, 1, 4],
+                                                  [10, 20, 30]),
+    "double-zero-mh": lambda: iometa.pool_two_groups([0, 2, 3], [10, 20, 30], [0, 1, 4],
+                                                     [10, 20, 30], method="MH"),
+    "subgroups": lambda: iometa.subgroups(iometa.pool([0.1, 0.5, 0.3, 0.8, 0.6], [0.04] * 5),
+                                          ["a", "a", "b", "b", "c"]),
+    "regression": lambda: iometa.meta_regression([0.1, 0.5, 0.3, 0.8, 0.2], [0.04] * 5,
+                                                 [1.0, 2, float("nan"), 4, 5]),
+    "multilevel": lambda: iometa.pool_multilevel([0.1, 0.3, 0.5], [0.01] * 3,
+                                                 cluster=[1, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_results_record_the_warnings_raised_while_they_were_computed(name):
+    raised, res = _raised_and_result(CASES[name])
+    assert raised, "the case should raise a warning"
+    for msg in raised:
+        assert any(msg in w or w in msg for w in res.warnings), (msg, res.warnings)
+
+
+@pytest.mark.parametrize("name", ["k1-knha", "double-zero-mh", "subgroups", "regression"])
+def test_html_shows_the_warnings_in_a_cautions_box(name):
+    _, res = _raised_and_result(CASES[name])
+    page = res._repr_html_()
+    assert page.count("class='iometa-cautions'") == 1 and "<b>Cautions</b>" in page
+    box = page.split("class='iometa-cautions'", 1)[1]
+    assert box.count("<li>") == len(dict.fromkeys(res.warnings))
+
+
+def test_cautions_are_escaped_and_absent_without_warnings():
+    _, res = _raised_and_result(lambda: iometa.pool([0.3], [0.04],
+                                                    labels=["<script>alert(1)</script>"]))
+    page = res._repr_html_()
+    box = page.split("iometa-cautions", 1)[1].split("</div>", 1)[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in box and "<script>" not in box
+    clean = iometa.pool([0.1, 0.5, 0.3], [0.04, 0.05, 0.03])
+    assert clean.warnings == () and "Cautions" not in clean._repr_html_()

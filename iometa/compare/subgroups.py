@@ -96,6 +96,24 @@ class SubgroupResult:
         return self.test_common if self.tau2 == "common" else self.test_separate
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """The cautions of the analysis: its ``notes`` and each group's warnings, named by the
+        group (what :func:`subgroups` raised, and the groups' notes); one-study groups are
+        summarised in the notes.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.3, 0.8, 0.6], [0.04] * 5, method="DL")
+        >>> sub = iometa.subgroups(res, ["a", "a", "b", "b", "c"])
+        >>> any("single study" in w for w in sub.warnings)
+        True
+        """
+        groups = tuple(f"subgroup {g!r}: {w}" for g, r in self.groups.items() if r.k > 1
+                       for w in r.warnings)
+        return tuple(dict.fromkeys(self.notes + groups))
+
+    @property
     def q_between(self) -> float:
         return self.test_chosen.q
 
