@@ -166,3 +166,12 @@ def test_cautions_are_escaped_and_absent_without_warnings():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in box and "<script>" not in box
     clean = iometa.pool([0.1, 0.5, 0.3], [0.04, 0.05, 0.03])
     assert clean.warnings == () and "Cautions" not in clean._repr_html_()
+
+
+def test_multilevel_and_bayes_html_carry_their_cautions():
+    _, ml = _raised_and_result(CASES["multilevel"])
+    page = ml._repr_html_()
+    assert "iometa-cautions" in page and ml.reduced and "note: " not in page
+    _, b = _raised_and_result(lambda: iometa.pool_bayes([0.1], [0.04]))
+    assert ("iometa-cautions" in b._repr_html_()) == bool(b.notes)
+    assert "<pre>" in b._repr_html_()

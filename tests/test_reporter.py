@@ -82,6 +82,16 @@ def results():
         "RR": quiet(pool_two_groups, *TWO, measure="RR"),
         "medians": quiet(iometa.pool_medians, [10.0, 14.0, 12.5, 20.0], n=[40, 55, 30, 80]),
         "rates": quiet(iometa.pool_rates, [4, 9, 2, 12], [100.0, 150.0, 80.0, 210.0]),
+        "fixed-tau2": quiet(iometa.pool, YI, VI, tau2=0.05),
+        "weights": quiet(iometa.pool, YI, VI, weights=[1, 2, 3, 1, 2, 3, 1]),
+        "unweighted": quiet(iometa.pool, YI, VI, weighted=False),
+        "poisson": quiet(iometa.pool_rates, [4, 9, 2, 12], [100.0, 150.0, 80.0, 210.0],
+                         method="GLMM"),
+        "survival": quiet(iometa.pool_survival_rates, [0.8, 0.7, 0.75], [40, 50, 60]),
+        "knha-identical": quiet(iometa.pool, [0.3, 0.3, 0.3], [0.04, 0.05, 0.06], test="knha"),
+        "median-1": quiet(iometa.pool_medians, [10.0], n=[40]),
+        "median-ci": quiet(iometa.pool_medians, [10.0, 14.0, 12.0], ci_low=[8.0, 11, 9],
+                           ci_high=[13.0, 18, 15]),
     }
     return out
 
@@ -131,7 +141,7 @@ def test_main_numbers_parse_back(name):
         else:
             assert "τ²" not in text and "prediction interval" not in text
     n = re.search(r"with (\d+) patients", text)
-    if "n" in res.studies:
+    if "n" in res.studies and res.studies["n"].notna().any():
         assert int(n.group(1)) == int(res.studies["n"].sum())
     else:
         assert n is None
@@ -151,6 +161,18 @@ def test_no_undefined_words(name):
     for text in (res.methods_text(), res.results_text()):
         assert not UNDEFINED.search(text), text
         assert "\n" not in text  # one paragraph
+
+
+def test_fixed_tau2_weights_and_zero_width_ci_in_words():
+    assert "τ² fixed at 0.0500" in RESULTS["fixed-tau2"].methods_text()
+    assert "Q-profile" not in RESULTS["fixed-tau2"].methods_text()
+    assert "user-supplied weights" in RESULTS["weights"].methods_text()
+    assert "unweighted mean" in RESULTS["unweighted"].methods_text()
+    assert "weights" not in RESULTS["DL"].methods_text()
+    assert "Poisson-normal" in RESULTS["poisson"].methods_text()
+    assert "95% CI of zero width; " not in RESULTS["knha-identical"].results_text()
+    assert "95% CI of zero width" in RESULTS["knha-identical"].results_text()
+    assert "cloglog-transformed survival rates" in RESULTS["survival"].methods_text()
 
 
 def test_k1_and_undefined_pi_are_said_in_words():

@@ -314,6 +314,11 @@ class BayesResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_html_(self) -> str:
+        from .format import text_html
+
+        return text_html(self.summary(), self.notes)
+
     def __repr__(self) -> str:
         return (f"BayesResult(k={self.k}, measure={self.measure!r}, tau_prior={self.tau_prior!r}"
                 f", estimate={self.estimate:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}], "

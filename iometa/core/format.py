@@ -152,6 +152,19 @@ def cautions_html(messages) -> str:
             "</div>")
 
 
+def text_html(summary: str, messages) -> str:
+    """A text summary as preformatted HTML followed by the "Cautions" box (its ``note:`` lines
+    are moved into the box), for the results whose display is their text summary.
+
+    Example
+    -------
+    >>> text_html("model\\nnote: k is small", ["k is small"]).count("k is small")
+    1
+    """
+    body = "\n".join(x for x in summary.splitlines() if not x.startswith("note: "))
+    return f"<div><pre>{html.escape(body)}</pre>{cautions_html(messages)}</div>"
+
+
 def result_html(res) -> str:
     lvl = int(round(res.level * 100))
     rows = [

@@ -207,6 +207,11 @@ class MultilevelResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_html_(self) -> str:
+        from .format import text_html
+
+        return text_html(self.summary(), self.warnings + ((self.reduced,) if self.reduced else ()))
+
 
 def profile_ci(b: Blocks, reml: bool, sigma2, ll_max, comp, level, fixed=(None, None)):
     """Profile-likelihood CI of component ``comp`` (0 between, 1 within), as metafor's

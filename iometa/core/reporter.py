@@ -247,6 +247,19 @@ def _any_zero_cells(res) -> bool:
     return bool(((a == 0) | (a == n1) | (c == 0) | (c == n2)).any())
 
 
+def _weights_words(res) -> str:
+    spec, inputs = res.spec, res.inputs
+    if spec is None or res.method not in REGISTRY:
+        return ""
+    if not getattr(spec, "weighted", True):
+        return ("The pooled estimate is the unweighted mean of the effects (τ² and the "
+                "heterogeneity statistics as usual).")
+    if inputs is not None and "weights" in inputs and res.method != "GENQ":
+        return ("The pooled estimate and its standard error used user-supplied weights (τ² "
+                "and the heterogeneity statistics as usual).")
+    return ""
+
+
 def software_words() -> str:
     """The closing sentence naming the software and its version."""
     return f"The analysis was carried out with iometa {__version__} (Python)."
@@ -269,8 +282,9 @@ def methods_text(res) -> str:
     >>> "Paule & Mandel 1982" in text, "Knapp–Hartung" in text
     (True, True)
     """
-    parts = [_sentence(_model_words(res)) + ".", _test_words(res), _pi_words(res),
-             _heterogeneity_words(res), _correction_words(res), software_words()]
+    parts = [_sentence(_model_words(res)) + ".", _weights_words(res), _test_words(res),
+             _pi_words(res), _heterogeneity_words(res), _correction_words(res),
+             software_words()]
     return " ".join(p for p in parts if p)
 
 
@@ -342,7 +356,9 @@ def estimate_words(res, pscale: float = 1, digits: int | None = None, test: str 
     ci = interval(res.ci_low, res.ci_high, pscale, d)
     if ci and res.ci_low == res.ci_high:
         ci = ""
-    inner = f"{_lvl(res.level)} CI {ci}{units}" if ci else "no confidence interval"
+    inner = (f"{_lvl(res.level)} CI {ci}{units}" if ci else
+             f"{_lvl(res.level)} CI of zero width" if _finite(res.ci_low)
+             and res.ci_low == res.ci_high and res.k > 1 else "no confidence interval")
     return _scaled(res.estimate, pscale, d) + units + f" ({inner}{'; ' + test if test else ''})"
 
 
