@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # static view of the lazy names, for mypy and IDEs (tests/tes
     from ._warnings import (
         TransformWarning as TransformWarning,
     )
+    from ._warnings import (
+        set_display as set_display,
+    )
     from .batch import pool_many as pool_many
     from .bias import (
         HenmiCopasResult as HenmiCopasResult,
@@ -284,6 +287,7 @@ _LAZY: dict[str, str] = {
     "TransformWarning": "iometa._warnings",
     "DataWarning": "iometa._warnings",
     "MomentWarning": "iometa._warnings",
+    "set_display": "iometa._warnings",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

@@ -3,6 +3,8 @@
 Exit status: 0 on success, 2 when the study table is invalid or a file cannot be read
 (the problems are printed, never a traceback), 1 on an unexpected internal error, 130
 (Ctrl-C) or 143 (SIGTERM) when ``iometa report`` is interrupted (one line, no traceback).
+Warnings are printed on stderr as one line each, ``warning: studies.csv, line 12: …`` (no code
+file, source line or absolute path); ``iometa report --quiet`` prints none.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ._version import __version__
+from ._warnings import sentence_warnings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if args.command == "validate":
-            return _cmd_validate(args)
-        if args.command == "report":
-            return _cmd_report(args)
+        with sentence_warnings(quiet=getattr(args, "quiet", False)):  # one line each
+            if args.command == "validate":
+                return _cmd_validate(args)
+            if args.command == "report":
+                return _cmd_report(args)
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         print(f"iometa: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import html
 
 import pandas as pd
 
-from ..core.format import fmt, fmt_p
+from ..core.format import cautions_html, fmt, fmt_p
 
 
 def _table(frame: pd.DataFrame, digits: int) -> str:
@@ -58,8 +58,7 @@ def regression_html(reg) -> str:
             f"Residual heterogeneity: QE({reg.qe_df}) = {fmt(reg.qe)}, "
             f"p = {fmt_p(reg.qe_pval)}</p>")
     table = reg.coefficients.to_html(index=False, float_format=lambda v: f"{v:.4f}")
-    notes = "".join(f"<li>{html.escape(w)}</li>" for w in reg.warnings)
-    return f"<div>{head}{table}{'<ul>' + notes + '</ul>' if notes else ''}</div>"
+    return f"<div>{head}{table}{cautions_html(reg.warnings)}</div>"
 
 
 def subgroup_summary(sub, digits=4) -> str:
@@ -85,7 +84,6 @@ def subgroup_html(sub) -> str:
         f"<li>{html.escape(label)}: {html.escape(t.describe())}"
         f"{' <b>(reported)</b>' if t is sub.test_chosen else ''}</li>"
         for label, t in (("Separate τ²", sub.test_separate), ("Common τ²", sub.test_common)))
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in sub.notes)
     return (f"<div><p><b>Subgroups by {html.escape(sub.by_name)}</b></p>{table}"
             f"<p>Test for subgroup differences</p><ul>{tests}</ul>"
-            f"{'<p>Notes</p><ul>' + notes + '</ul>' if notes else ''}</div>")
+            f"{cautions_html(sub.warnings)}</div>")
