@@ -167,6 +167,15 @@ def test_comparison_rows_name_the_arms():
     texts = _texts(iometa.forest_plot(res, layout="RevMan5"))
     assert {"Favours MWA", "Favours RFA", "MWA\nEvents", "Vogl 2022",
             "Heterogeneity: Not applicable"} <= set(texts)
+    # favours= are the labels left and right of the line; the arm headers stay the data's
+    fig = iometa.forest_plot(res, layout="RevMan5", favours=("RFA", "Favours MWA"))
+    heads = [t for t in fig.axes[0].texts if t.get_text() in ("MWA\nEvents", "RFA\nEvents")]
+    assert [t.get_text() for t in sorted(heads, key=lambda t: t.get_position()[0])] == [
+        "MWA\nEvents", "RFA\nEvents"]
+    left, right = sorted((t for t in fig.axes[0].texts
+                          if t.get_text() in ("Favours RFA", "Favours MWA")),
+                         key=lambda t: t.get_position()[0])
+    assert (left.get_text(), right.get_text()) == ("Favours RFA", "Favours MWA")
     plt.close("all")
 
 

@@ -66,9 +66,10 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     (95% CI)" and "Total events" rows, the heterogeneity (Tau², Chi², df, P, I²) and overall
     effect (Z, P) lines, subtotals and the test for subgroup differences; JAMA has events/total
     per arm, the effect (CI), no weight column and P values without the leading zero.
-    ``favours=("MWA", "RFA")`` names group 1 and group 2 ("Favours MWA" left of the line of
-    no effect); without it the arms of :func:`iometa.comparison_rows` (``arm_1``, ``arm_2`` in
-    ``result.data``) are used, else "Experimental" and "Control". Of the other options these
+    ``favours=("MWA", "RFA")`` labels the sides of the line of no effect ("Favours MWA" left,
+    "Favours RFA" right: reverse them for an outcome where more events are better); the arm
+    column headers are the arms of :func:`iometa.comparison_rows` (``arm_1``, ``arm_2`` in
+    ``result.data``), else the names in ``favours``, else "Experimental" and "Control". Of the other options these
     layouts use ``ax``, ``width``, ``fontsize``, ``sort``, ``digits``, ``xlim``, ``ticks``,
     ``refline``, ``xlabel``, ``label_header``, ``estimate_header``,
     ``heterogeneity``, ``overall``, ``transf`` and a string ``footnote``.

@@ -282,32 +282,36 @@ def _columns(kind, arms, layout, label_header, est_header):
     return variants, ([left + weight + est] if kind else [])
 
 
+def _data_arms(res):
+    """(arm_1, arm_2) of the rows of :func:`iometa.comparison_rows` in ``res.data``, if one
+    pair of arms is compared throughout."""
+    data = getattr(res, "data", None)
+    if data is None or not {"arm_1", "arm_2"} <= set(data.columns):
+        return None
+    a1, a2 = data["arm_1"].dropna().unique(), data["arm_2"].dropna().unique()
+    return (str(a1[0]), str(a2[0])) if len(a1) == 1 and len(a2) == 1 else None
+
+
 def _favour_labels(res, favours, layout):
-    """(arm names for the headers, "Favours ..." labels)."""
+    """(arm names for the column headers, "Favours ..." labels left and right of the line).
+
+    The arms are those of ``res.data`` (group 1, group 2), else the names in ``favours``,
+    else "Experimental" and "Control"; the labels are ``favours`` (left, right: give them in
+    the other order for an outcome where more events are better), else the arms."""
     word = "Favors" if layout == "JAMA" else "Favours"
-    if favours is None:
-        data = getattr(res, "data", None)
-        names = None
-        if data is not None and {"arm_1", "arm_2"} <= set(data.columns):
-            a1, a2 = data["arm_1"].dropna().unique(), data["arm_2"].dropna().unique()
-            if len(a1) == 1 and len(a2) == 1:
-                names = (str(a1[0]), str(a2[0]))
-        names = names or ("Experimental", "Control")
-    else:
-        if len(favours) != 2:
-            raise ValueError("favours= takes two labels: (group 1, group 2), e.g. "
-                             "('MWA', 'RFA')")
-        names = tuple(str(f) for f in favours)
-    labels = []
-    arms = []
-    for n in names:
-        if n.casefold().startswith(("favours ", "favors ")):
-            labels.append(n)
-            arms.append(n.split(" ", 1)[1])
-        else:
-            labels.append(f"{word} {n}")
-            arms.append(n)
-    return tuple(arms), tuple(labels)
+    if favours is not None and (isinstance(favours, str) or len(favours) != 2):
+        raise ValueError("favours= takes two labels (left and right of the line of no "
+                         "effect), e.g. ('MWA', 'RFA')")
+    names = tuple(str(f) for f in favours) if favours is not None else None
+
+    def bare(n):
+        return n.split(" ", 1)[1] if n.casefold().startswith(("favours ", "favors ")) else n
+
+    arms = _data_arms(res) or (tuple(bare(n) for n in names) if names else None) or (
+        "Experimental", "Control")
+    shown = names or arms
+    labels = tuple(n if bare(n) != n else f"{word} {n}" for n in shown)
+    return arms, labels
 
 
 #: half-widths of the symmetric log axis (ratio ref × f^±1) and their ticks (as multiples)
