@@ -35,8 +35,8 @@ CELLS = [
      > **Read this before the numbers.** A head-to-head study compares its two arms within
      > the same centres, period and (in a trial) randomised patients, so its contrast is not
      > confounded by case mix the way a comparison of single-arm series is. It is still one
-     > study: the study table holds only a few comparative studies, and with such small
-     > numbers of studies (k) a pooled contrast is little more than those studies' own, the
+     > study: the study table holds only a few comparative studies, and with such
+     > small numbers of studies (k) a pooled contrast is little more than those studies' own, the
      > heterogeneity between them cannot be estimated, and zero-event arms make some methods
      > inestimable (iometa says which and why). Non-randomised comparative cohorts can still be
      > confounded by indication. The TARE-vs-TACE part uses invented numbers to show the
