@@ -238,6 +238,26 @@ def test_treatment_is_group_1_whichever_order_the_rows_come_in():
         ["RFA", 6, "MWA", 2]]
 
 
+def test_score_outcomes_pair_mean_sd_and_n():
+    score = dict(outcome="vas_pain_score", unit="points", events="", total="",
+                 timepoint_months="1")
+    rows = [_arm(value="2.5", sd="1.5", n_patients="30", **score),
+            _rfa(value="3.5", sd="2.0", n_patients="28", **score),
+            _arm(study_id="b2021", comparison_id="b", value="3.0", n_patients="20", **score),
+            _rfa(study_id="b2021", comparison_id="b", value="3.1", sd="1.0",
+                 n_patients="22", **score)]
+    sel = iometa.comparison_rows(_typed(rows), "vas_pain_score")
+    assert sel.rows[["mean_1", "sd_1", "n_1", "mean_2", "sd_2", "n_2"]].values.tolist() == [
+        [2.5, 1.5, 30, 3.5, 2.0, 28]]
+    assert "events_1" not in sel.rows
+    reasons = dict(zip(sel.excluded["line"], sel.excluded["reason"]))
+    assert "no SD (column sd)" in reasons[4] and "no usable 'MWA' arm" in reasons[5]
+    eff = iometa.two_group_effects(mean_1="mean_1", sd_1="sd_1", n_1="n_1", mean_2="mean_2",
+                                   sd_2="sd_2", n_2="n_2", measure="MD", data=sel.rows)
+    assert eff["yi"].tolist() == [pytest.approx(2.5 - 3.5)]
+    assert eff["vi"].tolist() == [pytest.approx(1.5 ** 2 / 30 + 2.0 ** 2 / 28)]
+
+
 def test_duration_outcomes_are_excluded():
     rows = [_arm(outcome="median_os", events="", total="", value="20", unit="months",
                  timepoint_months=""),
@@ -245,4 +265,4 @@ def test_duration_outcomes_are_excluded():
                  timepoint_months="")]
     sel = iometa.comparison_rows(_typed(rows), "median_os")
     assert sel.rows.empty
-    assert sel.excluded["reason"].str.contains("is a duration").all()
+    assert sel.excluded["reason"].str.contains("is a duration (a median per arm)", regex=False).all()

@@ -239,6 +239,12 @@ def comparison_rows(studies: pd.DataFrame, outcome: str, treatment: str = "MWA",
         pool_two_groups("events_1", "total_1", "events_2", "total_2", data=sel.rows,
                         labels="label")
 
+    For a score outcome (e.g. ``vas_pain_score``: ``value`` is the arm's mean) the per-arm
+    columns are ``mean_k``, ``sd_k`` (from an ``sd`` column the table adds) and ``n_k``
+    (``total``, else ``n_patients``), ready for ``two_group_effects(mean_1="mean_1", ...,
+    measure="MD", data=sel.rows)`` and :func:`iometa.pool_effects`; medians (duration
+    outcomes) are never paired (no SD).
+
     ``treatment`` and ``control`` name arms (case-insensitive; a modality code such as
     ``"mwa"`` is accepted even if no arm has it; anything else raises ValueError with a
     did-you-mean). ``excluded`` lists every arm row of the outcome that is not used, with the
@@ -313,9 +319,16 @@ def comparison_rows(studies: pd.DataFrame, outcome: str, treatment: str = "MWA",
         elif vt.loc[i] in NOT_ESTIMATES:
             excluded.append((i, f"{vt.loc[i].replace('_', ' ')} of a printed range, not an "
                                 "estimate"))
+        elif voc.outcomes[outcome] == "score":
+            got = _mean_sd_n(row)
+            if isinstance(got, str):
+                excluded.append((i, got))
+            else:
+                usable[i] = (roles[a.casefold()], got)
         elif voc.outcomes[outcome] != "proportion":
-            excluded.append((i, f"outcome '{outcome}' is a {voc.outcomes[outcome]}: two-group "
-                                "pooling needs events/total per arm"))
+            excluded.append((i, f"outcome '{outcome}' is a {voc.outcomes[outcome]} (a median "
+                                "per arm): two-group pooling needs events/total, or a mean, SD "
+                                "and n per arm; pool reported hazard ratios with pool_effects"))
         else:
             ev, tot, src, why = _row_counts({**row, "subgroup": ""}, reconstruct)
             if why:
@@ -324,7 +337,8 @@ def comparison_rows(studies: pd.DataFrame, outcome: str, treatment: str = "MWA",
                            "table; pool hazard ratios with pool_effects")
                 excluded.append((i, why))
             else:
-                usable[i] = (roles[a.casefold()], ev, tot, src)
+                usable[i] = (roles[a.casefold()],
+                             {"events": ev, "total": tot, "count_source": src})
     pairs, left = _pair(df, usable, treatment, control, _arms_of(df, arm))
     excluded += left
     pairs, note, times, left = _one_unit_and_time(pairs, df, outcome, timepoint, unit)
@@ -336,7 +350,7 @@ def comparison_rows(studies: pd.DataFrame, outcome: str, treatment: str = "MWA",
     ex = df.loc[[e[0] for e in excluded], [c for c in cols if c in df]].copy()
     ex.insert(0, "outcome", outcome)
     ex["reason"] = [e[1] for e in excluded]
-    wide = _wide(pairs, df, outcome)
+    wide = _wide(pairs, df, outcome, voc.outcomes[outcome] == "score")
     if not note and wide.empty:
         note = _why_none(studies, outcome, df, treatment, control, excluded)
     return ComparisonRows(outcome, treatment, control, wide, ex.reset_index(drop=True), note,
@@ -437,27 +451,50 @@ def _one_unit_and_time(pairs, df, outcome, timepoint, unit):
     return pairs, "; ".join(notes), times, left
 
 
-def _wide(pairs, df, outcome) -> pd.DataFrame:
+def _mean_sd_n(row) -> dict | str:
+    """Mean (``value``), SD (the table's own ``sd`` column) and n (``total``, else
+    ``n_patients``) of a score row, or why they are not all there."""
+    mean, sd = row.get("value"), row.get("sd")
+    n = row.get("total")
+    if n is None or pd.isna(n):
+        n = row.get("n_patients")
+    missing = [name for name, x in (("mean (value)", mean), ("SD (column sd)", sd),
+                                    ("n (total or n_patients)", n))
+               if x is None or pd.isna(x)]
+    if missing:
+        return f"no {', '.join(missing)}: a mean difference needs the mean, SD and n of each arm"
+    return {"mean": float(mean), "sd": float(sd), "n": int(n)}
+
+
+def _wide(pairs, df, outcome, continuous=False) -> pd.DataFrame:
+    """The paired table: events/total per arm, or mean/SD/n per arm for a score outcome."""
+    per_arm = ("mean", "sd", "n") if continuous else ("events", "total", "count_source")
     cols = ["study_id", "comparison_id", "label", "outcome", "timepoint_months",
-            "unit_of_analysis", "arm_1", "arm_2", "events_1", "total_1", "events_2", "total_2",
-            "count_source_1", "count_source_2", "source_kind", "line_1", "line_2"]
+            "unit_of_analysis", "arm_1", "arm_2",
+            *(f"{c}_{k}" for k in (1, 2) for c in per_arm if c != "count_source"),
+            *(["count_source_1", "count_source_2"] if not continuous else []),
+            "source_kind", "line_1", "line_2"]
     recs = []
-    for cid, tp, i, j, (_, e1, n1, s1), (_, e2, n2, s2) in pairs:
-        recs.append({
+    for cid, tp, i, j, (_, v1), (_, v2) in pairs:
+        rec = {
             "study_id": str(df.at[i, "study_id"]), "comparison_id": cid,
             "label": df.at[i, "label"], "outcome": outcome,
             "timepoint_months": np.nan if tp is None else tp,
             "unit_of_analysis": _unit_of(df, i),
             "arm_1": str(df.at[i, "arm"]), "arm_2": str(df.at[j, "arm"]),
-            "events_1": e1, "total_1": n1, "events_2": e2, "total_2": n2,
-            "count_source_1": s1, "count_source_2": s2,
             "source_kind": str(df.at[i, "source_kind"]) if "source_kind" in df else "review",
             "line_1": df.at[i, "line"] if "line" in df else i,
             "line_2": df.at[j, "line"] if "line" in df else j,
-        })
+        }
+        for k, v in ((1, v1), (2, v2)):
+            rec.update({f"{c}_{k}": v[c] for c in per_arm})
+        recs.append(rec)
     out = pd.DataFrame(recs, columns=cols)
-    for c in ("events_1", "total_1", "events_2", "total_2", "line_1", "line_2"):
+    counts = ("n_1", "n_2") if continuous else ("events_1", "total_1", "events_2", "total_2")
+    for c in (*counts, "line_1", "line_2"):
         out[c] = pd.array(out[c].tolist(), dtype="Int64")
+    for c in ("mean_1", "sd_1", "mean_2", "sd_2") if continuous else ():
+        out[c] = out[c].astype(float)
     out["timepoint_months"] = out["timepoint_months"].astype(float)
     return out
 
