@@ -202,3 +202,21 @@ def test_symmetric_axis_and_p_values():
     assert [fmt_pvalue(p, "JAMA") for p in (0.5, 0.004, 0.0002)] == [
         "P = .50", "P = .004", "P < .001"]
     assert np.isfinite(symmetric_axis([], [], "log", 1.0)[0]).all()
+
+
+def test_knapp_hartung_and_non_comparative_results():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kh = iometa.pool_two_groups(BCG.e1, BCG.n1, BCG.e2, BCG.n2, method="REML", test="knha")
+        prop = iometa.pool_proportions([13, 4, 9], [51, 30, 40], labels=["A", "B", "C"])
+    texts = _texts(iometa.forest_plot(kh, layout="RevMan5"))
+    assert f"Test for overall effect: t = {abs(kh.stat):.2f}, df = {kh.df:.0f} " \
+           f"({fmt_pvalue(kh.pval, 'RevMan5')})" in texts
+    jama = _texts(iometa.forest_plot(kh, layout="JAMA"))
+    assert any(t.startswith(f"Test for overall effect: t₄ = {abs(kh.stat):.2f}") for t in jama)
+    texts = _texts(iometa.forest_plot(prop, layout="RevMan5"))
+    assert "Proportion (%)\nIV, Random, 95% CI" in texts
+    st = prop.studies
+    assert f"{100 * st['estimate'].iloc[0]:.2f} [{100 * st['ci_low'].iloc[0]:.2f}, " \
+           f"{100 * st['ci_high'].iloc[0]:.2f}]" in texts
+    plt.close("all")

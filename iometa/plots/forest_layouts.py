@@ -51,9 +51,10 @@ def check_layout(layout) -> str:
                      f"{' or '.join(repr(n) for n in LAYOUTS)}")
 
 
-def method_header(res, layout: str) -> str:
-    """"Risk Ratio\\nM-H, Fixed, 95% CI" (RevMan5) or "Risk ratio (95% CI)" (JAMA)."""
-    name = _NAMES.get(str(res.measure).upper(), str(res.measure))
+def method_header(res, layout: str, fallback: str | None = None) -> str:
+    """"Risk Ratio\\nM-H, Fixed, 95% CI" (RevMan5) or "Risk ratio (95% CI)" (JAMA);
+    ``fallback`` names a measure RevMan has no name for (e.g. "Proportion (%)")."""
+    name = _NAMES.get(str(res.measure).upper(), fallback or str(res.measure))
     lvl = f"{round(100 * res.level):g}% CI"
     if layout == "JAMA":
         return f"{name[:1]}{name[1:].lower()}\n({lvl})"
@@ -360,7 +361,7 @@ def layout_forest(result, layout, *, ax=None, width="double", fontsize=None, fav
                          name[:1] + name[1:].lower())
     kind = _arm_data(first)
     arms, fav = _favour_labels(first, favours, layout)
-    header = estimate_header or method_header(first, layout)
+    header = estimate_header or method_header(first, layout, scale.xlabel)
     if label_header == "Study":
         label_header = "Study or Subgroup" if layout == "RevMan5" else "Source"
     rows: list[Row] = []
