@@ -122,6 +122,9 @@ if TYPE_CHECKING:  # static view of the lazy names, for mypy and IDEs (tests/tes
         Vocabulary as Vocabulary,
     )
     from .data import (
+        comparison_rows as comparison_rows,
+    )
+    from .data import (
         default_data_path as default_data_path,
     )
     from .data import (
@@ -210,6 +213,7 @@ _LAZY: dict[str, str] = {
     "StudyTableError": "iometa.data",
     "Problem": "iometa.data",
     "outcome_rows": "iometa.data",
+    "comparison_rows": "iometa.data",
     "Vocabulary": "iometa.data",
     "read_vocabulary": "iometa.data",
     # effect sizes
