@@ -4,14 +4,7 @@ comparison of single-arm series."""
 
 from cells_common import SETUP, SETUP_INTRO
 
-# the shared setup cell, with the folder of a file named in a warning left out (the notebook's
-# outputs carry no absolute paths)
-_PRINT = 'print(f"[{category.__name__}] {message}")'
-assert _PRINT in SETUP[1], "cells_common.SETUP changed: update cells_04_head_to_head.py"
-SETUP_04 = ("code", SETUP[1].replace(
-    _PRINT, 'text = re.sub(r"\\S*/(?=[^/\\s]+\\.csv)", "", str(message))\n'
-            '        print(f"[{category.__name__}] {text}")').replace(
-    "import warnings\n", "import re\n    import warnings\n", 1))
+SETUP_04 = SETUP  # iometa.set_display prints cautions without folders or code paths
 
 CELLS = [
     ("markdown", """
@@ -87,11 +80,14 @@ CELLS = [
 
      `comparison_rows` pairs the MWA arm (group 1) with the RFA arm (group 2) of every
      comparison of the outcome and lists every arm row it cannot use with the reason (here the
-     rows of the cryoablation-vs-RFA trial, and its stratum by lesion size). The paired table
-     goes straight into `pool_two_groups`.
+     rows of the cryoablation-vs-RFA trial, and its stratum by lesion size). Local progression
+     is reported per patient by one comparison and per nodule by another: units are never
+     mixed, so `unit=` chooses (per patient here; per nodule below). The paired table goes
+     straight into `pool_two_groups`.
      """),
     ("code", """
-     ltp = iometa.comparison_rows(studies, "local_progression", treatment="MWA", control="RFA")
+     ltp = iometa.comparison_rows(studies, "local_progression", treatment="MWA", control="RFA",
+                                  unit="patients")
      display(Markdown(f"**{ltp.outcome}**, {ltp.treatment} vs {ltp.control}: "
                       f"{len(ltp.rows)} comparison(s) paired, {len(ltp.excluded)} arm row(s) "
                       "not used." + (f" ({ltp.note})" if ltp.note else "")))
@@ -120,6 +116,22 @@ CELLS = [
      """),
     ("code", """
      fig = iometa.forest_plot(iv_rr, layout="RevMan5")
+     """),
+    ("markdown", """
+     ### Direct: per nodule, complete ablation and local progression
+
+     The per-nodule comparison pairs its arms the same way. Complete ablation is a benefit
+     (a risk ratio above one favours MWA), local progression a harm. Each analysis rests on a
+     single comparative study, so its pooled ratio is that study's own.
+     """),
+    ("code", """
+     for outcome in ("complete_ablation", "local_progression"):
+         sel = iometa.comparison_rows(studies, outcome, "MWA", "RFA", unit="lesions")
+         display(sel.rows[["label", "unit_of_analysis", "events_1", "total_1", "events_2",
+                           "total_2"]])
+         res = try_pool(f"{outcome}: Mantel–Haenszel risk ratio", data=sel.rows, measure="RR",
+                        method="MH")
+     fig = iometa.forest_plot(res, layout="RevMan5")
      """),
     ("markdown", """
      ### Direct: major complications, a double-zero study

@@ -42,7 +42,8 @@ def studies():
 
 
 def test_vogl2022_local_progression_is_paired_from_its_arm_rows(studies):
-    sel = iometa.comparison_rows(studies, "local_progression", treatment="MWA", control="RFA")
+    sel = iometa.comparison_rows(studies, "local_progression", treatment="MWA", control="RFA",
+                                 unit="patients")
     assert sel is not None and comparison_rows_path is iometa.comparison_rows
     assert sel.rows["comparison_id"].tolist() == ["vogl2022_mwa_vs_rfa"]
     row = sel.rows.iloc[0]
@@ -55,14 +56,27 @@ def test_vogl2022_local_progression_is_paired_from_its_arm_rows(studies):
     assert (row.arm_1, row.arm_2) == ("MWA", "RFA")
     # the cryoablation-vs-RFA trial's rows are listed, each with its reason
     ex = sel.excluded
-    assert set(ex["study_id"]) == {"wangc2015"}
+    assert set(ex["study_id"]) == {"wangc2015", "zhangl2013"}
+    assert ex.loc[ex["study_id"] == "zhangl2013", "reason"].str.contains("lesions").all()
+    ex = ex[ex["study_id"] == "wangc2015"]
     assert ex["reason"].str.contains("neither the treatment").sum() == 4
     assert ex["reason"].str.contains("no 'MWA' arm").sum() == 3
     assert ex["reason"].str.contains("stratum").sum() == 1
 
 
+def test_units_are_never_paired_together(studies):
+    """Local progression is compared per patient (Vogl 2022) and per nodule (Zhang 2013):
+    without unit= nothing is paired and the note says why; each unit pairs its own study."""
+    sel = iometa.comparison_rows(studies, "local_progression", "MWA", "RFA")
+    assert sel.rows.empty and "unit" in sel.note
+    les = iometa.comparison_rows(studies, "local_progression", "MWA", "RFA", unit="lesions")
+    assert les.rows["comparison_id"].tolist() == ["zhangl2013_mwa_vs_rfa"]
+    r = les.rows.iloc[0]
+    assert (r.events_1, r.total_1, r.events_2, r.total_2) == (11, 105, 11, 93)
+
+
 def test_paired_rows_feed_pool_two_groups(studies):
-    sel = iometa.comparison_rows(studies, "local_progression", "mwa", "rfa")
+    sel = iometa.comparison_rows(studies, "local_progression", "mwa", "rfa", unit="patients")
     res = iometa.pool_two_groups("events_1", "total_1", "events_2", "total_2", data=sel.rows,
                                  labels="label", measure="OR", method="FE")
     r = sel.rows.iloc[0]
