@@ -84,12 +84,11 @@ def proportion_method(cfg=None) -> str:
     rma = f'measure = "{opts.measure}", method = "{opts.method}"'
     rma += ', test = "knha"' if opts.test == "knha" else ""
     back = "" if opts.measure == "PR" else ", back-transformed to proportions"
-    over = _override_words(cfg)
     group = cfg.group_label
     return (
         f"{_model_kind(opts)} model {on} (measure {opts.measure}) with "
         f"{_method_words(opts)}{_test_words(opts)}{back} (metafor `rma({rma})`; "
-        "Viechtbauer 2010, J Stat Softw 36(3))." + over + " Study CIs in the figures are exact "
+        "Viechtbauer 2010, J Stat Softw 36(3)). Study CIs in the figures are exact "
         f"(Clopper–Pearson). Groups are {plural_of(group)}"
         + ("" if cfg.group_by in ("modality", "site", "primary")
            else f" (column `{cfg.group_by}`)") +
@@ -101,23 +100,31 @@ def proportion_method(cfg=None) -> str:
         "(`iometa.leave_one_out`).")
 
 
+def override_text(cfg) -> str:
+    """The per-outcome settings of the report configuration in one sentence ("" if none)."""
+    return _override_words(cfg)
+
+
 def _override_words(cfg) -> str:
     parts = []
     for outcome, opts in sorted(cfg.overrides.items()):
         if not opts:
             continue
         bits = []
-        for key in ("measure", "method", "test", "level", "timepoint"):
-            if key in opts:
-                v = opts[key]
-                bits.append({"measure": f"measure {v}", "method": f"{v} τ²",
-                             "test": "Knapp–Hartung test" if v == "knha" else "z test",
-                             "level": f"{100 * v:g}% intervals",
-                             "timepoint": f"only the rows at {v:g} months"}[key])
-        parts.append(f"{outcome.replace('_', ' ')}: {', '.join(bits)}")
+        if "measure" in opts:
+            bits.append(f"measure {opts['measure']} (proportions)")
+        if "method" in opts:
+            bits.append(f"{opts['method']} τ²")
+        if "test" in opts:
+            bits.append("Knapp–Hartung test" if opts["test"] == "knha" else "z test")
+        if "level" in opts:
+            bits.append(f"{100 * opts['level']:g}% intervals")
+        if "timepoint" in opts:
+            bits.append(f"only the rows at {opts['timepoint']:g} months")
+        parts.append(f"`{outcome}`: {', '.join(bits)}")
     if not parts:
         return ""
-    return (" The report configuration sets, for " + "; for ".join(parts) + ".")
+    return "Per outcome, the report configuration sets: " + "; ".join(parts) + "."
 
 
 def proportion_short(opts) -> str:

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -149,7 +151,8 @@ class ReportConfig:
                    "is not a column of the study table")
             problems.append(f"key 'group_by': '{self.group_by}' {why}"
                             f"{_hint(self.group_by, columns, 'its columns')}")
-        elif studies[self.group_by].isna().all():
+        elif all(x is None or (not isinstance(x, str) and pd.isna(x)) or not str(x).strip()
+                 for x in studies[self.group_by]):
             problems.append(f"key 'group_by': column '{self.group_by}' is empty in every row")
         if problems:
             raise ReportConfigError(self.where, problems)

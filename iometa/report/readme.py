@@ -37,9 +37,13 @@ def provenance_text(studies: pd.DataFrame) -> str:
                 "own publications (`source_kind`).")
     if n_prim:
         return "Every row comes from the studies' own publications (`source_kind`)."
-    if revs:
-        return f"Every row quotes a review{by}."
-    return ""
+    counts = pd.Series([s for s in src if s], dtype=object).value_counts()
+    if counts.empty:
+        return ""
+    listed = ", ".join(f"{k} ({plural(int(v), 'row')})"
+                       for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (f"The rows come from {plural(len(counts), 'source')} (column `source`): "
+            f"{listed}.")
 
 
 def comparison_text(studies: pd.DataFrame, cfg: ReportConfig) -> str:
@@ -149,7 +153,12 @@ def _toc(sections: list[Section]) -> list[str]:
 def methods_text(sections: list[Section], cfg: ReportConfig | None = None) -> list[str]:
     """The shared methods (the configured model), and what the data allow for small-study
     checks."""
-    from .caveats import SELECTION_METHOD, median_method_text, proportion_method
+    from .caveats import (
+        SELECTION_METHOD,
+        median_method_text,
+        override_text,
+        proportion_method,
+    )
     from .survival import method_text
 
     cfg = cfg or ReportConfig()
@@ -164,11 +173,14 @@ def methods_text(sections: list[Section], cfg: ReportConfig | None = None) -> li
              f"analysis (Sterne et al. 2011, BMJ 343:d4002); the largest group here has k = "
              f"{kmax}, so none is shown." if kmax < 10 else
              "Small-study effects: see the funnel plots of the analyses with k ≥ 10.")
+    kinds = {s.kind for s in sections}
     return ['<a id="methods"></a>\n\n## Methods\n',
             f"**Which rows are pooled.** {SELECTION_METHOD}\n",
-            f"**Proportions.** {PROPORTION_METHOD}\n",
-            f"**Median survival.** {MEDIAN_METHOD}\n",
-            f"**Survival rates.** {SURVIVAL_METHOD}\n",
+            *([f"**Proportions.** {PROPORTION_METHOD}\n"] if "proportion" in kinds else []),
+            *([f"**Median survival.** {MEDIAN_METHOD}\n"] if "median" in kinds else []),
+            *([f"**Survival rates.** {SURVIVAL_METHOD}\n"] if "survival_rate" in kinds
+              else []),
+            *([f"**Per-outcome settings.** {over}\n"] if (over := override_text(cfg)) else []),
             "**Heterogeneity and intervals.** I² and τ² are shown for k ≥ 2 and prediction "
             "intervals for k ≥ 3 (Riley, Higgins & Deeks 2011, BMJ 342:d549); with k = 1 the "
             "\"pooled\" value is the study's own result.\n",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..data.outcomes import outcome_rows
@@ -31,6 +32,7 @@ from .tables import (
     pooled_row,
     sources_display,
     sources_frame,
+    text,
 )
 
 
@@ -80,12 +82,12 @@ def group_rows(ctx: Context, rows: pd.DataFrame) -> pd.DataFrame:
     col = ctx.config.group_by
     if rows.empty:
         return rows.assign(group=pd.Series(dtype=str))
-    empty = rows[col].isna().to_numpy()
+    empty = np.array([text(x) == "" for x in rows[col]], dtype=bool)
     for line in rows.loc[empty, "line"]:
         ctx.ledger.exclude(line, f"no {ctx.config.group_label} (column '{col}' is empty): "
                                  "the report groups the rows by it")
     rows = rows[~empty].reset_index(drop=True)
-    return rows.assign(group=rows[col].astype(str))
+    return rows.assign(group=[text(x) for x in rows[col]])
 
 
 def _split(res, rows, order):
