@@ -18,7 +18,7 @@ from iometa.report import ReportConfig, ReportConfigError, build_report, read_re
 
 # A fictional review (invented studies, numbers and identifiers): its own modalities, outcomes
 # and sources, a user grouping column (energy), one missing reference number, one missing
-# group cell, PMIDs and DOIs on some rows only.
+# group cell and primary tumour, PMIDs and DOIs on some rows only.
 VOCAB = """\
 modalities = ["histotripsy", "PEI"]
 sources = ["ortiz_review2025", "own_search"]
@@ -35,7 +35,7 @@ park2023,Park C,2023,PEI,liver,HCC,technical_efficacy,40,50,,,,50,own_search,,31
 kim2019,Kim D,2019,PEI,liver,HCC,technical_efficacy,33,45,,,,45,own_search,,,10.1000/xyz.1,chemical
 wu2020,Wu E,2020,RFA,liver,HCC,technical_efficacy,44,48,,,,48,ortiz_review2025,7,,,thermal
 ng2021,Ng F,2021,MWA,liver,HCC,technical_efficacy,40,55,,,,55,ortiz_review2025,8,,,thermal
-zhao2020,Zhao G,2020,PEI,liver,HCC,technical_efficacy,10,12,,,,12,own_search,9,,,
+zhao2020,Zhao G,2020,PEI,liver,,technical_efficacy,10,12,,,,12,own_search,9,,,
 ortiz2021,Ortiz A,2021,histotripsy,liver,HCC,median_rfs,,,14.5,11,19,20,ortiz_review2025,3,,,mechanical
 lee2022,Lee B,2022,histotripsy,liver,HCC,median_rfs,,,9.2,7,12,30,ortiz_review2025,,,,mechanical
 wu2020,Wu E,2020,RFA,liver,HCC,median_rfs,,,20.1,16,25,48,ortiz_review2025,7,,,thermal

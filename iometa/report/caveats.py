@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import OutcomeOptions, ReportConfig
-from .tables import fmt_estci, fmt_p
+from .tables import fmt_estci, fmt_p, text
 
 MM_FOOTNOTE = ("Median of medians (McGrath et al. 2019): each study weighs the same; CIs of the "
                "pooled medians invert the sign test; no heterogeneity statistics exist without "
@@ -265,7 +265,7 @@ def _row_caveats(rows: pd.DataFrame) -> list[str]:
             out.append(f"{nm} enters with a subgroup only ({sub}).")
     for col, what in (("primary", "primary tumours"), ("site", "sites")):
         for g, vals in rows.groupby("group", sort=True)[col]:
-            kinds = sorted({str(v) for v in vals})
+            kinds = sorted({text(v) for v in vals} - {""})
             if len(kinds) > 1:
                 out.append(f"{g} mixes {what}: {', '.join(kinds)}.")
     return out
@@ -344,7 +344,7 @@ def proportion_caveats(rows: pd.DataFrame) -> list[str]:
     if rec:
         out.append(f"Counts reconstructed from a printed percentage and the study's n for "
                    f"{', '.join(rec)} (exact to ±0.5/n).")
-    units = sorted({str(u) for u in rows["unit_of_analysis"]})
+    units = sorted({text(u, "unstated") for u in rows["unit_of_analysis"]})
     if len(units) > 1:
         out.append(f"The proportions count different units ({', '.join(units)}).")
     return out

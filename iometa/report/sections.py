@@ -1,9 +1,10 @@
-"""Report sections on pooled medians (the modality comparisons) and on proportions.
+"""Report sections on pooled medians and on proportions.
 
-Every section pools the rows chosen by :mod:`iometa.report.build.select` with the public pool
-functions, splits them by modality with :func:`iometa.subgroups` when there are two groups or
-more, and records its figure (a forest plot), its tables, its method, its caveats and the
-warnings the data raised.
+Every section pools the rows chosen by :mod:`iometa.report.select` with the public pool
+functions (the model of the report configuration, :mod:`iometa.report.config`), splits them
+by the configured grouping column (modality by default) with :func:`iometa.subgroups` when
+there are two groups or more, and records its figure (a forest plot), its tables, its
+method, its caveats and the warnings the data raised.
 """
 
 from __future__ import annotations

@@ -48,8 +48,9 @@ def short_text(cfg=None) -> str:
     cfg = cfg or ReportConfig()
     opts = cfg.options("os_rate")
     model = ("common-effect model" if opts.method == "FE"
-             else f"random-effects model ({opts.method})")
+             else f"random-effects model ({opts.method}")
     model += ", Knapp–Hartung test" if opts.test == "knha" else ""
+    model += "" if opts.method == "FE" else ")"
     return (f"Complementary log-log {model} per time point × {_group_words(cfg)}; "
             "exponential consistency check against the pooled median (see [Methods](#methods)).")
 
@@ -221,7 +222,7 @@ def survival_section(ctx: Context, rate: str, median: str, what: str) -> Section
                         order)
     return Section(
         slug=slug, title=f"{what} rates by time point, " + (
-            "site" if by == "site" else f"{ctx.config.group_label} and site"),
+            "and site" if by == "site" else f"{ctx.config.group_label} and site"),
         kind="survival_rate",
         summary=f"{what} S(t) pooled in {len(tab)} time point × group cells from "
                 f"{len(kept)} rates; " + "; ".join(
