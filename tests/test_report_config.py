@@ -135,6 +135,8 @@ def test_config_sets_title_outcomes_and_describes_the_model(reports):
     assert 'rma(measure = "PLO", method = "PM", test = "knha")' in readme
     assert "Knapp–Hartung" in readme and "90% confidence interval" in readme
     assert "`median_rfs`: DL τ²" in readme  # the per-outcome override is stated
+    assert "their 90% CIs invert the sign test" in readme
+    assert "`iometa.subgroups(result, by=energy)`" in readme
     assert "Report configuration `report.toml`" in readme
     plain = (reports["plain"] / "README.md").read_text(encoding="utf-8")
     assert 'rma(measure = "PLO", method = "REML")' in plain and 'test = "knha"' not in plain
@@ -299,3 +301,13 @@ def test_report_help_documents_config(capsys):
         main(["report", "--help"])
     out = capsys.readouterr().out
     assert "--config REPORT.toml" in out and "group_by" in out and "knha" in out
+
+
+def test_cli_report_with_vocabulary_and_config(review, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["report", "--data", str(review / "review.csv"), "--vocabulary",
+                 str(review / "iometa.toml"), "--config", str(review / "report.toml"),
+                 "--out", str(out), "--quiet"]) == 0
+    assert "report:" in capsys.readouterr().out
+    assert (out / "figures" / "technical_efficacy_by_energy.svg").is_file()
+    assert _texts(out)["README.md"].splitlines()[2].startswith("# Histotripsy vs thermal")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import OutcomeOptions, ReportConfig
-from .tables import fmt_estci, fmt_p, text
+from .tables import fmt_estci, fmt_p, pct, text
 
 MM_FOOTNOTE = ("Median of medians (McGrath et al. 2019): each study weighs the same; CIs of the "
                "pooled medians invert the sign test; no heterogeneity statistics exist without "
@@ -163,7 +163,8 @@ def median_method_text(cfg=None) -> str:
         "at least one median is bare (no CI, no number of deaths) it has no variance, so no "
         "inverse-variance model can use it: every study is then pooled by the median of medians "
         "(each study weighs the same), or by the weighted median of medians (weights = number of "
-        "patients) when every n is known; their 95% CIs invert the sign test (McGrath et al. "
+        f"patients) when every n is known; their {pct(opts.level)} CIs invert the sign test "
+        "(McGrath et al. "
         "2019, Stat Med 38:969-984). The median of medians has no heterogeneity statistics (I², "
         "τ², prediction interval) and no test for subgroup differences. Groups: "
         f"`iometa.subgroups(result, by={cfg.group_by})`.")
