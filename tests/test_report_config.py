@@ -239,6 +239,7 @@ def test_timepoint_override_keeps_one_time_point(tmp_path):
 @pytest.mark.parametrize("text, key, words", [
     ('methd = "PM"\n', "methd", "did you mean 'method'"),
     ('method = "REMLL"\n', "method", "did you mean 'REML'"),
+    ('method = "GENQ"\n', "method", "needs user weights"),
     ('measure = "PLOT"\n', "measure", "did you mean 'PLO'"),
     ('test = "wald"\n', "test", "unknown test 'wald'"),
     ('level = "high"\n', "level", "must be a number"),
@@ -263,6 +264,8 @@ def test_bad_config_names_file_and_key(tmp_path, text, key, words):
     ('outcomes = ["tecnical_efficacy"]\n', "outcomes", "did you mean 'technical_efficacy'"),
     ('group_by = "enrgy"\n', "group_by", "did you mean 'energy'"),
     ('group_by = "value"\n', "group_by", "cannot group"),
+    ('[outcome.median_rfs]\nmeasure = "PFT"\n', "outcome.median_rfs.measure",
+     "applies to proportion outcomes only"),
     ('[outcome.local_progresion]\nmethod = "PM"\n', "outcome.local_progresion",
      "not in the study table"),
 ])

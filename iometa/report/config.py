@@ -55,6 +55,8 @@ _TEST_ALIASES = {"z": "z", "knha": "knha", "t": "knha", "hksj": "knha"}
 _NOT_GROUPS = frozenset({"line", "value", "events", "total", "ci_low", "ci_high", "quote",
                          "notes", "value_reported", "n_patients", "n_lesions",
                          "timepoint_months", "outcome", "study_id"})
+#: τ² methods that need weights the study table does not give
+_NEEDS_WEIGHTS = frozenset({"GENQ"})
 TOP_KEYS = ("title", "outcomes", "group_by", "measure", "method", "test", "level", "outcome")
 OUTCOME_KEYS = ("measure", "method", "test", "level", "timepoint")
 
@@ -145,6 +147,19 @@ class ReportConfig:
             if o not in present:
                 problems.append(f"key '{key}': outcome '{o}' is not in the study table"
                                 f"{_hint(o, present, 'its outcomes')}")
+        from ..data.lexicon import vocabulary_of
+
+        kinds = vocabulary_of(studies).outcomes
+        for o, opts in sorted(self.overrides.items()):
+            pooled_as_proportion = (kinds.get(o) == "proportion"
+                                    and o not in ("os_rate", "pfs_rate"))
+            for opt in ("measure", "timepoint"):
+                if opt in opts and o in present and not pooled_as_proportion:
+                    problems.append(
+                        f"key 'outcome.{o}.{opt}': applies to proportion outcomes only "
+                        f"('{o}' is pooled as "
+                        + ("a survival rate, on the cloglog scale at every time point)"
+                           if o in ("os_rate", "pfs_rate") else f"a {kinds.get(o)})"))
         columns = [c for c in studies.columns if c not in _NOT_GROUPS]
         if self.group_by not in columns:
             why = ("cannot group the studies" if self.group_by in _NOT_GROUPS else
@@ -193,6 +208,10 @@ def _check_model(key: str, name: str, value: Any, bad, out: dict) -> None:
             v = _TEST_ALIASES.get(value.casefold(), value)
         if v not in choices:
             bad(key, f"unknown {name} '{value}'{_hint(value, choices, 'known')}")
+            return
+        if v in _NEEDS_WEIGHTS:
+            bad(key, f"method '{v}' needs user weights (weights=), which the report does not "
+                "have; choose another method (e.g. REML, DL, PM)")
             return
         out[name] = v
     elif name == "level":
