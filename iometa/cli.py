@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--source", choices=("review", "primary"), default=None,
                    help="pool only the rows of this source_kind (default: primary figures "
                         "where a study has both; 'review' reproduces the review-only analysis)")
+    r.add_argument("--config", type=Path, default=None, metavar="REPORT.toml",
+                   help="report configuration (TOML): title, outcomes, group_by (modality, "
+                        "site, primary or any column), measure (PLO, PR, PAS, PFT, PLN), "
+                        "method (a tau^2 estimator: REML, DL, PM, ...), test (z or knha), "
+                        "level, and [outcome.NAME] overrides; default: every outcome by "
+                        "modality, logit, REML, z, 95%% (see README.md, 'Report configuration')")
     _table_options(r)
 
     v = sub.add_parser("validate", help="check a study table and list every problem")
@@ -72,10 +78,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")  # files only: never open a window
     from .data.load import StudyTableError
     from .report.build import ReportPathError, build_report
+    from .report.config import ReportConfigError
 
     try:
         build_report(data=args.data, out=args.out, verbose=not args.quiet,
-                     vocabulary=args.vocabulary, sheet=args.sheet, source=args.source)
+                     vocabulary=args.vocabulary, sheet=args.sheet, source=args.source,
+                     config=args.config)
+    except ReportConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        print("report not written: fix the report configuration first", file=sys.stderr)
+        return 2
     except StudyTableError as exc:
         print(str(exc), file=sys.stderr)
         print("report not written: fix the study table first", file=sys.stderr)
