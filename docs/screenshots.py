@@ -6,10 +6,11 @@ Usage::
     python docs/screenshots.py reports/index.html /tmp/report.png
     python docs/screenshots.py docs/_build/html/index.html /tmp/docs.png --height 1000
     python docs/screenshots.py reports/index.html /tmp/full.png --full-page
+    python docs/screenshots.py reports/index.html /tmp/rows.png --anchor excluded_rows
 
 The window is 1280 CSS pixels wide (``--width``); the picture is the first ``--height``
 pixels of the page (900 by default) or, with ``--full-page``, the whole page (capped at
-``--max-height``). The chromedriver is given explicitly, so Selenium Manager never looks for
+``--max-height``), from the top or from the element ``--anchor`` names. The chromedriver is given explicitly, so Selenium Manager never looks for
 (or downloads) a browser.
 """
 
@@ -39,18 +40,28 @@ def browser(width: int = 1280, height: int = 900):
 
 
 def screenshot(html: Path, png: Path, width: int = 1280, height: int = 900,
-               full_page: bool = False, max_height: int = 16000) -> Path:
-    """Load ``html`` (a local file) and write a PNG of it to ``png``."""
+               full_page: bool = False, max_height: int = 16000,
+               anchor: str | None = None) -> Path:
+    """Load ``html`` (a local file) and write a PNG of it to ``png`` (from the top of the
+    page, or from the element with id ``anchor``)."""
     driver = browser(width, height)
     try:
         driver.get(Path(html).resolve().as_uri())
+        top = 0
+        if anchor:
+            top = driver.execute_script(
+                "const e = document.getElementById(arguments[0]);"
+                "return e === null ? null : Math.floor(e.getBoundingClientRect().top"
+                " + window.scrollY)", anchor)
+            if top is None:
+                raise SystemExit(f"{html}: no element with id {anchor!r}")
         if full_page:
             total = driver.execute_script(
                 "return Math.ceil(document.documentElement.scrollHeight)")
-            height = min(int(total), max_height)
+            height = min(int(total) - top, max_height)
         shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
             "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+            "clip": {"x": 0, "y": top, "width": width, "height": height, "scale": 1}})
         png = Path(png)
         png.parent.mkdir(parents=True, exist_ok=True)
         png.write_bytes(base64.b64decode(shot["data"]))
@@ -66,6 +77,8 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=1280, help="window width in px (1280)")
     p.add_argument("--height", type=int, default=900, help="picture height in px (900)")
     p.add_argument("--full-page", action="store_true", help="the whole page")
+    p.add_argument("--anchor", default=None,
+                   help="start at the element with this id (e.g. excluded_rows)")
     p.add_argument("--max-height", type=int, default=16000,
                    help="cap of --full-page in px (16000)")
     a = p.parse_args(argv)
@@ -74,7 +87,8 @@ def main(argv=None) -> int:
     for exe in (CHROMIUM, CHROMEDRIVER):
         if not Path(exe).exists():
             p.error(f"{exe} is missing: apt-get install chromium chromium-driver")
-    out = screenshot(a.html, a.png, a.width, a.height, a.full_page, a.max_height)
+    out = screenshot(a.html, a.png, a.width, a.height, a.full_page, a.max_height,
+                     a.anchor)
     print(out)
     return 0
 

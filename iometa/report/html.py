@@ -29,6 +29,8 @@ _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _LINK = re.compile(r"\[([^\]]+)\]\(#([A-Za-z][A-Za-z0-9_\-]*)\)")
 _NUMERIC = re.compile(r"^(?:[<>≤≥]\s?)?[+-]?\d[\d.,]*%?(?: \(\d+ of \d+\))?$|^[–-]$|^NA$")
+#: an estimate with its interval, or an interval: kept on one line
+_INTERVAL = re.compile(r"^\S+ \[\S+ to \S+\]$|^\S+ to \S+$")
 _SVG_ID = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
 
 CSS = """
@@ -40,7 +42,7 @@ body { margin: 0; color: var(--ink); background: #fff;
   font-family: "Segoe UI", "Helvetica Neue", Helvetica, Arial, "Liberation Sans",
     "DejaVu Sans", sans-serif;
   line-height: 1.55; -webkit-text-size-adjust: 100%; }
-.page { max-width: 62rem; margin: 0 auto; padding: 2rem 1.5rem 4rem; }
+.page { max-width: 74rem; margin: 0 auto; padding: 2rem 1.5rem 4rem; }
 header.top { border-bottom: 3px solid var(--accent); margin-bottom: 1.5rem; }
 h1 { font-size: 2rem; margin: 0 0 .5rem; color: var(--accent); letter-spacing: -.01em; }
 h2 { font-size: 1.45rem; margin: 2.5rem 0 .75rem; padding-bottom: .25rem;
@@ -75,6 +77,9 @@ thead th { background: var(--band); border-top: 2px solid var(--ink);
 tbody tr:last-child td { border-bottom: 2px solid var(--ink); }
 tbody tr:nth-child(even) td { background: #fafbfc; }
 td.num, th.num { text-align: right; white-space: nowrap; }
+td.ci { white-space: nowrap; }
+td.long { min-width: 18rem; }
+td.longer { min-width: 30rem; }
 ul.sources { columns: 2 22rem; column-gap: 2rem; font-size: .92rem; padding-left: 1.2rem; }
 ul.sources li { break-inside: avoid; }
 .missing { color: #8a1c1c; font-style: italic; }
@@ -89,6 +94,9 @@ footer { margin-top: 3rem; padding-top: .75rem; border-top: 1px solid var(--rule
   h2, h3, caption { break-after: avoid; }
   tr, figure, li { break-inside: avoid; }
   .table-wrap { overflow: visible; }
+  table { font-size: 7.5pt; width: 100%; }
+  td.long, td.longer { min-width: 0; }
+  td, th { overflow-wrap: anywhere; white-space: normal; padding: .15rem .3rem; }
   thead { display: table-header-group; }
   tbody tr:nth-child(even) td, thead th, code { background: none; }
 }
@@ -149,17 +157,28 @@ def html_table(df: pd.DataFrame, caption: str, file: str | None = None,
     True
     """
     cells = [[cell_text(v) for v in row] for row in df.itertuples(index=False)]
-    numeric = [bool(cells) and all(_NUMERIC.match(r[j]) for r in cells)
+    numeric = [any(r[j] for r in cells) and all(_NUMERIC.match(r[j]) for r in cells if r[j])
                for j in range(len(df.columns))]
     cls = [' class="num"' if n else "" for n in numeric]
     file_part = f' <span class="file">({esc(file)})</span>' if file else ""
     ident = f' id="{esc(table_id)}"' if table_id else ""
     head = "".join(f"<th{c} scope=\"col\">{esc(h)}</th>" for h, c in zip(df.columns, cls))
-    body = "\n".join("<tr>" + "".join(f"<td{c}>{esc(v)}</td>" for v, c in zip(r, cls))
+    body = "\n".join("<tr>" + "".join(f"<td{_td(v, c)}>{esc(v)}</td>" for v, c in zip(r, cls))
                      + "</tr>" for r in cells)
     return (f'<div class="table-wrap"><table{ident}>\n<caption>{prose(caption)}{file_part}'
             f"</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n"
             "</table></div>\n")
+
+
+def _td(text: str, cls: str) -> str:
+    """The class of a cell: numbers right-aligned, intervals on one line, long text wide."""
+    if cls:
+        return cls
+    if _INTERVAL.match(text):
+        return ' class="ci"'
+    if len(text) > 60:
+        return ' class="long"' if len(text) <= 240 else ' class="longer"'
+    return ""
 
 
 def inline_svg(svg: str, prefix: str, label: str) -> str:
