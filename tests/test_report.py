@@ -154,7 +154,7 @@ def test_committed_report_is_not_stale(project_builds):
     if matplotlib.__version__ != FIGURES_MATPLOTLIB:
         pytest.skip(f"figures drawn with matplotlib {FIGURES_MATPLOTLIB}, "
                     f"not {matplotlib.__version__}: tables compared, SVGs not")
-    svgs = [k for k in fresh if k.endswith(".svg")]
+    svgs = [k for k in fresh if k.endswith((".svg", ".html"))]  # index.html inlines the SVGs
     assert [k for k in svgs if fresh[k] != committed[k]] == [], "rerun `iometa report`"
 
 
