@@ -78,8 +78,9 @@ tbody tr:last-child td { border-bottom: 2px solid var(--ink); }
 tbody tr:nth-child(even) td { background: #fafbfc; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.ci { white-space: nowrap; }
-td.long { min-width: 18rem; }
-td.longer { min-width: 30rem; }
+td.long { min-width: 20rem; }
+td.longer { min-width: 32rem; }
+table.wide { font-size: .8rem; }
 ul.sources { columns: 2 22rem; column-gap: 2rem; font-size: .92rem; padding-left: 1.2rem; }
 ul.sources li { break-inside: avoid; }
 .missing { color: #8a1c1c; font-style: italic; }
@@ -94,7 +95,7 @@ footer { margin-top: 3rem; padding-top: .75rem; border-top: 1px solid var(--rule
   h2, h3, caption { break-after: avoid; }
   tr, figure, li { break-inside: avoid; }
   .table-wrap { overflow: visible; }
-  table { font-size: 7.5pt; width: 100%; }
+  table, table.wide { font-size: 7.5pt; width: 100%; }
   td.long, td.longer { min-width: 0; }
   td, th { overflow-wrap: anywhere; white-space: normal; padding: .15rem .3rem; }
   thead { display: table-header-group; }
@@ -162,6 +163,7 @@ def html_table(df: pd.DataFrame, caption: str, file: str | None = None,
     cls = [' class="num"' if n else "" for n in numeric]
     file_part = f' <span class="file">({esc(file)})</span>' if file else ""
     ident = f' id="{esc(table_id)}"' if table_id else ""
+    ident += ' class="wide"' if len(df.columns) > 10 else ""
     head = "".join(f"<th{c} scope=\"col\">{esc(h)}</th>" for h, c in zip(df.columns, cls))
     body = "\n".join("<tr>" + "".join(f"<td{_td(v, c)}>{esc(v)}</td>" for v, c in zip(r, cls))
                      + "</tr>" for r in cells)
@@ -177,7 +179,7 @@ def _td(text: str, cls: str) -> str:
     if _INTERVAL.match(text):
         return ' class="ci"'
     if len(text) > 60:
-        return ' class="long"' if len(text) <= 240 else ' class="longer"'
+        return ' class="long"' if len(text) <= 160 else ' class="longer"'
     return ""
 
 
