@@ -189,6 +189,14 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
                                   overview, ctx.failures, ctx.config),
                       encoding="utf-8", newline="\n")
     progress("text", "README.md", [readme], f"{len(sections)} sections")
+    from .html import write_html  # the same content as one self-contained page, and Word
+    from .word import write_docx
+
+    page = write_html(outdir, studies, data_path, sections, excluded_display(excluded), overview,
+                      ctx.failures)
+    progress("text", "index.html", [page], f"{len(sections)} sections")
+    doc = write_docx(outdir, studies, data_path, sections, excluded_display(excluded), overview)
+    progress("table", "tables.docx", [doc], "every table")
     return ctx
 
 
