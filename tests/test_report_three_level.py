@@ -69,3 +69,18 @@ def test_the_readme_shows_it_and_the_methods_name_it(report):
     text = (out / "README.md").read_text(encoding="utf-8")
     assert "Three-level sensitivity analysis" in text
     assert "three-level model with rows nested in studies" in text
+
+
+def test_sections_carry_their_results_in_words(report):
+    """Each proportion section quotes results_text (issue 25 item 6) in README.md and
+    index.html, with the numbers of the same fit."""
+    out, studies = report
+    rows = studies.assign(group=studies["modality"])
+    res = iometa.pool_proportions(rows["events"], rows["total"], data=rows,
+                                  labels=rows["study_id"])
+    words = iometa.subgroups(res, by="modality").results_text(pscale=100)
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "**In words.** The pooled proportion by modality was" in readme
+    assert words.split(". ")[0] in readme.replace("\\", "")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<strong>In words.</strong> The pooled proportion by modality was" in page

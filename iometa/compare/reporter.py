@@ -30,6 +30,7 @@ from ..core.reporter import (
     number,
     p_text,
     software_words,
+    unit_noun,
 )
 
 __all__ = ["regression_methods_text", "regression_results_text", "subgroup_methods_text",
@@ -74,7 +75,8 @@ def subgroup_methods_text(sub) -> str:
 
 def _group_words(name, res, pscale, digits) -> str:
     n = n_patients(res)
-    who = _plural(res.k, "study", "studies") + (f", {n} patients" if n is not None else "")
+    who = _plural(res.k, "study", "studies") + (f", {n} {unit_noun(res, n)}"
+                                                  if n is not None else "")
     text = f"{name} ({who}): {estimate_words(res, pscale, digits)}"
     if res.k > 1 and _finite(res.i2):
         text += f", I² = {number(res.i2, 1)}%"

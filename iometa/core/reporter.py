@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from .._version import __version__
 from .format import fmt, fmt_p
@@ -312,8 +313,21 @@ def noun(res) -> str:
     return m.label[:1].lower() + m.label[1:] if m.label else "effect"
 
 
+def unit_noun(res, n: int) -> str:
+    """What the studies' n counts: the table's ``unit_of_analysis`` when every row shares one
+    (lesions, sessions, ...), else patients."""
+    data = getattr(res, "data", None)
+    noun = "patients"
+    if isinstance(data, pd.DataFrame) and "unit_of_analysis" in data:
+        units = {str(u) for u in data["unit_of_analysis"].dropna()}
+        if len(units) == 1 and units <= {"lesions", "sessions", "procedures", "patients"}:
+            noun = units.pop()
+    return noun[:-1] if n == 1 else noun
+
+
 def n_patients(res) -> int | None:
-    """The total number of patients of a result's studies, when its table has them."""
+    """The total number of patients (or lesions, see :func:`unit_noun`) of a result's
+    studies, when its table has them."""
     studies = res.studies
     if "n" not in studies:
         return None
@@ -404,7 +418,7 @@ def results_text(res, pscale: float = 1, digits: int | None = None) -> str:
     n = n_patients(res)
     studies = _plural(res.k, "study", "studies")
     who = f"The analysis included {studies}" + (
-        f" with {n} {'patient' if n == 1 else 'patients'}" if n is not None else "") + "."
+        f" with {n} {unit_noun(res, n)}" if n is not None else "") + "."
     test = ""
     family = MEASURES[res.measure].family if res.measure in MEASURES else ""
     if family in ("generic", "binary", "continuous", "reported") and _finite(res.stat, res.pval):

@@ -193,7 +193,7 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     from .word import write_docx
 
     page = write_html(outdir, studies, data_path, sections, excluded_display(excluded), overview,
-                      ctx.failures)
+                      ctx.failures, ctx.config)
     progress("text", "index.html", [page], f"{len(sections)} sections")
     doc = write_docx(outdir, studies, data_path, sections, excluded_display(excluded), overview)
     progress("table", "tables.docx", [doc], "every table")

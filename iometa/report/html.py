@@ -18,8 +18,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import ReportConfig
 from .model import Section, plural
-from .readme import INTRO, READING, data_fingerprint, methods_text
+from .readme import (
+    config_text,
+    data_dictionary,
+    data_fingerprint,
+    intro_text,
+    methods_text,
+    reading_text,
+)
 from .tables import source_list
 
 #: ids of the two sections after the analyses (the README's anchors)
@@ -231,6 +239,8 @@ def section_html(s: Section, number: int, outdir: Path) -> str:
     for j, t in enumerate(s.tables, 1):
         parts.append(html_table(t.display, f"Table {number}.{j}. {t.caption}",
                                 f"{t.stem}.csv, {t.stem}.md"))
+    if s.in_words:
+        parts.append(f"<p><strong>In words.</strong> {esc(s.in_words)}</p>\n")
     parts.append(f"<p><strong>Method.</strong> {prose(s.method)}</p>\n")
     parts.append(_bullets("Caveats", s.caveats))
     parts.append(_bullets("Notes from the analysis (warnings raised by the data)", s.notes))
@@ -256,19 +266,20 @@ def _toc(sections: list[Section]) -> str:
             + "\n".join(items) + "\n</ol>\n</nav>\n")
 
 
-def _methods(sections: list[Section]) -> str:
-    paras = [p.strip() for p in methods_text(sections)[1:]]  # [0] is the anchor and heading
+def _methods(sections: list[Section], cfg: ReportConfig) -> str:
+    paras = [p.strip() for p in methods_text(sections, cfg)[1:]]  # [0] is the anchor and heading
     return ('<section class="part" id="methods">\n<h2>Methods</h2>\n'
             + "".join(f"<p>{prose(p)}</p>\n" for p in paras) + "</section>\n")
 
 
 def html_page(studies: pd.DataFrame, data_path: Path, sections: list[Section],
               outdir: Path, excluded: pd.DataFrame, overview: pd.DataFrame,
-              failures=()) -> str:
+              failures=(), cfg: ReportConfig | None = None) -> str:
     """The whole ``index.html`` (``excluded`` is the display version of the rows not pooled,
     ``outdir`` the report directory holding the figures' SVG files)."""
     from .._version import __version__
 
+    cfg = cfg or ReportConfig()
     n_rows, n_studies = len(studies), studies["study_id"].nunique()
     name = Path(data_path).name
     data = (f"Data: <code>{esc(name)}</code> ({n_rows} rows, {n_studies} studies; SHA-256 "
@@ -279,15 +290,17 @@ def html_page(studies: pd.DataFrame, data_path: Path, sections: list[Section],
              '<html lang="en">\n<head>\n<meta charset="utf-8">\n',
              '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
              f'<meta name="generator" content="iometa {esc(__version__)}">\n',
-             "<title>iometa report</title>\n",
+             f"<title>{esc(cfg.title)}</title>\n",
              f"<style>{CSS}</style>\n</head>\n<body>\n<div class=\"page\">\n",
-             '<header class="top">\n<h1>iometa report</h1>\n',
-             f'<p class="lead">{prose(INTRO)}</p>\n<p class="data">{data}</p>\n'
-             f'<p class="reading">{prose(READING)}</p>\n</header>\n']
+             f'<header class="top">\n<h1>{esc(cfg.title)}</h1>\n',
+             f'<p class="lead">{prose(intro_text(studies, sections, cfg))}</p>\n'
+             f'<p class="data">{data}{prose(config_text(cfg))}</p>\n'
+             f'<p class="reading">{prose(reading_text(cfg, data_dictionary(data_path)))}</p>\n'
+             "</header>\n"]
     parts.append(_bullets("Analyses that could not be run (the data were refused by the pool "
                           "function; their rows are listed under Rows not pooled)",
                           [f"{n}: {why}" for n, why in failures]))
-    parts += [_toc(sections), "<main>\n", _methods(sections)]
+    parts += [_toc(sections), "<main>\n", _methods(sections, cfg)]
     parts += [section_html(s, i, outdir) for i, s in enumerate(sections, 1)]
     n = len(sections)
     parts += [f'<section class="part" id="{EXCLUDED_ID}">\n<h2>{n + 1}. Rows not pooled</h2>\n'
@@ -311,9 +324,10 @@ def html_page(studies: pd.DataFrame, data_path: Path, sections: list[Section],
 
 
 def write_html(outdir: Path, studies: pd.DataFrame, data_path: Path, sections: list[Section],
-               excluded: pd.DataFrame, overview: pd.DataFrame, failures=()) -> Path:
+               excluded: pd.DataFrame, overview: pd.DataFrame, failures=(),
+               cfg: ReportConfig | None = None) -> Path:
     """Write ``outdir/index.html`` (see :func:`html_page`) and return its path."""
     path = Path(outdir) / "index.html"
     path.write_text(html_page(studies, data_path, sections, outdir, excluded, overview,
-                              failures), encoding="utf-8", newline="\n")
+                              failures, cfg), encoding="utf-8", newline="\n")
     return path
