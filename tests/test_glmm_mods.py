@@ -11,7 +11,10 @@ Tolerances (relative), with the reason for each that is looser than 1e-6:
 
 * coefficients, tau^2, QE.Wld, QE.LRT, vt, I^2, H^2, logLik: 1e-6 (worst seen: b 4.5e-7 and
   tau^2 2.9e-7 in dat.bcg, where lme4's PIRLS only reaches tolPwrss = 1e-11; the heterogeneity
-  tests and vt agree to 1e-13);
+  tests and vt agree to 2e-11 and are compared at 1e-9). With the Laplace approximation (nAGQ = 1) 1e-5: lme4 takes
+  the log-determinant at the weights of the first PIRLS iterate from its nAGQ = 0 start, which
+  shifts its optimum (tau^2 by 1.4e-6 with the 0/n and n/n studies; the mechanism is shown by
+  the emulation of lme4's deviance in tests/test_glmm.py);
 * standard errors and what is built on them (z, p, CI, Q_M, predict se/CI/PI): lme4's vcov is
   2 H^-1 with H its finite-difference Hessian (deriv12, step 1e-4) of a deviance whose PIRLS
   stops at tolPwrss, which is ~1e-3 off in dat.bcg (n_i up to 88,000): there the se differ by
@@ -44,6 +47,7 @@ REF = json.loads((Path(__file__).parent / "reference" / "glmm_mods.json").read_t
 CASES = {c["name"]: c for c in REF["cases"]}
 IDS = [(name, nagq, test) for name in CASES for nagq in (7, 1) for test in ("z", "t")]
 EST = 1e-6
+EXACT = 1e-9
 
 
 def _se_tol(name, nagq):
@@ -96,18 +100,20 @@ def test_matches_rma_glmm_with_mods(name, nagq, test):
     assert "error" not in ref
     reg = _reg(name, nagq, test)
     se_tol = _se_tol(name, nagq)
+    est = EST if nagq == 7 else 10 * EST
     assert reg.method == "GLMM" and reg.k == len(CASES[name]["data"]["xi"])
     assert len(reg.terms) == len(ref["terms"])
-    _close(reg.beta, ref["b"], EST, "b")
-    _close(reg.tau2, ref["tau2"], EST, "tau2")
-    for key, attr in (("QE_Wld", "qe"), ("QEp_Wld", "qe_pval"), ("I2", "i2"), ("H2", "h2")):
-        _close(getattr(reg, attr), ref[key], EST, key)
-    _close(reg.extra["q_lrt"], ref["QE_LRT"], EST, "QE_LRT")
-    _close(reg.extra["q_lrt_pval"], ref["QEp_LRT"], EST * (1 + ref["QE_LRT"]), "QEp_LRT")
-    _close(reg.extra["vt"], ref["vt"], EST, "vt")
+    _close(reg.beta, ref["b"], est, "b")
+    _close(reg.tau2, ref["tau2"], est, "tau2")
+    for key, attr in (("I2", "i2"), ("H2", "h2")):
+        _close(getattr(reg, attr), ref[key], est, key)
+    # the heterogeneity tests and vt do not involve lme4: R's glm emulated to rounding
+    for key, val in (("QE_Wld", reg.qe), ("QEp_Wld", reg.qe_pval), ("vt", reg.extra["vt"]),
+                     ("QE_LRT", reg.extra["q_lrt"]), ("QEp_LRT", reg.extra["q_lrt_pval"])):
+        _close(val, ref[key], EXACT, key)
     assert reg.qe_df == ref["QE_df"]
     if ref["logLik"] is not None:  # (NaN in lme4 at some boundary fits: sqrt of -0 deviance)
-        _close(reg.extra["loglik"], ref["logLik"], EST, "logLik")
+        _close(reg.extra["loglik"], ref["logLik"], est, "logLik")
     _close(reg.se, ref["se"], se_tol, "se")
     _close(reg.vcov, np.array(ref["vb"], float), 2 * se_tol, "vb")
     _close(reg.stat, ref["zval"], se_tol, "zval")
@@ -131,10 +137,11 @@ def test_predict_at_newmods(name, nagq, test):
     ref = c["fits"][f"nagq{nagq}_{test}"]
     reg = _reg(name, nagq, test)
     tol = _se_tol(name, nagq)
+    est = EST if nagq == 7 else 10 * EST
     new = np.array(c["newmods"], float)
     pred = reg.predict(new)
     sp = 3 * np.sqrt(_arr(ref["predict"]["se"]) ** 2 + reg.tau2)
-    _close(pred["pred"].to_numpy(), ref["predict"]["pred"], EST, "pred", scale=sp)
+    _close(pred["pred"].to_numpy(), ref["predict"]["pred"], est, "pred", scale=sp)
     for col, key in (("se", "se"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub"),
                      ("pi_low", "pi_lb"), ("pi_high", "pi_ub")):
         _close(pred[col].to_numpy(), ref["predict"][key], tol, col, scale=sp)
@@ -143,7 +150,7 @@ def test_predict_at_newmods(name, nagq, test):
     inv = special.logit if c["measure"] == "PLO" else np.log
     for col, key in (("pred", "pred"), ("ci_low", "ci_lb"), ("pi_high", "pi_ub")):
         _close(inv(back[col].to_numpy()), inv(_arr(ref["predict_transf"][key])),
-               EST if col == "pred" else tol, f"transf {col}", scale=sp)
+               est if col == "pred" else tol, f"transf {col}", scale=sp)
 
 
 def test_hessian_is_that_of_the_deviance():

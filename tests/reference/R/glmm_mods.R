@@ -47,6 +47,16 @@ CASES <- list(
        xi = c(10, 11, 9, 10, 12, 10, 11, 9), ni = rep(50, 8), x = c(1, 2, 3, 4, 5, 6, 7, 8)),
        mods = ~ x, newmods = matrix(c(0, 4.5), ncol = 1),
        source = "made up: homogeneous proportions, moderator 1..8 (boundary fit tau = 0)"),
+  list(name = "zeros_and_full_x", measure = "PLO", data = data.frame(
+       xi = c(20, 45, 0, 30, 12, 3, 8), ni = c(20, 48, 12, 35, 15, 30, 40),
+       x = c(2.5, 3.0, 0.5, 2.0, 1.5, 1.0, 0.8)), mods = ~ x,
+       newmods = matrix(c(0, 1.5, 3), ncol = 1),
+       source = "made up: a 0/n and a n/n study (no continuity correction), moderator x"),
+  list(name = "rates_zeros_x", measure = "IRLN", data = data.frame(
+       xi = c(0, 3, 7, 0, 12, 5), ti = c(120, 300, 410, 90, 500, 260),
+       x = c(1, 2, 3, 1, 4, 2)), mods = ~ x,
+       newmods = matrix(c(1, 4), ncol = 1),
+       source = "made up: rates with two zero counts, moderator x"),
   list(name = "rates_hart_prevtype", measure = "IRLN", data = data.frame(xi = hart$x2i,
        ti = hart$t2i, prevtype = hart$prevtype), mods = ~ factor(prevtype),
        newmods = matrix(c(0, 1), ncol = 1),
