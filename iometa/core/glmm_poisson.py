@@ -27,19 +27,12 @@ import numpy as np
 from scipy import special
 
 from .._warnings import ConvergenceWarning
-from .glmm import (
+from .glmm import _optimise
+from .glmm_engine import _criterion, _Data, _design, _glm_fe, _lin, _rule, _scaled, _start
+from .glmm_parts import (
     _assemble,
     _check_estimable,
-    _criterion,
-    _Data,
-    _design,
-    _glm_fe,
-    _lin,
-    _optimise,
-    _rule,
     _scalar_fit,
-    _scaled,
-    _start,
     _typical_variance_w,
     _wald_residual,
 )
