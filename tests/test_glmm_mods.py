@@ -39,7 +39,7 @@ import pytest
 from scipy import special
 
 import iometa
-from iometa._warnings import ConvergenceWarning, DataWarning
+from iometa._warnings import ConvergenceWarning, DataWarning, SmallSampleWarning
 from iometa.core import glmm
 from iometa.core.design import build_design
 
@@ -269,3 +269,36 @@ def test_non_convergence_warns_and_is_reported(monkeypatch):
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         reg = iometa.meta_regression(res, "ablat")
     assert not reg.converged and any("did not converge" in w for w in reg.warnings)
+
+
+def test_separation_is_refused_with_the_studies_named():
+    """A moderator level whose studies all have 0 events: no finite MLE (metafor prints
+    -38.8 +- 587 for this case: arbitrary numbers); iometa says why and names the studies."""
+    d = pd.DataFrame({"xi": [0, 0, 0, 5, 6, 7], "ni": [20] * 6, "g": list("aaabbb"),
+                      "label": list("ABCDEF")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = iometa.pool_proportions("xi", "ni", data=d, method="GLMM", labels="label")
+    with pytest.raises(ValueError, match=r"separate.*'A', 'B', 'C'"):
+        iometa.meta_regression(res, "g")
+    r = pd.DataFrame({"xi": [0, 0, 0, 5, 6, 7], "ti": [50.0] * 6, "g": list("aaabbb")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = iometa.pool_rates("xi", "ti", data=r, method="GLMM", measure="IRLN")
+    with pytest.raises(ValueError, match="rates tend to 0"):
+        iometa.meta_regression(res, "g")
+
+
+def test_one_patient_per_study_is_the_fixed_effect_logistic_regression():
+    d = pd.DataFrame({"xi": [0, 1, 0, 1, 1, 0, 1], "ni": [1] * 7,
+                      "x": [1.0, 2, 3, 4, 5, 6, 7]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = iometa.pool_proportions("xi", "ni", data=d, method="GLMM")
+    with pytest.warns(SmallSampleWarning, match="n = 1"):
+        reg = iometa.meta_regression(res, "x")
+    assert reg.tau2 == 0.0 and reg.converged
+    # the logistic-regression score equations hold at the estimate
+    X = np.column_stack([np.ones(7), d["x"]])
+    p = special.expit(X @ reg.beta)
+    np.testing.assert_allclose(X.T @ (d["xi"] - p), 0.0, atol=1e-10)

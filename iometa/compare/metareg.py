@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._warnings import ConvergenceWarning, DataWarning, IometaWarning
+from .._warnings import ConvergenceWarning, DataWarning, IometaWarning, SmallSampleWarning
 from ..core import verbs
 from ..core.design import Design, build_design, design_rows
 from ..core.estimators import METHODS, REGISTRY, estimate_tau2
@@ -337,6 +337,7 @@ def _r2(fit: RegFit, y, v, method, intercept, p, k):
 
 def _glmm_regression(res, y, v, mods, data, test, level, labs, notes, intercept):
     """The GLMM meta-regression of a GLMM result (fields from :mod:`.metareg_glmm`)."""
+    from ..core.glmm_engine import SeparationError
     from .metareg_glmm import (
         fit_glmm_regression,
         glmm_counts,
@@ -364,10 +365,19 @@ def _glmm_regression(res, y, v, mods, data, test, level, labs, notes, intercept)
     nagq = int((res.extra or {}).get("nagq", 7))
     with warnings.catch_warnings():  # re-issued below with the result's wording
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = fit_glmm_regression(x[keep], n[keep], X, family=family, nagq=nagq)
+        try:
+            fit = fit_glmm_regression(x[keep], n[keep], X, family=family, nagq=nagq)
+        except SeparationError as exc:
+            who = ", ".join(repr(labs[i]) for i in exc.rows) or "some studies"
+            raise ValueError(f"{exc} (studies {who})") from None
     if not fit.converged:
         notes.append(f"the GLMM did not converge ({fit.message}); estimates may be unreliable")
         warnings.warn(notes[-1], ConvergenceWarning, stacklevel=3)
+    if fit.message.startswith("tau not identifiable"):
+        notes.append("every study has n = 1 (one patient each): the residual between-study "
+                     "variance cannot be told apart from the binomial variation, so tau^2 is "
+                     "set to 0 (the fixed-effect logistic regression)")
+        warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
     sub = None if data is None else data.reset_index(drop=True)[keep].reset_index(drop=True)
     fields = glmm_regression_fields(fit, test=test, level=level, btt=btt)
     return MetaRegression(

@@ -375,9 +375,20 @@ def _start(d: _Data):
     return start, np.concatenate([[step.min()], step])
 
 
+class SeparationError(ValueError):
+    """The moderators separate studies with 0 (or all n) events from the others: the fixed
+    effects have no finite maximum-likelihood estimate. ``rows``: 0-based indices of the
+    studies whose fitted proportion (rate) tends to 0 or 1 (0)."""
+
+    def __init__(self, message, rows):
+        super().__init__(message)
+        self.rows = tuple(int(r) for r in rows)
+
+
 def _glm_fe(d: _Data):
     """The fixed-effect glm (theta = 0): closed form for the intercept-only model, else Newton
-    (IRLS) to convergence from the weighted least-squares start."""
+    (IRLS) to convergence from the weighted least-squares start. Raises
+    :class:`SeparationError` when the estimate is not finite (Newton diverges)."""
     if d.X is None:
         if d.poisson:
             return np.array([np.log(np.sum(d.x) / np.sum(d.n))])  # n: person-time
@@ -385,11 +396,27 @@ def _glm_fe(d: _Data):
     b = _start(d)[0][1:]
     for _ in range(100):
         mean, w, _dw = _moments(_lin(b, d), d)
-        step = np.linalg.solve(d.X.T @ (d.X * w[:, None]), d.X.T @ (d.x - mean))
-        b = b + step
-        if np.all(np.abs(step) <= 1e-13 * (1.0 + np.abs(b))):
+        try:
+            step = np.linalg.solve(d.X.T @ (d.X * w[:, None]), d.X.T @ (d.x - mean))
+        except np.linalg.LinAlgError:
             break
-    return b
+        b = b + step
+        if not np.all(np.isfinite(b)):
+            break
+        if np.all(np.abs(step) <= 1e-13 * (1.0 + np.abs(b))):
+            lin = _lin(b, d) - (0.0 if d.off is None else d.off)
+            if np.max(np.abs(lin)) < 30.0:  # (|logit| or |log rate| >= 30: drifting away)
+                return b
+            break
+    lin = _lin(b, d) - (0.0 if d.off is None else d.off)
+    rows = np.flatnonzero(~np.isfinite(lin) | (np.abs(lin) >= 25.0))
+    raise SeparationError(
+        "no finite maximum-likelihood estimate: the moderators separate the studies with 0 "
+        f"{'events' if d.poisson else 'events (or all n events)'} from the others, so their "
+        "fitted " + ("rates tend to 0" if d.poisson else "proportions tend to 0 or 1")
+        + " (metafor returns arbitrary estimates with huge standard errors here); merge the "
+        "categories, drop the moderator, or meta-regress the continuity-corrected values "
+        "with an inverse-variance method (method='REML')", rows)
 
 
 def _escalc_cells(x, n):
