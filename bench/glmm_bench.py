@@ -9,8 +9,8 @@ with one moderator x ~ N(0, 1) shifting the logit by 0.4 x (``rma.glmm(mods = ~ 
 ``iometa.pool_proportions(xi, ni, method="GLMM")`` and ``iometa.meta_regression(res, "x")`` of
 that pooled result (the regression call alone; result objects included); metafor: ``rma.glmm`` with its default
 controls (``bench/glmm_metafor.R``). Each round times iometa in-process (``time_call``: warm-up,
-blocks of calls, median) and then metafor in one Rscript run; the ratio metafor / iometa is
-formed within the round, so a load change between rounds affects both sides of a ratio alike.
+blocks of calls, median) before and after metafor's Rscript run (the mean of the two); the
+ratio metafor / iometa is formed within the round, so a load change affects both sides alike.
 The load average (1 min) at the start of each round is printed with it.
 """
 
@@ -77,13 +77,17 @@ def main():
         rows = []
         for rnd in range(1, args.rounds + 1):
             load = os.getloadavg()[0]
-            py = {name: time_call(fn, budget=0.5) for name, fn in calls.items()}
+            before = {name: time_call(fn, budget=0.25) for name, fn in calls.items()}
             r = {}
             if shutil.which("Rscript"):
                 out = tmpdir / f"metafor_{rnd}.json"
                 subprocess.run(["Rscript", str(HERE / "glmm_metafor.R"), str(tmpdir), str(out)],
                                check=True, capture_output=True, text=True)
                 r = json.loads(out.read_text())
+            # iometa is timed before and after metafor's run and the two are averaged, so that
+            # a load change during the round affects both sides of the ratio alike
+            after = {name: time_call(fn, budget=0.25) for name, fn in calls.items()}
+            py = {name: (before[name] + after[name]) / 2 for name in calls}
             for name, t in py.items():
                 rt = r.get(name)
                 rows.append({"round": rnd, "load1": round(load, 2), "workload": name,

@@ -385,6 +385,13 @@ class SeparationError(ValueError):
         self.rows = tuple(int(r) for r in rows)
 
 
+def _centred_lin(b, d: _Data):
+    """The fitted logits (binomial) or log rates relative to the pooled log rate (Poisson)."""
+    if not d.poisson:
+        return _lin(b, d)
+    return _lin(b, d) - d.off - np.log(np.sum(d.x) / np.sum(d.n))
+
+
 def _glm_fe(d: _Data):
     """The fixed-effect glm (theta = 0): closed form for the intercept-only model, else Newton
     (IRLS) to convergence from the weighted least-squares start. Raises
@@ -404,11 +411,10 @@ def _glm_fe(d: _Data):
         if not np.all(np.isfinite(b)):
             break
         if np.all(np.abs(step) <= 1e-13 * (1.0 + np.abs(b))):
-            lin = _lin(b, d) - (0.0 if d.off is None else d.off)
-            if np.max(np.abs(lin)) < 30.0:  # (|logit| or |log rate| >= 30: drifting away)
+            if np.max(np.abs(_centred_lin(b, d))) < 30.0:  # (>= 30: drifting to infinity)
                 return b
             break
-    lin = _lin(b, d) - (0.0 if d.off is None else d.off)
+    lin = _centred_lin(b, d)
     rows = np.flatnonzero(~np.isfinite(lin) | (np.abs(lin) >= 25.0))
     raise SeparationError(
         "no finite maximum-likelihood estimate: the moderators separate the studies with 0 "
