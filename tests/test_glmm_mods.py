@@ -302,3 +302,16 @@ def test_one_patient_per_study_is_the_fixed_effect_logistic_regression():
     X = np.column_stack([np.ones(7), d["x"]])
     p = special.expit(X @ reg.beta)
     np.testing.assert_allclose(X.T @ (d["xi"] - p), 0.0, atol=1e-10)
+
+
+def test_bubble_plot_draws_the_glmm_regression():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    reg = _reg("bcg_ablat", 7, "z")
+    fig = iometa.bubble_plot(reg)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    line = fig.axes[0].lines[0]  # the fitted line is the GLMM's X beta
+    x, y = line.get_data()
+    np.testing.assert_allclose(y, reg.beta[0] + reg.beta[1] * np.asarray(x), rtol=1e-10)
+    matplotlib.pyplot.close(fig)
