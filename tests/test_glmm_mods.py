@@ -233,6 +233,8 @@ def test_glmm_method_needs_a_glmm_result():
     res = iometa.pool_proportions([4, 6, 3, 8], [40, 50, 30, 45])
     with pytest.raises(ValueError, match="GLMM result"):
         iometa.meta_regression(res, [1.0, 2.0, 3.0, 4.0], method="GLMM")
+    with pytest.raises(ValueError, match="fixed tau2"):
+        iometa.meta_regression(_pooled(CASES["bcg_ablat"]), "ablat", tau2=0.1)
 
 
 def test_too_few_studies_and_collinear_moderators():

@@ -426,6 +426,9 @@ def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=Non
     y, v, mods, data, (method, test, level), labs, notes = _inputs(
         yi, vi, mods, data, method, test, level, labels)
     if method == "GLMM":
+        if tau2 is not None:
+            raise ValueError("a fixed tau2 is not available with method='GLMM' (rma.glmm "
+                             "estimates it); use method='ML' on the result's yi/vi instead")
         return _glmm_regression(yi, y, v, mods, data, test, level, labs, notes, intercept)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
