@@ -275,10 +275,9 @@ class MetaRegression:
 
 
 def _crit(level, ddf):
-    from scipy import stats
+    from scipy.special import ndtri, stdtrit  # = norm.ppf, t.ppf without scipy.stats
 
-    a = 1 - level
-    return stats.norm.ppf(1 - a / 2) if ddf is None else stats.t.ppf(1 - a / 2, ddf)
+    return ndtri(1 - (1 - level) / 2) if ddf is None else stdtrit(ddf, 1 - (1 - level) / 2)
 
 
 def _inputs(yi, vi, mods, data, method, test, level, labels):

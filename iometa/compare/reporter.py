@@ -18,7 +18,6 @@ from ..core.reporter import (
     _TEST_Z,
     _finite,
     _lvl,
-    _ml_estimator,
     _plural,
     _sentence,
     default_digits,
@@ -32,6 +31,7 @@ from ..core.reporter import (
     software_words,
     unit_noun,
 )
+from ..core.reporter_models import _ml_estimator
 
 __all__ = ["regression_methods_text", "regression_results_text", "subgroup_methods_text",
            "subgroup_results_text"]

@@ -76,14 +76,14 @@ def _multilevel_table(fits: dict, level: float = 0.95) -> pd.DataFrame | None:
     the three-level model (REML; rows within studies), both back-transformed. The rows are
     disjoint cohorts (``outcome_rows`` never returns overlapping ones), so only their
     clustering in studies is modelled."""
-    from ..core.measures import backtransform
+    from ..core.measures import backtransform, measure
     from ..core.multilevel import pool_multilevel
 
     out = []
     for g, res in fits.items():
         data = getattr(res, "data", None)
         if (res is None or res.k < 3 or data is None or "study_id" not in data
-                or res.method == "GLMM" or res.measure == "PFT"):  # PFT: needs each n
+                or res.method == "GLMM" or measure(res.measure).uses_n):  # FT: each n
             continue
         cl = data["study_id"].astype(str).to_numpy()
         if len(cl) != res.k or len(set(cl)) == len(cl) or len(set(cl)) < 2:
