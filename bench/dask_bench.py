@@ -107,7 +107,8 @@ class PeakRSS:
         self.sample()
 
 
-def run(data: Path, out: Path, workers: int, memory_limit: str, shuffle: str) -> dict:
+def run(data: Path, out: Path, workers: int, memory_limit: str, shuffle: str,
+        indexed: bool) -> dict:
     import dask
     import dask.dataframe as dd
     from dask.distributed import Client, LocalCluster
@@ -123,7 +124,8 @@ def run(data: Path, out: Path, workers: int, memory_limit: str, shuffle: str) ->
             client.wait_for_workers(workers)
             with dask.config.set({"dataframe.shuffle.method": shuffle}):
                 t0 = time.perf_counter()
-                ddf = dd.read_parquet(str(data))
+                ddf = (dd.read_parquet(str(data), index="analysis", calculate_divisions=True)
+                       if indexed else dd.read_parquet(str(data)))
                 res = iometa.pool_many(ddf, by="analysis", method="REML")
                 res.to_parquet(str(out), write_index=False)
                 seconds = time.perf_counter() - t0
@@ -180,6 +182,8 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-limit", default="1GB", help="per worker (dask spills beyond)")
     ap.add_argument("--shuffle", default="p2p", choices=["p2p", "tasks", "disk"],
                     help="dask's shuffle method (p2p: out of core, through disk)")
+    ap.add_argument("--indexed", action="store_true",
+                    help="read with index='analysis' and known divisions: no shuffle needed")
     ap.add_argument("--results", action="store_true",
                     help="write the numbers to the dask section of bench/RESULTS.md")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
@@ -196,33 +200,39 @@ def main(argv=None) -> int:
     gen = generate(data, args.analyses, args.k, args.per_file)
     print(f"generated in {gen:.1f} s" if gen else "reusing the generated data", flush=True)
     load0 = os.getloadavg()
-    res = run(data, out, args.workers, args.memory_limit, args.shuffle)
+    res = run(data, out, args.workers, args.memory_limit, args.shuffle, args.indexed)
     res.update(analyses=args.analyses, k=args.k, rows=args.analyses * args.k,
-               generate_seconds=gen, workers=args.workers, shuffle=args.shuffle, memory_limit=args.memory_limit,
+               generate_seconds=gen, workers=args.workers,
+               shuffle="none (indexed)" if args.indexed else args.shuffle, memory_limit=args.memory_limit,
                load=[load0[0], os.getloadavg()[0]], versions=versions(),
                data_gib=sum(f.stat().st_size for f in data.glob("*.parquet")) / 2**30)
     print(json.dumps(res, indent=1))
     ok = (res["result_rows"] == res["unique_analyses"] == args.analyses
           and res["k_range"] == [args.k, args.k])
     if args.results:
-        write_section(HERE / "RESULTS.md", f"dask-{args.analyses}", report_lines(res, ok))
+        name = f"dask-{args.analyses}" + ("-indexed" if args.indexed else "")
+        write_section(HERE / "RESULTS.md", name, report_lines(res, ok, args.indexed))
     if not args.keep:
         shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(out, ignore_errors=True)
     return 0 if ok else 1
 
 
-def report_lines(res: dict, ok: bool) -> list[str]:
+def report_lines(res: dict, ok: bool, indexed: bool) -> list[str]:
     n, full = res["analyses"], 10_000_000
     rate = res["seconds"] / n
     lines = [
-        f"## pool_many on dask: {n:,} analyses × {res['k']} studies from Parquet "
+        f"## pool_many on dask{' (indexed, no shuffle)' if indexed else ''}: {n:,} analyses × "
+        f"{res['k']} studies from Parquet "
         f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)", "",
-        f"`python bench/dask_bench.py --analyses {n} --results` (bench/dask_bench.py): "
+        f"`python bench/dask_bench.py --analyses {n}{' --indexed' if indexed else ''} "
+        "--results` (bench/dask_bench.py): "
         f"{res['rows']:,} rows in {res['partitions']} Parquet files ({res['data_gib']:.2f} GiB, "
         f"generated in {res['generate_seconds']:.1f} s), `LocalCluster` with "
         f"{res['workers']} worker processes × 1 thread, memory limit {res['memory_limit']} "
-        f"each, {res['shuffle']} shuffle on `analysis`, REML, result written to Parquet.", "",
+        "each, " + ("read with `index=\"analysis\", calculate_divisions=True` (no shuffle)"
+                    if indexed else f"{res['shuffle']} shuffle on `analysis`")
+        + ", REML, result written to Parquet.", "",
         "| analyses | rows | wall time | peak RSS, all processes | result rows | all converged |",
         "|---|---|---|---|---|---|",
         f"| {n:,} | {res['rows']:,} | {res['seconds']:.1f} s | {res['peak_rss_mb']:,.0f} MB "
@@ -240,7 +250,8 @@ def report_lines(res: dict, ok: bool) -> list[str]:
             "since the partitions keep their size and only their number grows (not "
             "measured). To run the full benchmark (on a quiet machine; it needs about 3× the "
             "data's size free on disk for the data and the shuffle):", "",
-            "    python bench/dask_bench.py --analyses 10000000 --results", "",
+            "    python bench/dask_bench.py --analyses 10000000 --results"
+            + (" --indexed" if indexed else ""), "",
         ]
     lines += [f"Load average at start {res['load'][0]:.2f}, at end {res['load'][1]:.2f} (the "
               f"machine is shared). Versions: {res['versions']}.", ""]

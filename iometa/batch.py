@@ -76,7 +76,11 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     non-finite ``yi``/``vi``, ``vi <= 0``) raise the pandas error, naming the row's index label,
     when computed (with several bad rows, the one reported may differ from pandas). An empty
     dask frame (which cannot be seen without computing) gives an empty result instead of an
-    error.
+    error. If ``by`` names the dask frame's index (one column) and its divisions are known,
+    e.g. ``dd.read_parquet(path, index="analysis", calculate_divisions=True)`` on files
+    written in order of the analysis id, no analysis can span partitions and the shuffle is
+    skipped; the rows then come back sorted by ``by`` across partitions too (and the row an
+    error names is its position within its partition).
 
     metafor has no batched equivalent (``rma()`` per analysis, e.g. in ``by()``); PyMARE's
     estimators take (k, B) arrays. References: DerSimonian & Laird 1986; Viechtbauer 2005
@@ -175,19 +179,33 @@ def _pool_many_dask(data, *, by, yi, vi, method, test, level, heterogeneity_ci, 
     Each row is tagged with (partition number, position) packed in one int64, the frame is
     shuffled on ``by`` (every analysis then lies in one partition) and each partition is
     restored to the original row order and pooled by the pandas code, so an analysis is fitted
-    from the same numbers in the same order as by the pandas path."""
-    cols = _check_args(data, by, yi, vi, method, test, level, lazy=True)
+    from the same numbers in the same order as by the pandas path. When ``by`` is the frame's
+    index with known divisions, an analysis cannot span partitions: no shuffle."""
+    cols = [by] if isinstance(by, str) else list(by)
+    indexed = len(cols) == 1 and data.index.name == cols[0] and cols[0] not in data.columns
+    frame = data.reset_index() if indexed else data  # lazy: the index as a column
+    cols = _check_args(frame._meta, cols, yi, vi, method, test, level, lazy=True)
     check_pi_options(test, pi_method, adhoc)
-    if _ROW in data.columns:
+    if _ROW in frame.columns:
         raise ValueError(f"column {_ROW!r} is reserved by pool_many; rename it")
     options = dict(by=cols, yi=yi, vi=vi, method=method, test=test, level=level,
                    heterogeneity_ci=heterogeneity_ci, pi_method=pi_method, adhoc=adhoc)
-    meta = _dask_meta(data._meta, cols, options)
-    frame = data[[*cols, yi, vi]]
+    meta = _dask_meta(frame._meta, cols, options)
+    if indexed and data.known_divisions:  # sorted index: equal values share a partition
+        part = data[[yi, vi]]
+        return part.map_partitions(_pool_indexed_partition, options, meta, meta=meta,
+                                   enforce_metadata=False, align_dataframes=False)
+    frame = frame[[*cols, yi, vi]]
     tagged = frame.map_partitions(_tag_rows, meta=frame._meta.assign(**{_ROW: np.int64(0)}))
     shuffled = tagged.shuffle(on=cols)
     return shuffled.map_partitions(_pool_partition, options, meta, meta=meta,
                                    enforce_metadata=False, align_dataframes=False)
+
+
+def _pool_indexed_partition(part, options, meta):
+    if len(part) == 0:
+        return meta.copy()
+    return pool_many(part.reset_index(), **options)
 
 
 def _tag_rows(part, partition_info=None):

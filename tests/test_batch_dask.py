@@ -104,6 +104,24 @@ def test_string_and_several_by_columns(dd):
     _check_equal(out, ddf.compute(), ["outcome", "arm"], method="REML")
 
 
+def test_by_as_index_with_known_divisions_needs_no_shuffle(dd, tmp_path):
+    df = _table(seed=8, n_analyses=40).sort_values("a", kind="stable")
+    for i, (lo, hi) in enumerate([(0, 9), (10, 24), (25, 39)]):  # Parquet files by id range
+        df[df["a"].between(lo, hi)].to_parquet(tmp_path / f"part-{i}.parquet", index=False)
+    ddf = dd.read_parquet(str(tmp_path), index="a", calculate_divisions=True)
+    assert ddf.known_divisions and ddf.npartitions == 3
+    out = iometa.pool_many(ddf, by="a", method="REML", test="knha")
+    assert out.npartitions == 3  # no shuffle: one output partition per input partition
+    assert "shuffle" not in repr(out.expr).lower()
+    got = _check_equal(out, df.reset_index(drop=True), "a", method="REML", test="knha")
+    assert got["a"].is_monotonic_increasing  # sorted across partitions as well
+    # the same index without known divisions: shuffled, same numbers
+    lazy = dd.read_parquet(str(tmp_path), index="a", calculate_divisions=False)
+    assert not lazy.known_divisions
+    _check_equal(iometa.pool_many(lazy, by="a", method="REML", test="knha"),
+                 df.reset_index(drop=True), "a", method="REML", test="knha")
+
+
 def test_empty_partitions(dd):
     df = _table(seed=4, n_analyses=6)
     ddf = dd.from_pandas(df, npartitions=4)
