@@ -9,8 +9,9 @@ file's rows at a time; existing files of the same layout are reused. It then sta
 ``dask.distributed.LocalCluster`` (``--workers`` processes, one thread each, ``--memory-limit``
 each), runs ``iometa.pool_many(dd.read_parquet(data), by="analysis", method="REML")`` and
 writes the result to Parquet (``--out``), so that nothing is collected in the client. The wall
-time covers reading, the shuffle on the analysis id, the fits and the writing; a sampling
-thread (every 0.1 s) sums the RSS of this process and all its child processes (scheduler
+time covers reading, the shuffle on the analysis id, the fits and the writing (the workers
+have imported iometa and pyarrow before); a sampling
+thread (every 0.2 s) sums the RSS of this process and all its child processes (scheduler
 threads live in this process; nannies and workers are children) and reports the peak of the
 sum (pages shared between processes are counted once per process, so this overstates). With
 ``--results`` the numbers go to the "dask" section of bench/RESULTS.md.
@@ -68,7 +69,7 @@ def generate(data: Path, analyses: int, k: int, per_file: int, seed: int = 2027)
 class PeakRSS:
     """Peak over time of the summed RSS of this process and its descendants (psutil)."""
 
-    def __init__(self, interval: float = 0.1):
+    def __init__(self, interval: float = 0.2):
         import psutil
 
         self._me = psutil.Process()
@@ -108,7 +109,7 @@ class PeakRSS:
 
 
 def run(data: Path, out: Path, workers: int, memory_limit: str, shuffle: str,
-        indexed: bool) -> dict:
+        indexed: bool, malloc_trim: bool) -> dict:
     import dask
     import dask.dataframe as dd
     from dask.distributed import Client, LocalCluster
@@ -116,12 +117,20 @@ def run(data: Path, out: Path, workers: int, memory_limit: str, shuffle: str,
     import iometa
 
     shutil.rmtree(out, ignore_errors=True)
-    with PeakRSS() as rss:
+    # dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also switches off glibc's
+    # dynamic mmap threshold: every large scratch array of a fit is then mmapped and page
+    # faulted anew (pool_many about 2x slower in a worker); by default the bench drops it
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    if not malloc_trim:
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with PeakRSS() as rss, dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
         baseline = rss.sample()
         with LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit,
                           processes=True, dashboard_address=None) as cluster, \
                 Client(cluster) as client:
             client.wait_for_workers(workers)
+            # imports in the workers (pandas, pyarrow, iometa) before the clock starts
+            client.run(lambda: __import__("iometa.batch") and __import__("pyarrow.parquet"))
             with dask.config.set({"dataframe.shuffle.method": shuffle}):
                 t0 = time.perf_counter()
                 ddf = (dd.read_parquet(str(data), index="analysis", calculate_divisions=True)
@@ -182,6 +191,8 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-limit", default="1GB", help="per worker (dask spills beyond)")
     ap.add_argument("--shuffle", default="p2p", choices=["p2p", "tasks", "disk"],
                     help="dask's shuffle method (p2p: out of core, through disk)")
+    ap.add_argument("--malloc-trim", action="store_true",
+                    help="keep dask's MALLOC_TRIM_THRESHOLD_=65536 for the workers")
     ap.add_argument("--indexed", action="store_true",
                     help="read with index='analysis' and known divisions: no shuffle needed")
     ap.add_argument("--results", action="store_true",
@@ -200,10 +211,12 @@ def main(argv=None) -> int:
     gen = generate(data, args.analyses, args.k, args.per_file)
     print(f"generated in {gen:.1f} s" if gen else "reusing the generated data", flush=True)
     load0 = os.getloadavg()
-    res = run(data, out, args.workers, args.memory_limit, args.shuffle, args.indexed)
+    res = run(data, out, args.workers, args.memory_limit, args.shuffle, args.indexed,
+              args.malloc_trim)
     res.update(analyses=args.analyses, k=args.k, rows=args.analyses * args.k,
                generate_seconds=gen, workers=args.workers,
-               shuffle="none (indexed)" if args.indexed else args.shuffle, memory_limit=args.memory_limit,
+               shuffle="none (indexed)" if args.indexed else args.shuffle,
+               malloc_trim=args.malloc_trim, memory_limit=args.memory_limit,
                load=[load0[0], os.getloadavg()[0]], versions=versions(),
                data_gib=sum(f.stat().st_size for f in data.glob("*.parquet")) / 2**30)
     print(json.dumps(res, indent=1))
@@ -225,14 +238,19 @@ def report_lines(res: dict, ok: bool, indexed: bool) -> list[str]:
         f"## pool_many on dask{' (indexed, no shuffle)' if indexed else ''}: {n:,} analyses × "
         f"{res['k']} studies from Parquet "
         f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)", "",
-        f"`python bench/dask_bench.py --analyses {n}{' --indexed' if indexed else ''} "
+        f"`python bench/dask_bench.py --analyses {n}{' --indexed' if indexed else ''}"
+        f"{' --malloc-trim' if res['malloc_trim'] else ''} "
         "--results` (bench/dask_bench.py): "
-        f"{res['rows']:,} rows in {res['partitions']} Parquet files ({res['data_gib']:.2f} GiB, "
-        f"generated in {res['generate_seconds']:.1f} s), `LocalCluster` with "
+        f"{res['rows']:,} rows in {res['partitions']} Parquet files ({res['data_gib']:.2f} GiB"
+        + (f", generated in {res['generate_seconds']:.1f} s" if res["generate_seconds"] else "")
+        + f"), `LocalCluster` with "
         f"{res['workers']} worker processes × 1 thread, memory limit {res['memory_limit']} "
         "each, " + ("read with `index=\"analysis\", calculate_divisions=True` (no shuffle)"
                     if indexed else f"{res['shuffle']} shuffle on `analysis`")
-        + ", REML, result written to Parquet.", "",
+        + ", REML, result written to Parquet; workers "
+        + ("with dask's `MALLOC_TRIM_THRESHOLD_=65536`" if res["malloc_trim"] else
+           "without dask's `MALLOC_TRIM_THRESHOLD_=65536` (glibc's default: see the script)")
+        + ".", "",
         "| analyses | rows | wall time | peak RSS, all processes | result rows | all converged |",
         "|---|---|---|---|---|---|",
         f"| {n:,} | {res['rows']:,} | {res['seconds']:.1f} s | {res['peak_rss_mb']:,.0f} MB "
