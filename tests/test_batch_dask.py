@@ -154,6 +154,25 @@ def test_bad_row_raises_the_pandas_error_when_computed(dd, col, value):
     assert "row 17" in str(dask_error.value)
 
 
+def test_rows_reach_the_fit_in_their_original_order(dd, monkeypatch):
+    """The shuffle scrambles rows; each partition is put back in the input order first."""
+    from iometa import batch
+
+    df = _table(seed=9, n_analyses=12)
+    seen = []
+    real = batch.pool_many
+
+    def spy(data, **opts):
+        if isinstance(data, pd.DataFrame) and len(data) > 3:
+            seen.append(data.index.to_numpy())
+        return real(data, **opts)
+
+    out = iometa.pool_many(dd.from_pandas(df, npartitions=4), by="a", method="DL")
+    monkeypatch.setattr(batch, "pool_many", spy)
+    out.compute()
+    assert seen and all((np.diff(ix) > 0).all() for ix in seen)  # from_pandas: index = row
+
+
 def test_nothing_is_computed_until_asked(dd):
     df = _table(seed=6)
 
