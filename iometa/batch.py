@@ -35,17 +35,20 @@ CI_COLUMNS = ("tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "h2_ci_l
 @overload
 def pool_many(data: pd.DataFrame, *, by: Any, yi: str = ..., vi: str = ..., method: str = ...,
               test: str = ..., level: float = ..., heterogeneity_ci: bool = ...,
-              pi_method: str = ..., adhoc: bool = ...) -> pd.DataFrame: ...
+              pi_method: str = ..., adhoc: bool = ..., tau_prior: str = ...,
+              tau_scale: float = ..., mu_prior: Any = ...) -> pd.DataFrame: ...
 
 
 @overload
 def pool_many(data: dd.DataFrame, *, by: Any, yi: str = ..., vi: str = ..., method: str = ...,
               test: str = ..., level: float = ..., heterogeneity_ci: bool = ...,
-              pi_method: str = ..., adhoc: bool = ...) -> dd.DataFrame: ...
+              pi_method: str = ..., adhoc: bool = ..., tau_prior: str = ...,
+              tau_scale: float = ..., mu_prior: Any = ...) -> dd.DataFrame: ...
 
 
 def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95,
-              heterogeneity_ci=False, pi_method="metafor", adhoc=False):
+              heterogeneity_ci=False, pi_method="metafor", adhoc=False,
+              tau_prior="half-normal", tau_scale=0.5, mu_prior=None):
     """Pool every analysis of a long table at once: one row per analysis.
 
     ``data`` has one row per study; the column(s) ``by`` identify the analysis (e.g. outcome ×
@@ -82,6 +85,15 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     skipped; the rows then come back sorted by ``by`` across partitions too (and the row an
     error names is its position within its partition).
 
+    ``method="bayes"``: the exact Bayesian random-effects model of :func:`iometa.pool_bayes`
+    (priors ``tau_prior``, ``tau_scale``, ``mu_prior`` as there) for every analysis, batched
+    (:func:`iometa.core.bayes_batch.fit_bayes_arrays`: a fixed composite quadrature, within
+    1e-6 of ``pool_bayes``); columns ``k``, ``mu_median``, ``mu_mean``, ``mu_sd``,
+    ``mu_ci_low``, ``mu_ci_high`` (central posterior intervals at ``level``), ``tau_median``,
+    ``tau_ci_low``, ``tau_ci_high``, ``pi_low``, ``pi_high`` (θ_new), ``log_marginal``,
+    ``bf01`` (Bayes factor of τ = 0) and ``note``; ``test``, ``heterogeneity_ci``,
+    ``pi_method`` and ``adhoc`` do not apply (pandas frames only).
+
     metafor has no batched equivalent (``rma()`` per analysis, e.g. in ``by()``); PyMARE's
     estimators take (k, B) arrays. References: DerSimonian & Laird 1986; Viechtbauer 2005
     (J Educ Behav Stat 30:261); Hartung & Knapp 2001 (Stat Med 20:3875); Higgins & Thompson
@@ -98,6 +110,9 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     >>> round(float(out["tau2"].iloc[0]), 4)
     0.1107
     """
+    if method == "bayes":
+        return _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior,
+                                (test, heterogeneity_ci, pi_method, adhoc))
     if _is_dask_frame(data):
         return _pool_many_dask(data, by=by, yi=yi, vi=vi, method=method, test=test, level=level,
                                heterogeneity_ci=heterogeneity_ci, pi_method=pi_method,
@@ -126,6 +141,55 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
             out[name][ids] = values
     frame = keys.assign(**{name: out[name] for name in names})
     frame["note"] = _notes(frame, method, test, pi_method)
+    return frame
+
+
+#: result columns of method="bayes" (posterior summaries, as iometa.core.bayes_batch.BayesBatch)
+BAYES_COLUMNS = ("k", "mu_median", "mu_mean", "mu_sd", "mu_ci_low", "mu_ci_high", "tau_median",
+                 "tau_ci_low", "tau_ci_high", "pi_low", "pi_high", "log_marginal", "bf01")
+
+
+def _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior, others):
+    """pool_many(method="bayes"): the analyses in chunks of similar k through the batched
+    exact Bayesian model."""
+    from .core.bayes_batch import fit_bayes_arrays
+
+    if _is_dask_frame(data):
+        raise ValueError("pool_many(method='bayes') takes a pandas DataFrame; for a dask frame "
+                         "use data.map_partitions after a shuffle on `by`, or compute it first")
+    test, heterogeneity_ci, pi_method, adhoc = others
+    if test != "z" or heterogeneity_ci or pi_method != "metafor" or adhoc:
+        raise ValueError("test, heterogeneity_ci, pi_method and adhoc do not apply to "
+                         "method='bayes' (posterior intervals); leave them at their defaults")
+    cols = _check_args(data, by, yi, vi, "REML", "z", level)
+    y = _numeric(data, yi, "yi")
+    v = _numeric(data, vi, "vi")
+    codes, n_groups = _group_codes(data, cols)
+    order = None if _nondecreasing(codes) else np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    first = starts if order is None else order[starts]
+    keys = data[cols].iloc[first].reset_index(drop=True)
+    _check_values(y, v, data, cols)
+    out: dict[str, np.ndarray] = {}
+    for ids in _chunks(counts):
+        Y, V, M = _padded(y, v, order, starts, counts, ids)
+        res = fit_bayes_arrays(np.ascontiguousarray(Y), np.ascontiguousarray(V),
+                               None if M is None else np.ascontiguousarray(M),
+                               tau_prior=tau_prior, tau_scale=tau_scale, mu_prior=mu_prior,
+                               level=level)
+        for name in BAYES_COLUMNS:
+            values = np.asarray(getattr(res, name))
+            if name not in out:
+                out[name] = np.empty(n_groups, dtype=values.dtype)
+            out[name][ids] = values
+    frame = keys.assign(**{name: out[name] for name in BAYES_COLUMNS})
+    note = np.where(frame["k"].to_numpy() == 1, "one study: the posterior of tau is driven by "
+                    "its prior", "")
+    note = np.where(np.isinf(frame["mu_sd"].to_numpy()),
+                    np.where(note == "", "", note + "; ") + "the posterior SD of mu does not "
+                    "exist (reported as inf)", note)
+    frame["note"] = note.astype(object)
     return frame
 
 
