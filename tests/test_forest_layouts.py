@@ -161,7 +161,8 @@ def test_comparison_rows_name_the_arms():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         studies = iometa.load_studies()
-        sel = iometa.comparison_rows(studies, "local_progression", "MWA", "RFA")
+        sel = iometa.comparison_rows(studies, "local_progression", "MWA", "RFA",
+                                     unit="patients")
         res = iometa.pool_two_groups("events_1", "total_1", "events_2", "total_2",
                                      data=sel.rows, labels="label", measure="RR", method="FE")
     texts = _texts(iometa.forest_plot(res, layout="RevMan5"))
