@@ -21,8 +21,9 @@ CELLS = [
         (`iometa.comparison_rows` → `iometa.pool_two_groups`, Mantel–Haenszel and inverse
         variance, RevMan-style forest plot), next to the indirect comparison of the same
         modalities' single-arm rows.
-     3. **TARE vs TACE** from a **fictional** example table (the study table has no
-        head-to-head TARE-vs-TACE rows), directly and indirectly, and why the two can differ.
+     3. **TARE vs TACE**: the few real comparative rows of the study table that pair, then a
+        **fictional** example table to show a direct and an indirect comparison side by side,
+        and why the two can differ.
      """),
     ("markdown", """
      > **Read this before the numbers.** A head-to-head study compares its two arms within
@@ -120,9 +121,10 @@ CELLS = [
     ("markdown", """
      ### Direct: per nodule, complete ablation and local progression
 
-     The per-nodule comparison pairs its arms the same way. Complete ablation is a benefit
-     (a risk ratio above one favours MWA), local progression a harm. Each analysis rests on a
-     single comparative study, so its pooled ratio is that study's own.
+     The per-nodule comparisons pair their arms the same way. Complete ablation is a benefit
+     (a risk ratio above one favours MWA), local progression a harm. The number of paired
+     comparative studies (k) is printed with each result: with one study the pooled ratio is
+     that study's own, and even two studies say little about heterogeneity.
      """),
     ("code", """
      for outcome in ("complete_ablation", "local_progression"):
@@ -131,7 +133,9 @@ CELLS = [
                            "total_2"]])
          res = try_pool(f"{outcome}: Mantel–Haenszel risk ratio", data=sel.rows, measure="RR",
                         method="MH")
-     fig = iometa.forest_plot(res, layout="RevMan5")
+         if outcome == "complete_ablation":
+             ca_res = res
+     fig = iometa.forest_plot(ca_res, layout="RevMan5", favours=("RFA", "MWA"))
      """),
     ("markdown", """
      ### Direct: major complications, a double-zero study
@@ -168,11 +172,32 @@ CELLS = [
      print("Test for subgroup differences:", single_sub.test_separate.describe(3))
      """),
     ("markdown", """
-     ## 3. TARE vs TACE (fictional example)
+     ## 3. TARE vs TACE
 
-     > **FICTIONAL DATA.** The study table has no head-to-head TARE-vs-TACE rows (the comparative
-     > study the reviews cite could not be found in the stored corpus; see `data/README.md`).
-     > The table [`example_head_to_head.csv`](example_head_to_head.csv) next to this notebook is
+     ### Real comparative rows
+
+     The study table holds a few comparative TARE-vs-TACE cohorts read from their primary
+     abstracts, but most of them print medians or survival rates, not counts that pair into a
+     2×2 table. `comparison_rows` pairs what can be paired and lists the rest with the reason.
+     """),
+    ("code", """
+     for outcome, control in (("major_complication", "TACE"), ("technical_success", "TACE"),
+                              ("mortality", "DEB-TACE")):
+         sel = iometa.comparison_rows(studies, outcome, treatment="TARE", control=control)
+         display(Markdown(f"**{outcome}**, TARE vs {control}: {len(sel.rows)} comparison(s) "
+                          f"paired" + (f" ({sel.note})" if sel.note else "")))
+         if len(sel.rows):
+             display(sel.rows[["label", "unit_of_analysis", "events_1", "total_1", "events_2",
+                               "total_2"]])
+             _ = try_pool(f"{outcome}: Mantel–Haenszel risk difference", data=sel.rows,
+                          measure="RD", method="MH")
+     """),
+    ("markdown", """
+     ### A fictional example table
+
+     > **FICTIONAL DATA.** The real comparative TARE-vs-TACE rows above are too few to show
+     > the method (the comparative study the reviews cite could not be found in the stored
+     > corpus; see `data/README.md`). The table [`example_head_to_head.csv`](example_head_to_head.csv) next to this notebook is
      > **invented**: its studies (`Example-P` … `Example-X`) do not exist and its numbers are
      > not evidence about either treatment. It holds five comparative studies stored as arm
      > rows and four single-arm series, to show the mechanics of a direct and an indirect
