@@ -100,7 +100,7 @@ def reading_text(cfg: ReportConfig, data_dictionary: str | None) -> str:
         "range in which a new study's true value is expected; k ≥ 3 only); I² = share of the "
         "variability due to between-study differences; τ² = between-study variance on the model "
         "scale; p = test for differences between the groups. \"–\" = not estimable or not "
-        "reported. The CSV files hold the same numbers at full precision. Source = the "
+        "reported. The CSV files hold the same numbers to 6 significant digits. Source = the "
         "`source` column as the table gives it, with the reference number (ref.) in that "
         f"source and the publication's PMID, DOI or URL where the table has them{where}; "
         "line = line of the study table.")

@@ -1,6 +1,6 @@
 """Tidy tables of the report: pooled results per group, and the rows each analysis used.
 
-Each table comes twice: a numeric frame (written as CSV, full precision) and a display frame
+Each table comes twice: a numeric frame (written as CSV, 6 significant digits) and a display frame
 (written as Markdown: percentages, months, "estimate [CI]" in one cell).
 """
 
