@@ -21,6 +21,7 @@ import pandas as pd
 
 from .._warnings import DataWarning
 from .cells import _clean
+from .fastread import read_csv_fast
 from .errors import (
     Problem,
     StudyTableError,
@@ -77,7 +78,7 @@ def default_data_path() -> Path:
 
 def _decode(data: bytes, path: Any) -> tuple[str, str]:
     """Bytes -> (text, encoding name); warns when the file is not UTF-8."""
-    if data.startswith(b"PK\x03\x04"):
+    if data.startswith(b"PK\x03\x04"):  # (keep in step with _plain_head)
         raise _file_error(
             path,
             "this is an Excel workbook (.xlsx) or another zip file, not a CSV file: "
@@ -121,6 +122,18 @@ def _decode(data: bytes, path: Any) -> tuple[str, str]:
     if "\x00" in text or _is_binary(text):
         raise binary
     return text, encoding
+
+
+def _plain_head(head: bytes) -> bool:
+    """False when the first bytes are a workbook or another format that :func:`_decode`
+    names (the fast reader leaves such files to it)."""
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return False
+    try:
+        _other_format(head, "")
+    except StudyTableError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,6 +328,9 @@ def read_study_table(path: str | os.PathLike, *, sheet: str | None = None) -> pd
     if sheet is not None:
         raise _file_error(path, f"sheet={sheet!r} was given but this is a CSV file, which "
                                 "has no sheets (sheets are read from .xlsx and .ods files)")
+    fast = read_csv_fast(path)
+    if fast is not None:
+        return fast
     text, encoding = _decode(_read_bytes(path), path)
     if not _clean(text.replace("\r", " ").replace("\n", " ")):
         raise _file_error(
