@@ -84,14 +84,9 @@ def _bad(t: _Table, col: str) -> np.ndarray:
 
 def _by_value(t: _Table, col: str, rule: Callable[[Any], bool]) -> np.ndarray:
     """rule(value) of every row, computed once per distinct value."""
-    memo: dict[Any, bool] = {}
-    out = np.empty(t.n, dtype=bool)
-    for i, v in enumerate(t.values[col]):
-        r = memo.get(v)
-        if r is None:
-            r = memo[v] = bool(rule(v))
-        out[i] = r
-    return out
+    values = t.values[col]
+    memo = {v: bool(rule(v)) for v in dict.fromkeys(values)}
+    return np.fromiter(map(memo.__getitem__, values), dtype=bool, count=t.n)
 
 
 def _rows_to_check(t: _Table, this_year: int) -> np.ndarray:

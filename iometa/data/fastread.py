@@ -38,7 +38,9 @@ from .errors import StudyTableError
 #: bytes of the file read at a time while scanning it
 _CHUNK = 1 << 24
 #: control characters that send a file to the general reader (which names or tolerates them)
-_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(14, 32)) + b"\x7f"
+#: every byte to 1, the control characters to 0 (bytes.translate is fast)
+_MARK_CONTROL = bytes(0 if b in _CONTROL else 1 for b in range(256))
 _HEAD_LINES = 64
 #: a character that certainly survives trimming: printable ASCII, not a space
 _VISIBLE = re.compile(r"[!-~]")
@@ -61,7 +63,7 @@ def _scan(path: Path) -> tuple[bytes, int] | None:
                 head = chunk[:1 << 16]
                 if not _plain_head(head):
                     return None
-            if _CONTROL.search(chunk):
+            if b"\x00" in chunk.translate(_MARK_CONTROL):
                 return None
             cr = chunk.count(b"\r")
             if cr:

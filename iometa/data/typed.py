@@ -10,13 +10,14 @@ than the number of patients, a misspelt extra column).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._warnings import DataWarning
+from . import fastpath
 from .columns import _Table
 from .errors import _outside_loader
 from .schema import _CATEGORICAL, _FLOAT, _INT, _TEXT, COLUMNS
@@ -61,10 +62,11 @@ def _unit_warnings(t: _Table) -> list[str]:
     V = t.values
     groups: dict[tuple[str, str], dict[str, list[int]]] = {}
     big: list[str] = []
-    for i in range(t.n):
-        u, out, mod = V["unit_of_analysis"][i], V["outcome"][i], V["modality"][i]
+    for line, u, out, mod in zip(t.lines, V["unit_of_analysis"], V["outcome"], V["modality"]):
         if u in ("patients", "lesions") and out is not None and mod is not None:
-            groups.setdefault((out, mod), {}).setdefault(u, []).append(t.lines[i])
+            groups.setdefault((out, mod), {}).setdefault(u, []).append(line)
+    for i in _maybe(t, _total_above_n):
+        u = V["unit_of_analysis"][i]
         tot = V["total"][i]
         for unit, col in (("patients", "n_patients"), ("lesions", "n_lesions")):
             n = V[col][i]
@@ -100,7 +102,7 @@ def _absurd_warnings(t: _Table) -> list[str]:
     into a months column unconverted (value equal to value_reported, unit_reported not months)."""
     V = t.values
     found = []
-    for i in range(t.n):
+    for i in _maybe(t, _absurd_rows):
         months = ["timepoint_months"] + (
             ["value", "ci_low", "ci_high"] if t.kinds[i] == "duration" else []
         )
@@ -118,6 +120,40 @@ def _absurd_warnings(t: _Table) -> list[str]:
                 found.append(f"{where} months is more than 100 years: check the number")
         found += _unconverted(t, i)
     return found
+
+
+def _maybe(t: _Table, rows: Callable[[_Table], np.ndarray]) -> Iterable[int]:
+    """Every row, or (fast path) the rows that rows(t) says may deserve the warning."""
+    if not fastpath.ENABLED:
+        return range(t.n)
+    return np.flatnonzero(rows(t)).tolist()
+
+
+def _num(t: _Table, col: str) -> np.ndarray:
+    return np.array(t.values[col], dtype=float)
+
+
+def _total_above_n(t: _Table) -> np.ndarray:
+    tot = _num(t, "total")
+    with np.errstate(invalid="ignore"):
+        return (tot > _num(t, "n_patients")) | (tot > _num(t, "n_lesions"))
+
+
+def _absurd_rows(t: _Table) -> np.ndarray:
+    """Rows with a number of months out of range, or a duration reported in other units."""
+    kinds = np.array(t.kinds, dtype=object)
+    duration = kinds == "duration"
+    out = np.zeros(t.n, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for col in ("timepoint_months", "value", "ci_low", "ci_high"):
+            x = _num(t, col)
+            hit = np.isfinite(x) & ((x > _MAX_MONTHS) | (x >= _EXCEL_SERIALS[0]))
+            out |= hit if col == "timepoint_months" else hit & duration
+    units = np.array(t.values["unit_reported"], dtype=object)
+    other = np.zeros(t.n, dtype=bool)
+    for unit in _MONTHS_PER:
+        other |= units == unit
+    return out | (duration & other)
 
 
 def _unconverted(t: _Table, i: int) -> list[str]:
