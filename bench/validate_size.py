@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -85,3 +84,126 @@ def make_table(path: Path, rows: int, *, invalid: bool = False, seed: int = SEED
                 w.writerow(r)
                 written += 1
     return path.stat().st_size
+
+
+_MEASURE = r"""
+import resource, subprocess, sys, time, json
+t0 = time.perf_counter()
+r = subprocess.run([sys.executable, "-m", "iometa", "validate", sys.argv[1]],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+wall = time.perf_counter() - t0
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "cpu": u.ru_utime + u.ru_stime, "rss_kb": u.ru_maxrss,
+                  "rc": r.returncode, "stdout": r.stdout[-2000:], "stderr_head": r.stderr[:3000],
+                  "stderr_lines": r.stderr.count("\n"), "stderr_bytes": len(r.stderr)}))
+"""
+
+
+def measure(path: Path) -> dict:
+    """One ``iometa validate`` run in a fresh measuring process (so RUSAGE_CHILDREN is its)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], env=env, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    res = json.loads(out)
+    res["load"] = os.getloadavg()[0]
+    return res
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _stats(xs: list[float]) -> str:
+    return f"{min(xs):.1f} / {statistics.median(xs):.1f} / {max(xs):.1f}"
+
+
+def report(results: dict[str, list[dict]], sizes: dict[str, int], rows: int) -> str:
+    import pandas
+    import pyarrow
+
+    mb = 1024 * 1024
+    lines = [SECTION, "",
+             f"Run {time.strftime('%Y-%m-%dT%H:%M', time.gmtime())} UTC with "
+             f"`python bench/validate_size.py --rows {rows}` (seed {SEED}): "
+             f"`python -m iometa validate FILE` in a fresh interpreter per round; wall time and "
+             "the child's CPU time (user + system) and peak RSS (`getrusage(RUSAGE_CHILDREN)`). "
+             "Rounds: min / median / max.", "",
+             "| table | rows | file | wall s | CPU s | peak RSS MB | RSS limit MB | "
+             "load (1 min) | exit | met (≤ 15 s wall, ≤ limit) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, rs in results.items():
+        size = sizes[name]
+        limit = max(1024 * mb, 3 * size)
+        walls = [r["wall"] for r in rs]
+        cpus = [r["cpu"] for r in rs]
+        rss = [r["rss_kb"] * 1024 / mb for r in rs]
+        loads = [r["load"] for r in rs]
+        met_t = statistics.median(walls) <= 15
+        met_m = max(r["rss_kb"] * 1024 for r in rs) <= limit
+        lines.append(
+            f"| {name} | {rows:,} | {size / mb:,.0f} MB | {_stats(walls)} | {_stats(cpus)} | "
+            f"{_stats(rss)} | {limit / mb:,.0f} | {_stats(loads)} | "
+            f"{sorted({r['rc'] for r in rs})} | time {'yes' if met_t else 'no'}, "
+            f"memory {'yes' if met_m else 'no'} |")
+    lines.append("")
+    for name, rs in results.items():
+        r = rs[-1]
+        out = (r["stdout"].strip().splitlines() or [""])[-1]
+        err = r["stderr_head"].strip().splitlines()
+        lines.append(f"- {name}: stdout ends `{out[:160]}`; stderr {r['stderr_lines']:,} lines "
+                     f"({r['stderr_bytes'] / 1024:,.0f} KB), first: `{(err or [''])[0][:160]}`")
+    lines += ["", f"Machine: {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} cores (shared with other work: the load average is the "
+              "1-minute value when each round ended; CPU time is less affected by the load than "
+              f"wall time); {platform.platform()}. Versions: Python {platform.python_version()}, "
+              f"pandas {pandas.__version__}, pyarrow {pyarrow.__version__}, numpy "
+              f"{np.__version__}, iometa commit {_git_commit()}.", ""]
+    return "\n".join(lines)
+
+
+def write_section(out: Path, text: str) -> None:
+    """Replace the section in ``out`` (or append it)."""
+    old = out.read_text(encoding="utf-8") if out.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    new = pattern.sub(lambda _m: text + "\n", old) if pattern.search(old) else (
+        old.rstrip("\n") + "\n\n" + text + "\n")
+    out.write_text(new, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument("--dir", type=Path, default=None, help="where to write the tables")
+    ap.add_argument("--no-invalid", action="store_true", help="skip the pathological table")
+    args = ap.parse_args(argv)
+    work = args.dir or Path(tempfile.mkdtemp(prefix="iometa-size-"))
+    work.mkdir(parents=True, exist_ok=True)
+    tables = {"realistic": work / "studies_1m.csv"}
+    if not args.no_invalid:
+        tables["every row invalid"] = work / "studies_1m_invalid.csv"
+    sizes = {}
+    for name, path in tables.items():
+        if not path.exists():
+            make_table(path, args.rows, invalid=name != "realistic")
+        sizes[name] = path.stat().st_size
+    results: dict[str, list[dict]] = {name: [] for name in tables}
+    for k in range(args.rounds):
+        for name, path in tables.items():
+            r = measure(path)
+            results[name].append(r)
+            print(f"round {k + 1} {name}: wall {r['wall']:.1f} s, cpu {r['cpu']:.1f} s, "
+                  f"peak RSS {r['rss_kb'] / 1024:.0f} MB, exit {r['rc']}, load {r['load']:.1f}",
+                  flush=True)
+    write_section(args.out, report(results, sizes, args.rows))
+    print(f"wrote the section '{SECTION[3:]}' of {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

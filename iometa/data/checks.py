@@ -10,9 +10,10 @@ use its value.
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -448,7 +449,6 @@ def _check_duplicates(t: _Table) -> None:
         _duplicates_fast(t)
         return
     V = t.values
-    w = t.row_word
     first_full: dict[tuple, int] = {}
     first_key: dict[tuple, int] = {}
     for i in range(t.n):
@@ -520,11 +520,12 @@ def _ids(t: _Table, col: str | None, bad_marked: bool, extra: pd.Series | None =
             good[list(bad)] = False
         # one row of each distinct cell that is not bad: its value is that of every such row
         pos = np.where(codes < 0, len(t.codes[col][1]) - 1, codes)
-        kept, first = np.unique(pos[good], return_index=True)
-        rep = np.flatnonzero(good)[first]
+        rows = np.flatnonzero(good)
+        rep = np.full(len(t.codes[col][1]), -1, dtype=np.int64)
+        rep[pos[rows][::-1]] = rows[::-1]  # the first good row of each distinct cell
         per = np.zeros(len(t.codes[col][1]), dtype=np.int64)
-        for k, i in zip(kept.tolist(), rep.tolist()):
-            per[k] = table.setdefault(values[i], len(table))
+        for k in np.flatnonzero(rep >= 0).tolist():
+            per[k] = table.setdefault(values[int(rep[k])], len(table))
         out = per[pos]
     else:
         out = np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int64,
@@ -534,7 +535,7 @@ def _ids(t: _Table, col: str | None, bad_marked: bool, extra: pd.Series | None =
     return out
 
 
-def _combine(parts: list[np.ndarray], n: int) -> np.ndarray:
+def _combine(parts: Iterable[np.ndarray], n: int) -> np.ndarray:
     """One integer per row, equal where every part is equal."""
     key = np.zeros(n, dtype=np.int64)
     for part in parts:
@@ -545,8 +546,10 @@ def _combine(parts: list[np.ndarray], n: int) -> np.ndarray:
 
 def _first_of_group(key: np.ndarray) -> np.ndarray:
     """For each row, the first row with the same key."""
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    return first[inverse.ravel()]
+    codes, uniques = pd.factorize(key)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(key) - 1, -1, -1)
+    return first[codes]
 
 
 def _duplicates_fast(t: _Table) -> None:
@@ -554,9 +557,9 @@ def _duplicates_fast(t: _Table) -> None:
     n = t.n
     if n == 0:
         return
-    parts = [_ids(t, c, True) for c in COLUMNS]
-    parts += [_ids(t, None, False, s) for s in t.extras.values()]
-    first = _first_of_group(_combine(parts, n))
+    parts = (_ids(t, c, True) for c in COLUMNS)
+    extras = (_ids(t, None, False, s) for s in t.extras.values())
+    first = _first_of_group(_combine(itertools.chain(parts, extras), n))
     rows = np.arange(n)
     repeated = first != rows
     for i in np.flatnonzero(repeated).tolist():
@@ -569,7 +572,7 @@ def _duplicates_fast(t: _Table) -> None:
     idx = np.flatnonzero(eligible)
     if idx.size == 0:
         return
-    key = _combine([_ids(t, c, False)[idx] for c in cols], idx.size)
+    key = _combine((_ids(t, c, False)[idx] for c in cols), idx.size)
     first_key = _first_of_group(key)
     for pos in np.flatnonzero(first_key != np.arange(idx.size)).tolist():
         i, j = int(idx[pos]), int(idx[first_key[pos]])

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .aliases import column_hint
 from . import fastpath
+from .aliases import column_hint
 from .cells import (
     _BAD,
     _MISSING,
@@ -245,7 +245,8 @@ def _factorize(t: _Table, col: str) -> tuple[np.ndarray, list[Any]]:
     -1 is ``pd.NA`` (the last element), so that ``uniques[code]`` is every row's cell."""
     if col not in t.codes:
         codes, uniques = pd.factorize(t.cells[col], use_na_sentinel=True)
-        t.codes[col] = (np.asarray(codes, dtype=np.intp), list(uniques) + [pd.NA])
+        small = np.int32 if len(uniques) < 2**31 - 1 else np.intp  # half the memory
+        t.codes[col] = (np.asarray(codes, dtype=small), list(uniques) + [pd.NA])
     return t.codes[col]
 
 

@@ -21,7 +21,6 @@ import pandas as pd
 
 from .._warnings import DataWarning
 from .cells import _clean
-from .fastread import read_csv_fast
 from .errors import (
     Problem,
     StudyTableError,
@@ -29,6 +28,7 @@ from .errors import (
     _line_problem,
     _outside_loader,
 )
+from .fastread import read_csv_fast
 from .header import _header_columns
 from .sheets import _is_spreadsheet, _read_spreadsheet
 from .sniff import (

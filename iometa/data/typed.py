@@ -28,7 +28,9 @@ def _typed_frame(t: _Table) -> pd.DataFrame:
     data: dict[str, Any] = {}
     for col in COLUMNS:
         vals = t.values[col]
-        if col in _TEXT:
+        if fastpath.ENABLED and col in t.codes and (col in _TEXT or col in _CATEGORICAL):
+            data[col] = _typed_from_codes(t, col)
+        elif col in _TEXT:
             if col == "subgroup":
                 vals = ["" if v is None else v for v in vals]
             data[col] = pd.array(vals, dtype=pd.StringDtype())
@@ -37,7 +39,7 @@ def _typed_frame(t: _Table) -> pd.DataFrame:
         elif col in _INT:
             data[col] = pd.array(vals, dtype="Int64")
         elif col in _FLOAT:
-            data[col] = np.array([np.nan if v is None else v for v in vals], dtype="float64")
+            data[col] = np.array(vals, dtype="float64")  # None -> NaN
         else:
             data[col] = pd.array(vals, dtype="boolean")
     out = pd.DataFrame(data)
@@ -50,6 +52,61 @@ def _typed_frame(t: _Table) -> pd.DataFrame:
         out.attrs["sheet"] = t.sheet
     out.attrs["vocabulary"] = t.vocabulary
     return out
+
+
+def _typed_from_codes(t: _Table, col: str) -> Any:
+    """A text or categorical column built from its distinct cells: each row's value is that
+    of the first row with the same cell (the parsed values are a function of the cell)."""
+    import pyarrow as pa
+
+    codes, uniques = t.codes[col]
+    pos = np.where(codes < 0, len(uniques) - 1, codes)
+    present, first = np.unique(pos, return_index=True)
+    values = [t.values[col][i] for i in first.tolist()]
+    if col in _CATEGORICAL:
+        categories = list(t.vocab[col])
+        index = {c: k for k, c in enumerate(categories)}
+        per = np.full(len(uniques), -1, dtype=np.int64)
+        per[present] = [index.get(v, -1) if v is not None else -1 for v in values]
+        return pd.Categorical.from_codes(per[pos], categories=categories)
+    if col == "subgroup":
+        values = ["" if v is None else v for v in values]
+    raw = t.cells[col]
+    if all(v is None or v == uniques[k] for k, v in zip(present.tolist(), values)):
+        # every value is its cell or missing: the cells' buffers with a validity bitmap
+        valid = np.zeros(len(uniques), dtype=bool)
+        valid[present] = [v is not None for v in values]
+        shared = _masked(raw._pa_array, valid[pos])
+        if shared is not None:
+            return pd.array(pd.arrays.ArrowStringArray(shared), dtype=pd.StringDtype())
+    slot = np.zeros(len(uniques), dtype=np.int64)
+    slot[present] = np.arange(len(present))
+    distinct = pa.array(values, type=pa.large_string())
+    return pd.array(pd.arrays.ArrowStringArray(distinct.take(pa.array(slot[pos]))),
+                    dtype=pd.StringDtype())
+
+
+def _masked(chunked: Any, valid: np.ndarray) -> Any:
+    """The large_string chunked array with the rows not valid set missing, sharing its
+    offsets and data (None if its layout is not the plain one)."""
+    import pyarrow as pa
+
+    if chunked.type != pa.large_string():
+        return None
+    chunks = []
+    start = 0
+    for ch in chunked.chunks:
+        n = len(ch)
+        bufs = ch.buffers()
+        if len(bufs) != 3:
+            return None
+        bits = np.concatenate([np.zeros(ch.offset, dtype=bool), valid[start:start + n]])
+        bitmap = pa.py_buffer(np.packbits(bits, bitorder="little").tobytes())
+        nulls = n - int(np.count_nonzero(valid[start:start + n]))
+        chunks.append(pa.Array.from_buffers(pa.large_string(), n, [bitmap, bufs[1], bufs[2]],
+                                            null_count=nulls, offset=ch.offset))
+        start += n
+    return pa.chunked_array(chunks, type=pa.large_string())
 
 
 def _lines_text(lines: Sequence[int]) -> str:
