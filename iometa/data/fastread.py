@@ -49,7 +49,7 @@ _VISIBLE = re.compile(r"[!-~]")
 def _scan(path: Path) -> tuple[bytes, int] | None:
     """(the first bytes, number of physical lines), or None when the file needs the general
     reader (control characters, a lone carriage return, another format)."""
-    from .read import _plain_head
+    from .sniff import _plain_head
 
     head = b""
     lines = 0
@@ -99,7 +99,7 @@ def _read(p: Path, path: Any) -> pd.DataFrame | None:
     head, n_lines = scanned
     if head.startswith(b"\xff\xfe") or head.startswith(b"\xfe\xff"):
         return None
-    from .read import _find_delimiter
+    from .sniff import _find_delimiter
 
     first_lines = head.split(b"\n")[:_HEAD_LINES]
     if len(first_lines) < _HEAD_LINES and n_lines > len(first_lines):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -33,12 +32,11 @@ from .header import _header_columns
 from .sheets import _is_spreadsheet, _read_spreadsheet
 from .sniff import (
     _decode_legacy,
+    _find_delimiter,
     _is_binary,
     _mixed_encodings,
     _nul_lines,
     _other_format,
-    _preamble_error,
-    _preamble_lines,
     _shifted_number,
     _split_number,
 )
@@ -124,50 +122,9 @@ def _decode(data: bytes, path: Any) -> tuple[str, str]:
     return text, encoding
 
 
-def _plain_head(head: bytes) -> bool:
-    """False when the first bytes are a workbook or another format that :func:`_decode`
-    names (the fast reader leaves such files to it)."""
-    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        return False
-    try:
-        _other_format(head, "")
-    except StudyTableError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------------------------
 # text -> records
 # --------------------------------------------------------------------------------------------
-
-
-def _sniff_delimiter(line: str) -> str:
-    """The delimiter of a header line: the most frequent of ',', ';', tab outside quotes."""
-    counts = {",": 0, ";": 0, "\t": 0}
-    quoted = False
-    for ch in line:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in counts:
-            counts[ch] += 1
-    best = max(counts.values())
-    if best == 0:
-        return ","
-    return next(d for d in (",", ";", "\t") if counts[d] == best)
-
-
-def _find_delimiter(text: str, path: Any) -> tuple[str, int]:
-    """(delimiter, number of lines before the header): an Excel "sep=;" line is honoured,
-    otherwise the delimiter is sniffed from the first non-blank line."""
-    physical = io.StringIO(text, newline="").readlines()
-    first = next(i for i, ln in enumerate(physical) if _clean(ln))
-    m = re.match(r"^\s*sep=(.)\s*$", physical[first], re.IGNORECASE)
-    if m:
-        return m.group(1), first + 1
-    n = _preamble_lines(physical, first)
-    if n:
-        raise _preamble_error(physical, first, n, path)
-    return _sniff_delimiter(physical[first]), first
 
 
 def _csv_records(text: str, delimiter: str, skip_lines: int, path: Any) -> list[_Record]:
