@@ -176,6 +176,12 @@ def write_results(path, rounds, ratios, extras, targets, machine_text, versions_
         f"Versions: {versions_text}.", "",
         "## Per round", "", *_per_round(rounds), "",
     ])
+    # keep the section bench/validate_size.py writes (it is measured separately)
+    old = Path(path).read_text() if Path(path).exists() else ""
+    kept = old.find("\n## Validate at size\n")
+    if kept >= 0:
+        end = old.find("\n## ", kept + 1)
+        text = text.rstrip("\n") + "\n" + old[kept:end if end >= 0 else len(old)].rstrip("\n") + "\n"
     Path(path).write_text(text)
     return text
 

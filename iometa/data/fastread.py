@@ -136,6 +136,9 @@ def _read(p: Path, path: Any) -> pd.DataFrame | None:
                                memory_pool=_pool()).read_all()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # rows of another width, text that is not UTF-8, ...
+    pool = _pool()
+    if pool is not None:
+        pool.release_unused()  # the parser's block buffers
     if table.num_rows != n_lines - skip:
         return None  # a record spans lines (a quoted line break or an unclosed quote)
     return _frame(table, skip, delimiter, path)
