@@ -10,9 +10,16 @@ use its value.
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 import re
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from . import fastpath
 from .cells import _display, _fmt
 from .columns import _Table
 from .schema import (
@@ -23,15 +30,17 @@ from .schema import (
     _match,
     _unknown_message,
 )
-from .sources import _check_provenance_ids
+from .sources import DOI_RULE, MAX_PRIMARY_QUOTE_WORDS, PMID_RULE, URL_RULE, _check_provenance_ids
 
 _ESTIMATES = ("value", "ci_low", "ci_high")
 
 
 def _check_rows(t: _Table) -> None:
-    """Apply every row rule to every row."""
+    """Apply every row rule to every row (fast path: to the rows that may break one)."""
     this_year = datetime.date.today().year
-    for i in range(t.n):
+    rows = np.flatnonzero(_rows_to_check(t, this_year)).tolist() if fastpath.ENABLED else (
+        range(t.n))
+    for i in rows:
         _check_required(t, i)
         _check_result(t, i)
         counts = _check_counts(t, i)
@@ -51,6 +60,88 @@ def _check_rows(t: _Table) -> None:
         if t.strict or t.vocabulary.added.get("source"):
             _check_source(t, i)
     _check_study_ids(t)
+
+
+# --------------------------------------------------------------------------------------------
+# the fast path: which rows may break a rule (a superset; the rules run on those rows only)
+# --------------------------------------------------------------------------------------------
+
+
+def _num(t: _Table, col: str) -> np.ndarray:
+    """The parsed values of a numeric column as float64 (NaN where missing)."""
+    return np.array(t.values[col], dtype=float)
+
+
+def _none(t: _Table, col: str) -> np.ndarray:
+    return np.fromiter((v is None for v in t.values[col]), dtype=bool, count=t.n)
+
+
+def _bad(t: _Table, col: str) -> np.ndarray:
+    out = np.zeros(t.n, dtype=bool)
+    if t.bad[col]:
+        out[list(t.bad[col])] = True
+    return out
+
+
+def _by_value(t: _Table, col: str, rule: Callable[[Any], bool]) -> np.ndarray:
+    """rule(value) of every row, computed once per distinct value."""
+    values = t.values[col]
+    memo = {v: bool(rule(v)) for v in dict.fromkeys(values)}
+    return np.fromiter(map(memo.__getitem__, values), dtype=bool, count=t.n)
+
+
+def _rows_to_check(t: _Table, this_year: int) -> np.ndarray:
+    """Rows on which some row rule may record a problem or change a value (every other row
+    passes every rule of :func:`_check_rows` unchanged)."""
+    V = t.values
+    kinds = np.array(t.kinds, dtype=object)
+    proportion, duration = kinds == "proportion", kinds == "duration"
+    x = {c: _num(t, c) for c in ("n_patients", "n_lesions", "events", "total", "ref_no", "year",
+                                 "value", "ci_low", "ci_high", "timepoint_months",
+                                 "lesion_size_cm")}
+    null = {c: np.isnan(a) for c, a in x.items()}
+    bad = {c: _bad(t, c) for c in ("value", "events", "total", "timepoint_months")}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        need = np.zeros(t.n, dtype=bool)
+        for col in REQUIRED_COLUMNS:
+            if col in t.present:
+                need |= _none(t, col) & ~_bad(t, col)
+        has = {c: ~null[c] | bad[c] for c in ("value", "events", "total")}
+        need |= ~has["value"] & (duration | ~has["events"] | ~has["total"])
+        need |= (x["n_patients"] <= 0) | (x["total"] <= 0) | (x["events"] < 0)
+        need |= x["n_lesions"] < 0
+        need |= ~null["events"] & null["total"]
+        need |= x["events"] > x["total"]
+        need |= (x["ref_no"] <= 0) | (x["year"] < 1900) | (x["year"] > this_year + 1)
+        est = [x[c] for c in _ESTIMATES]
+        for e in est:
+            need |= proportion & (np.isinf(e) | (e < 0) | (e > 1))
+        p = x["events"] / x["total"]
+        need |= proportion & (np.abs(x["value"] - p) > _CONSISTENCY_TOL - 1e-9)
+        need |= proportion & ~null["value"] & ~null["events"] & ~null["total"] & ~np.isfinite(p)
+        need |= duration & ((x["value"] <= 0) | (x["ci_low"] < 0) | (x["ci_high"] < 0))
+        lo, v, hi = est[1], est[0], est[2]
+        need |= (lo > hi) | (v < lo - 1e-9) | (v > hi + 1e-9)
+        need |= (x["timepoint_months"] <= 0) | (x["lesion_size_cm"] <= 0)
+    rate = _by_value(t, "outcome", lambda o: o is not None and o.endswith("_rate"))
+    need |= rate & null["timepoint_months"] & ~bad["timepoint_months"]
+    expected = np.array([_UNIT_OF_KIND.get(k or "") for k in t.kinds], dtype=object)
+    units = np.array(V["unit"], dtype=object)
+    need |= (units != None) & (expected != None) & (units != expected)  # noqa: E711
+    for col, rule in (("pmid", PMID_RULE), ("doi", DOI_RULE), ("url", URL_RULE)):
+        need |= _by_value(t, col, lambda s, r=rule: s is not None and not r.match(s))
+    primary = _by_value(t, "source_kind", lambda k: k == "primary")
+    if primary.any():
+        long_quote = _by_value(t, "quote", lambda q: q is not None and len(
+            q.split()) > MAX_PRIMARY_QUOTE_WORDS)
+        need |= primary & ((_none(t, "pmid") & _none(t, "doi")) | _none(t, "locator") | long_quote)
+    if t.strict and "quote" in t.present:
+        need |= _none(t, "quote") & ~primary
+    if (t.strict or t.vocabulary.added.get("source")) and "source" in t.present:
+        sources = t.vocabulary.allowed("source")
+        need |= _by_value(t, "source", lambda s: (t.strict if s is None else
+                                                  _match(s, sources) != s))
+    return need
 
 
 def _check_required(t: _Table, i: int) -> None:
@@ -313,10 +404,24 @@ def _check_study_ids(t: _Table) -> None:
     differ only in case (always an error: the same study written two ways?)."""
     first: dict[str, tuple[str, int]] = {}
     off_rule: list[str] = []
-    for i, sid in enumerate(t.values["study_id"]):
+    off: set[str] = set()
+    ids: Any = enumerate(t.values["study_id"])
+    if fastpath.ENABLED:  # the rule once per distinct id; rows only for ids that need them
+        distinct = [s for s in dict.fromkeys(t.values["study_id"]) if s is not None]
+        off = {s for s in distinct if not STUDY_ID_RULE.match(s)}
+        folded: dict[str, set[str]] = {}
+        for s in distinct:
+            folded.setdefault(s.casefold(), set()).add(s)
+        clash = {s for group in folded.values() if len(group) > 1 for s in group}
+        off_rule = [s for s in distinct if s in off] if not t.strict else []
+        rows = off | clash if t.strict else clash
+        ids = ((i, sid) for i, sid in enumerate(t.values["study_id"]) if sid in rows)
+        if not t.strict:
+            off = set()
+    for i, sid in ids:
         if sid is None:
             continue
-        if not STUDY_ID_RULE.match(sid):
+        if (sid in off) if fastpath.ENABLED else not STUDY_ID_RULE.match(sid):
             if t.strict:
                 t.add(i, "study_id", sid, _STUDY_ID_HELP)
             elif sid not in off_rule:
@@ -340,8 +445,10 @@ def _check_study_ids(t: _Table) -> None:
 
 def _check_duplicates(t: _Table) -> None:
     """Rows repeated exactly, or with the same study, outcome, subgroup and time point."""
+    if fastpath.ENABLED:
+        _duplicates_fast(t)
+        return
     V = t.values
-    w = t.row_word
     first_full: dict[tuple, int] = {}
     first_key: dict[tuple, int] = {}
     for i in range(t.n):
@@ -349,13 +456,7 @@ def _check_duplicates(t: _Table) -> None:
             ("?", _display(t.cells[c][i])) if i in t.bad[c] else V[c][i] for c in COLUMNS
         ) + tuple(_display(s.iloc[i]) for s in t.extras.values())
         if full in first_full:
-            t.add(
-                i,
-                None,
-                None,
-                f"{w} {t.lines[i]} duplicates {w} {t.lines[first_full[full]]} exactly "
-                "(every cell is the same): delete one of them",
-            )
+            _same_row(t, i, first_full[full])
             continue
         first_full[full] = i
         sid, out = V["study_id"][i], V["outcome"][i]
@@ -367,13 +468,113 @@ def _check_duplicates(t: _Table) -> None:
         if key not in first_key:
             first_key[key] = i
             continue
-        tp = "none" if key[4] is None else _fmt(key[4])
-        t.add(
-            i,
-            None,
-            None,
-            f"{w} {t.lines[i]} duplicates {w} {t.lines[first_key[key]]}: same study_id "
-            f"'{sid}', outcome '{out}', subgroup '{key[2]}', arm '{key[3]}', timepoint_months "
-            f"{tp} and source_kind '{key[5]}'; give each row its own subgroup, arm or timepoint, "
-            "or delete one",
-        )
+        _same_key(t, i, first_key[key], key)
+
+
+def _same_key(t: _Table, i: int, j: int, key: tuple) -> None:
+    """Row i repeats the study, outcome, subgroup, arm, time point and source of row j."""
+    w = t.row_word
+    tp = "none" if key[4] is None else _fmt(key[4])
+    t.add(
+        i,
+        None,
+        None,
+        f"{w} {t.lines[i]} duplicates {w} {t.lines[j]}: same study_id "
+        f"'{key[0]}', outcome '{key[1]}', subgroup '{key[2]}', arm '{key[3]}', timepoint_months "
+        f"{tp} and source_kind '{key[5]}'; give each row its own subgroup, arm or timepoint, "
+        "or delete one",
+    )
+
+
+def _same_row(t: _Table, i: int, j: int) -> None:
+    w = t.row_word
+    t.add(
+        i,
+        None,
+        None,
+        f"{w} {t.lines[i]} duplicates {w} {t.lines[j]} exactly "
+        "(every cell is the same): delete one of them",
+    )
+
+
+def _ids(t: _Table, col: str | None, bad_marked: bool, extra: pd.Series | None = None
+         ) -> np.ndarray:
+    """An integer per row, equal where the rows' values are equal (as the tuples of
+    :func:`_check_duplicates` compare them); a bad cell (bad_marked) by the cell as shown."""
+    table: dict[Any, int] = {}
+    if extra is not None and not isinstance(extra.array, pd.arrays.ArrowStringArray):
+        return np.fromiter((table.setdefault(_display(v), len(table)) for v in extra),
+                           dtype=np.int64, count=t.n)
+    if extra is not None:
+        codes, uniques = pd.factorize(extra.array, use_na_sentinel=True)
+        shown = [_display(u) for u in list(uniques) + [pd.NA]]
+        per = np.array([table.setdefault(v, len(table)) for v in shown], dtype=np.int64)
+        return per[np.asarray(codes, dtype=np.intp)]
+    assert col is not None
+    values = t.values[col]
+    bad = t.bad[col] if bad_marked else set()
+    if col in t.codes:
+        codes = t.codes[col][0]
+        good = np.ones(t.n, dtype=bool)
+        if bad:
+            good[list(bad)] = False
+        # one row of each distinct cell that is not bad: its value is that of every such row
+        pos = np.where(codes < 0, len(t.codes[col][1]) - 1, codes)
+        rows = np.flatnonzero(good)
+        rep = np.full(len(t.codes[col][1]), -1, dtype=np.int64)
+        rep[pos[rows][::-1]] = rows[::-1]  # the first good row of each distinct cell
+        per = np.zeros(len(t.codes[col][1]), dtype=np.int64)
+        for k in np.flatnonzero(rep >= 0).tolist():
+            per[k] = table.setdefault(values[int(rep[k])], len(table))
+        out = per[pos]
+    else:
+        out = np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int64,
+                          count=t.n)
+    for i in bad:
+        out[i] = table.setdefault(("?", _display(t.cells[col][i])), len(table))
+    return out
+
+
+def _combine(parts: Iterable[np.ndarray], n: int) -> np.ndarray:
+    """One integer per row, equal where every part is equal."""
+    key = np.zeros(n, dtype=np.int64)
+    for part in parts:
+        key = key * (int(part.max(initial=0)) + 1) + part
+        key = pd.factorize(key)[0].astype(np.int64)
+    return key
+
+
+def _first_of_group(key: np.ndarray) -> np.ndarray:
+    """For each row, the first row with the same key."""
+    codes, uniques = pd.factorize(key)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(key) - 1, -1, -1)
+    return first[codes]
+
+
+def _duplicates_fast(t: _Table) -> None:
+    """:func:`_check_duplicates` on whole columns: the same problems."""
+    n = t.n
+    if n == 0:
+        return
+    parts = (_ids(t, c, True) for c in COLUMNS)
+    extras = (_ids(t, None, False, s) for s in t.extras.values())
+    first = _first_of_group(_combine(itertools.chain(parts, extras), n))
+    rows = np.arange(n)
+    repeated = first != rows
+    for i in np.flatnonzero(repeated).tolist():
+        _same_row(t, i, int(first[i]))
+    V = t.values
+    eligible = ~repeated & ~_none(t, "study_id") & ~_none(t, "outcome")
+    if t.bad["timepoint_months"]:
+        eligible[list(t.bad["timepoint_months"])] = False
+    cols = ("study_id", "outcome", "subgroup", "arm", "timepoint_months", "source_kind")
+    idx = np.flatnonzero(eligible)
+    if idx.size == 0:
+        return
+    key = _combine((_ids(t, c, False)[idx] for c in cols), idx.size)
+    first_key = _first_of_group(key)
+    for pos in np.flatnonzero(first_key != np.arange(idx.size)).tolist():
+        i, j = int(idx[pos]), int(idx[first_key[pos]])
+        _same_key(t, i, j, (V["study_id"][i], V["outcome"][i], V["subgroup"][i] or "",
+                            V["arm"][i] or "", V["timepoint_months"][i], V["source_kind"][i]))

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from . import fastpath
 from .aliases import column_hint
 from .cells import (
     _BAD,
+    _MISSING,
     _NOT_REACHED,
     _NUMBER,
     _clean,
@@ -73,6 +76,8 @@ class _Table:
         self.vocab = {c: vocabulary.allowed(c) for c in _CATEGORICAL}
         self.lines: list[int] = []
         self.kinds: list[str | None] = []  # outcome kind of each row
+        #: fast path: column -> (code of each row's cell, the distinct cells)
+        self.codes: dict[str, tuple[np.ndarray, list[Any]]] = {}
 
     def add(self, i: int | None, column: str | None, value: str | None, message: str) -> None:
         """Record a problem of row i (None: of the whole table or a whole column)."""
@@ -115,7 +120,7 @@ def _match_columns(t: _Table) -> None:
         taken[key] = raw_name
         if canon is not None:
             t.present.add(canon)
-            t.cells[canon] = series.tolist()
+            t.cells[canon] = _cells(series)
         else:
             t.extras[clean] = series.reset_index(drop=True)
     t.lines = _line_numbers(t.df, line_col)
@@ -126,13 +131,20 @@ def _match_columns(t: _Table) -> None:
     _unknown_column_warnings(t)
 
 
+def _cells(series: pd.Series) -> Any:
+    """The raw cells of a column: a list, or (fast path) the Arrow string array itself."""
+    if fastpath.ENABLED and isinstance(series.array, pd.arrays.ArrowStringArray):
+        return series.array
+    return series.tolist()
+
+
 def _line_numbers(df: pd.DataFrame, line_col: pd.Series | None) -> list[int]:
     """The `line` column if it holds whole numbers, else index + 2 (header = line 1)."""
     if line_col is not None:
         try:
             nums = pd.to_numeric(line_col, errors="raise").astype("Float64")
             if not nums.isna().any() and (nums % 1 == 0).all() and (nums.abs() < _MAX_INT).all():
-                return [int(x) for x in nums]
+                return nums.to_numpy(dtype="int64").tolist()
         except (ValueError, TypeError):
             pass
     idx = df.index
@@ -192,19 +204,103 @@ def _unknown_column_warnings(t: _Table) -> None:
 def _parse_columns(t: _Table) -> None:
     """Parse every cell into t.values; a cell that cannot be read is a problem and bad."""
     for col in COLUMNS:
-        if col in _TEXT:
+        if col not in _TEXT and col not in _CATEGORICAL:
+            continue
+        if _fast(t, col):
+            _parse_fast(t, col)
+        elif col in _TEXT:
             t.values[col] = [_parse_text(c) for c in t.cells[col]]
         elif col in _CATEGORICAL:
             t.values[col] = _categorical(t, col)
     # an empty source_kind is a review row (the default of the data dictionary)
-    t.values["source_kind"] = [DEFAULT_SOURCE_KIND if v is None and i not in t.bad["source_kind"]
+    bad_kind = t.bad["source_kind"]
+    t.values["source_kind"] = [DEFAULT_SOURCE_KIND if v is None and i not in bad_kind
                                else v for i, v in enumerate(t.values["source_kind"])]
-    t.kinds = [t.vocabulary.kind(code) for code in t.values["outcome"]]
+    kind_of = {code: t.vocabulary.kind(code) for code in set(t.values["outcome"])}
+    t.kinds = [kind_of[code] for code in t.values["outcome"]]
     for col in _INT:
-        t.values[col] = [_integer(t, col, i, c) for i, c in enumerate(t.cells[col])]
+        if _fast(t, col):
+            _parse_fast(t, col)
+        else:
+            t.values[col] = [_integer(t, col, i, c) for i, c in enumerate(t.cells[col])]
     for col in _FLOAT:
-        t.values[col] = [_float(t, col, i, c) for i, c in enumerate(t.cells[col])]
-    t.values["derived"] = _derived(t)
+        if _fast(t, col):
+            _parse_fast(t, col)
+        else:
+            t.values[col] = [_float(t, col, i, c) for i, c in enumerate(t.cells[col])]
+    t.values["derived"] = _parse_fast(t, "derived") if _fast(t, "derived") else _derived(t)
+
+
+# --------------------------------------------------------------------------------------------
+# the fast path: each distinct cell of an Arrow string column is parsed once
+# --------------------------------------------------------------------------------------------
+
+
+def _fast(t: _Table, col: str) -> bool:
+    return fastpath.ENABLED and isinstance(t.cells[col], pd.arrays.ArrowStringArray)
+
+
+def _factorize(t: _Table, col: str) -> tuple[np.ndarray, list[Any]]:
+    """(code of each row, distinct cells) with code -1 for a missing cell; the cell of code
+    -1 is ``pd.NA`` (the last element), so that ``uniques[code]`` is every row's cell."""
+    if col not in t.codes:
+        codes, uniques = pd.factorize(t.cells[col], use_na_sentinel=True)
+        small = np.int32 if len(uniques) < 2**31 - 1 else np.intp  # half the memory
+        t.codes[col] = (np.asarray(codes, dtype=small), list(uniques) + [pd.NA])
+    return t.codes[col]
+
+
+def _parse_fast(t: _Table, col: str) -> Any:
+    """t.values[col] (and the problems of its cells) from the distinct cells."""
+    codes, uniques = _factorize(t, col)
+    values: list[Any] = []
+    messages: list[str | None] = []
+    rowwise = np.zeros(len(uniques), dtype=bool)  # decided row by row (depends on the row)
+    for cell in uniques:
+        msg = None
+        if col in _TEXT:
+            v: Any = _parse_text(cell)
+        elif col in _CATEGORICAL:
+            text = _parse_text(cell)
+            v = None if text is None else _match(text, t.vocab[col])
+            if text is not None and v is None:
+                msg = _unknown_message(_what(col), text, t.vocab[col], col)
+        elif col in _INT:
+            v, detail, x = _integer_value(cell, t.decimal_comma)
+            if detail is not None:
+                msg = _number_message(col, detail, x, _display(cell) or "", None)
+        elif col in _FLOAT:
+            status, v, _ = _parse_float(cell, t.decimal_comma)
+            if status not in (_NUMBER, _MISSING):
+                rowwise[len(values)] = True
+        else:  # derived
+            status, v = _parse_bool(cell)
+            if status == _BAD:
+                msg = _DERIVED_MESSAGE
+        values.append(v)
+        messages.append(msg)
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    t.values[col] = arr[codes].tolist()
+    flagged = np.array([m is not None for m in messages], dtype=bool)
+    shown = [_display(c) for c in uniques] if flagged.any() else []
+    for i in np.flatnonzero(flagged[codes]).tolist():
+        k = codes[i]
+        t.add(i, col, shown[k], messages[k])  # type: ignore[arg-type]
+        t.bad[col].add(i)
+    if rowwise.any():  # 'not reached' and numbers that cannot be read: rules of the row
+        memo: dict[tuple, tuple[Any, str | None]] = {}
+        for i in np.flatnonzero(rowwise[codes]).tolist():
+            k = codes[i]
+            key = (k, t.kinds[i], t.values["outcome"][i])
+            if key not in memo:
+                memo[key] = _float_value(t, col, i, uniques[k])
+            v, msg = memo[key]
+            t.values[col][i] = v
+            if msg is not None:
+                t.add(i, col, _display(uniques[k]), msg)
+                t.bad[col].add(i)
+    return t.values[col]
 
 
 def _categorical(t: _Table, col: str) -> list[str | None]:
@@ -224,7 +320,15 @@ def _categorical(t: _Table, col: str) -> list[str | None]:
 
 def _integer(t: _Table, col: str, i: int, cell: Any) -> int | None:
     """The whole number in a cell of a count (or year) column."""
-    status, x, detail = _parse_float(cell, t.decimal_comma)
+    value, detail, x = _integer_value(cell, t.decimal_comma)
+    if detail is not None:
+        _reject_number(t, col, i, detail, x, None)
+    return value
+
+
+def _integer_value(cell: Any, decimal_comma: bool) -> tuple[int | None, str | None, Any]:
+    """(whole number or None, what is wrong or None, the number read) of a count cell."""
+    status, x, detail = _parse_float(cell, decimal_comma)
     if status == _NOT_REACHED:
         status, detail = _BAD, "not_reached"
     elif status == _NUMBER and not float(x).is_integer():
@@ -232,29 +336,34 @@ def _integer(t: _Table, col: str, i: int, cell: Any) -> int | None:
     elif status == _NUMBER and abs(x) >= _MAX_INT:
         status, detail = _BAD, "large"
     if status == _BAD:
-        _reject_number(t, col, i, detail, x, None)
-        return None
-    return None if x is None else int(x)
+        return None, detail, x
+    return (None if x is None else int(x)), None, x
 
 
 def _float(t: _Table, col: str, i: int, cell: Any) -> float | None:
     """The number in a cell of a measurement column (inf: 'not reached', where allowed)."""
+    value, message = _float_value(t, col, i, cell)
+    if message is not None:
+        t.reject(i, col, message)
+    return value
+
+
+def _float_value(t: _Table, col: str, i: int, cell: Any) -> tuple[float | None, str | None]:
+    """(number or None, the problem or None) of a cell of a measurement column in row i
+    (the rules depend on the row's outcome only)."""
     status, x, detail = _parse_float(cell, t.decimal_comma)
     kind = t.kinds[i]
     if status == _NOT_REACHED and col == "value" and kind not in ("duration", None):
-        t.reject(
-            i,
-            col,
+        return None, (
             f"'not reached' applies only to a duration outcome (e.g. median_os), "
-            f"not to '{t.values['outcome'][i]}' (a {kind})",
+            f"not to '{t.values['outcome'][i]}' (a {kind})"
         )
-        return None
     if status == _NOT_REACHED and col not in ("value", "ci_high"):
         status, detail = _BAD, "not_reached"
     if status == _BAD:
-        _reject_number(t, col, i, detail, x, kind)
-        return None
-    return x
+        shown = _display(cell) or ""
+        return None, _number_message(col, detail, x, shown, kind)  # type: ignore[arg-type]
+    return x, None
 
 
 def _reject_number(
@@ -265,11 +374,14 @@ def _reject_number(
     t.reject(i, col, _number_message(col, detail, x, shown, kind))
 
 
+_DERIVED_MESSAGE = "expected true or false (yes/no, 1/0)"
+
+
 def _derived(t: _Table) -> list[bool | None]:
     out: list[bool | None] = []
     for i, cell in enumerate(t.cells["derived"]):
         status, b = _parse_bool(cell)
         if status == _BAD:
-            t.reject(i, "derived", "expected true or false (yes/no, 1/0)")
+            t.reject(i, "derived", _DERIVED_MESSAGE)
         out.append(b)
     return out

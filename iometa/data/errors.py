@@ -17,7 +17,7 @@ from typing import Any
 from .schema import _COLUMN_ORDER, COLUMNS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a table may have millions of problems
 class Problem:
     """One problem found in a study table.
 
@@ -86,9 +86,14 @@ _SHOWN_PER_KIND = 50
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 
 
-def _kind(p: Problem) -> tuple[str | None, str]:
+def _kind(p: Problem, _cache: dict[str, str] = {}) -> tuple[str | None, str]:  # noqa: B006
     """(column, message with its numbers as '#'): rows with the same mistake."""
-    return p.column, _NUMBERS.sub("#", p.message)
+    general = _cache.get(p.message)
+    if general is None:
+        general = _NUMBERS.sub("#", p.message)
+        if len(_cache) < 100_000:  # messages repeat across the rows of a large table
+            _cache[p.message] = general
+    return p.column, general
 
 
 class StudyTableError(ValueError):
@@ -116,7 +121,8 @@ class StudyTableError(ValueError):
     def __init__(self, problems: Iterable[Problem], path: str | os.PathLike | None = None):
         self.problems: list[Problem] = sorted(problems, key=_problem_sort_key)
         self.path = path
-        super().__init__(self._render())
+        self._text = self._render()
+        super().__init__(self._text)
 
     def _render(self) -> str:
         """The head line, then the first 50 problems of each kind and how many more."""
@@ -143,7 +149,7 @@ class StudyTableError(ValueError):
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        return self._render()
+        return self._text
 
     def __reduce__(self):  # keep the error picklable (e.g. across multiprocessing)
         return (type(self), (self.problems, self.path))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -28,16 +27,16 @@ from .errors import (
     _line_problem,
     _outside_loader,
 )
+from .fastread import read_csv_fast
 from .header import _header_columns
 from .sheets import _is_spreadsheet, _read_spreadsheet
 from .sniff import (
     _decode_legacy,
+    _find_delimiter,
     _is_binary,
     _mixed_encodings,
     _nul_lines,
     _other_format,
-    _preamble_error,
-    _preamble_lines,
     _shifted_number,
     _split_number,
 )
@@ -77,7 +76,7 @@ def default_data_path() -> Path:
 
 def _decode(data: bytes, path: Any) -> tuple[str, str]:
     """Bytes -> (text, encoding name); warns when the file is not UTF-8."""
-    if data.startswith(b"PK\x03\x04"):
+    if data.startswith(b"PK\x03\x04"):  # (keep in step with _plain_head)
         raise _file_error(
             path,
             "this is an Excel workbook (.xlsx) or another zip file, not a CSV file: "
@@ -126,35 +125,6 @@ def _decode(data: bytes, path: Any) -> tuple[str, str]:
 # --------------------------------------------------------------------------------------------
 # text -> records
 # --------------------------------------------------------------------------------------------
-
-
-def _sniff_delimiter(line: str) -> str:
-    """The delimiter of a header line: the most frequent of ',', ';', tab outside quotes."""
-    counts = {",": 0, ";": 0, "\t": 0}
-    quoted = False
-    for ch in line:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in counts:
-            counts[ch] += 1
-    best = max(counts.values())
-    if best == 0:
-        return ","
-    return next(d for d in (",", ";", "\t") if counts[d] == best)
-
-
-def _find_delimiter(text: str, path: Any) -> tuple[str, int]:
-    """(delimiter, number of lines before the header): an Excel "sep=;" line is honoured,
-    otherwise the delimiter is sniffed from the first non-blank line."""
-    physical = io.StringIO(text, newline="").readlines()
-    first = next(i for i, ln in enumerate(physical) if _clean(ln))
-    m = re.match(r"^\s*sep=(.)\s*$", physical[first], re.IGNORECASE)
-    if m:
-        return m.group(1), first + 1
-    n = _preamble_lines(physical, first)
-    if n:
-        raise _preamble_error(physical, first, n, path)
-    return _sniff_delimiter(physical[first]), first
 
 
 def _csv_records(text: str, delimiter: str, skip_lines: int, path: Any) -> list[_Record]:
@@ -315,6 +285,9 @@ def read_study_table(path: str | os.PathLike, *, sheet: str | None = None) -> pd
     if sheet is not None:
         raise _file_error(path, f"sheet={sheet!r} was given but this is a CSV file, which "
                                 "has no sheets (sheets are read from .xlsx and .ods files)")
+    fast = read_csv_fast(path)
+    if fast is not None:
+        return fast
     text, encoding = _decode(_read_bytes(path), path)
     if not _clean(text.replace("\r", " ").replace("\n", " ")):
         raise _file_error(

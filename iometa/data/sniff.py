@@ -8,6 +8,7 @@ user can open the file at the right place.
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -192,3 +193,44 @@ def _is_binary(text: str) -> bool:
     """More than a few control characters (a few stray ones are tolerated)."""
     controls = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\t\n\r") or ch == "\x7f")
     return controls > 3 and controls > 0.03 * len(text)
+
+
+def _plain_head(head: bytes) -> bool:
+    """False when the first bytes are a workbook or another format that :func:`_decode`
+    names (the fast reader leaves such files to it)."""
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return False
+    try:
+        _other_format(head, "")
+    except StudyTableError:
+        return False
+    return True
+
+
+def _sniff_delimiter(line: str) -> str:
+    """The delimiter of a header line: the most frequent of ',', ';', tab outside quotes."""
+    counts = {",": 0, ";": 0, "\t": 0}
+    quoted = False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(counts.values())
+    if best == 0:
+        return ","
+    return next(d for d in (",", ";", "\t") if counts[d] == best)
+
+
+def _find_delimiter(text: str, path: Any) -> tuple[str, int]:
+    """(delimiter, number of lines before the header): an Excel "sep=;" line is honoured,
+    otherwise the delimiter is sniffed from the first non-blank line."""
+    physical = io.StringIO(text, newline="").readlines()
+    first = next(i for i, ln in enumerate(physical) if _clean(ln))
+    m = re.match(r"^\s*sep=(.)\s*$", physical[first], re.IGNORECASE)
+    if m:
+        return m.group(1), first + 1
+    n = _preamble_lines(physical, first)
+    if n:
+        raise _preamble_error(physical, first, n, path)
+    return _sniff_delimiter(physical[first]), first

@@ -10,13 +10,14 @@ than the number of patients, a misspelt extra column).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._warnings import DataWarning
+from . import fastpath
 from .columns import _Table
 from .errors import _outside_loader
 from .schema import _CATEGORICAL, _FLOAT, _INT, _TEXT, COLUMNS
@@ -27,7 +28,9 @@ def _typed_frame(t: _Table) -> pd.DataFrame:
     data: dict[str, Any] = {}
     for col in COLUMNS:
         vals = t.values[col]
-        if col in _TEXT:
+        if fastpath.ENABLED and col in t.codes and (col in _TEXT or col in _CATEGORICAL):
+            data[col] = _typed_from_codes(t, col)
+        elif col in _TEXT:
             if col == "subgroup":
                 vals = ["" if v is None else v for v in vals]
             data[col] = pd.array(vals, dtype=pd.StringDtype())
@@ -36,7 +39,7 @@ def _typed_frame(t: _Table) -> pd.DataFrame:
         elif col in _INT:
             data[col] = pd.array(vals, dtype="Int64")
         elif col in _FLOAT:
-            data[col] = np.array([np.nan if v is None else v for v in vals], dtype="float64")
+            data[col] = np.array(vals, dtype="float64")  # None -> NaN
         else:
             data[col] = pd.array(vals, dtype="boolean")
     out = pd.DataFrame(data)
@@ -51,6 +54,61 @@ def _typed_frame(t: _Table) -> pd.DataFrame:
     return out
 
 
+def _typed_from_codes(t: _Table, col: str) -> Any:
+    """A text or categorical column built from its distinct cells: each row's value is that
+    of the first row with the same cell (the parsed values are a function of the cell)."""
+    import pyarrow as pa
+
+    codes, uniques = t.codes[col]
+    pos = np.where(codes < 0, len(uniques) - 1, codes)
+    present, first = np.unique(pos, return_index=True)
+    values = [t.values[col][i] for i in first.tolist()]
+    if col in _CATEGORICAL:
+        categories = list(t.vocab[col])
+        index = {c: k for k, c in enumerate(categories)}
+        per = np.full(len(uniques), -1, dtype=np.int64)
+        per[present] = [index.get(v, -1) if v is not None else -1 for v in values]
+        return pd.Categorical.from_codes(per[pos], categories=categories)
+    if col == "subgroup":
+        values = ["" if v is None else v for v in values]
+    raw = t.cells[col]
+    if all(v is None or v == uniques[k] for k, v in zip(present.tolist(), values)):
+        # every value is its cell or missing: the cells' buffers with a validity bitmap
+        valid = np.zeros(len(uniques), dtype=bool)
+        valid[present] = [v is not None for v in values]
+        shared = _masked(raw._pa_array, valid[pos])
+        if shared is not None:
+            return pd.array(pd.arrays.ArrowStringArray(shared), dtype=pd.StringDtype())
+    slot = np.zeros(len(uniques), dtype=np.int64)
+    slot[present] = np.arange(len(present))
+    distinct = pa.array(values, type=pa.large_string())
+    return pd.array(pd.arrays.ArrowStringArray(distinct.take(pa.array(slot[pos]))),
+                    dtype=pd.StringDtype())
+
+
+def _masked(chunked: Any, valid: np.ndarray) -> Any:
+    """The large_string chunked array with the rows not valid set missing, sharing its
+    offsets and data (None if its layout is not the plain one)."""
+    import pyarrow as pa
+
+    if chunked.type != pa.large_string():
+        return None
+    chunks = []
+    start = 0
+    for ch in chunked.chunks:
+        n = len(ch)
+        bufs = ch.buffers()
+        if len(bufs) != 3:
+            return None
+        bits = np.concatenate([np.zeros(ch.offset, dtype=bool), valid[start:start + n]])
+        bitmap = pa.py_buffer(np.packbits(bits, bitorder="little").tobytes())
+        nulls = n - int(np.count_nonzero(valid[start:start + n]))
+        chunks.append(pa.Array.from_buffers(pa.large_string(), n, [bitmap, bufs[1], bufs[2]],
+                                            null_count=nulls, offset=ch.offset))
+        start += n
+    return pa.chunked_array(chunks, type=pa.large_string())
+
+
 def _lines_text(lines: Sequence[int]) -> str:
     """[3] -> 'line 3'; [2, 5] -> 'lines 2, 5'."""
     return ("line " if len(lines) == 1 else "lines ") + ", ".join(str(n) for n in lines)
@@ -61,10 +119,11 @@ def _unit_warnings(t: _Table) -> list[str]:
     V = t.values
     groups: dict[tuple[str, str], dict[str, list[int]]] = {}
     big: list[str] = []
-    for i in range(t.n):
-        u, out, mod = V["unit_of_analysis"][i], V["outcome"][i], V["modality"][i]
+    for line, u, out, mod in zip(t.lines, V["unit_of_analysis"], V["outcome"], V["modality"]):
         if u in ("patients", "lesions") and out is not None and mod is not None:
-            groups.setdefault((out, mod), {}).setdefault(u, []).append(t.lines[i])
+            groups.setdefault((out, mod), {}).setdefault(u, []).append(line)
+    for i in _maybe(t, _total_above_n):
+        u = V["unit_of_analysis"][i]
         tot = V["total"][i]
         for unit, col in (("patients", "n_patients"), ("lesions", "n_lesions")):
             n = V[col][i]
@@ -100,7 +159,7 @@ def _absurd_warnings(t: _Table) -> list[str]:
     into a months column unconverted (value equal to value_reported, unit_reported not months)."""
     V = t.values
     found = []
-    for i in range(t.n):
+    for i in _maybe(t, _absurd_rows):
         months = ["timepoint_months"] + (
             ["value", "ci_low", "ci_high"] if t.kinds[i] == "duration" else []
         )
@@ -118,6 +177,40 @@ def _absurd_warnings(t: _Table) -> list[str]:
                 found.append(f"{where} months is more than 100 years: check the number")
         found += _unconverted(t, i)
     return found
+
+
+def _maybe(t: _Table, rows: Callable[[_Table], np.ndarray]) -> Iterable[int]:
+    """Every row, or (fast path) the rows that rows(t) says may deserve the warning."""
+    if not fastpath.ENABLED:
+        return range(t.n)
+    return np.flatnonzero(rows(t)).tolist()
+
+
+def _num(t: _Table, col: str) -> np.ndarray:
+    return np.array(t.values[col], dtype=float)
+
+
+def _total_above_n(t: _Table) -> np.ndarray:
+    tot = _num(t, "total")
+    with np.errstate(invalid="ignore"):
+        return (tot > _num(t, "n_patients")) | (tot > _num(t, "n_lesions"))
+
+
+def _absurd_rows(t: _Table) -> np.ndarray:
+    """Rows with a number of months out of range, or a duration reported in other units."""
+    kinds = np.array(t.kinds, dtype=object)
+    duration = kinds == "duration"
+    out = np.zeros(t.n, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for col in ("timepoint_months", "value", "ci_low", "ci_high"):
+            x = _num(t, col)
+            hit = np.isfinite(x) & ((x > _MAX_MONTHS) | (x >= _EXCEL_SERIALS[0]))
+            out |= hit if col == "timepoint_months" else hit & duration
+    units = np.array(t.values["unit_reported"], dtype=object)
+    other = np.zeros(t.n, dtype=bool)
+    for unit in _MONTHS_PER:
+        other |= units == unit
+    return out | (duration & other)
 
 
 def _unconverted(t: _Table, i: int) -> list[str]:
