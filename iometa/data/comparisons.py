@@ -134,7 +134,8 @@ def comparison_rows(studies: pd.DataFrame, outcome: str, treatment: str = "MWA",
     Example
     -------
     >>> import iometa
-    >>> sel = iometa.comparison_rows(iometa.load_studies(), "local_progression", "MWA", "RFA")
+    >>> sel = iometa.comparison_rows(iometa.load_studies(), "local_progression", "MWA", "RFA",
+    ...                              unit="patients")
     >>> sel.rows[["label", "events_1", "total_1", "events_2", "total_2"]].values.tolist()
     [['Vogl 2022', 0, 26, 2, 24]]
     >>> res = iometa.pool_two_groups("events_1", "total_1", "events_2", "total_2",

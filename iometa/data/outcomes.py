@@ -195,7 +195,10 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
     >>> import iometa
     >>> from iometa.outcomes import outcome_rows
     >>> sel = outcome_rows(iometa.load_studies(), "complete_ablation")
-    >>> len(sel.rows) + len(sel.excluded) > 0, sel.note
+    >>> len(sel.rows), sel.timepoints  # rows at two time points: none pooled until one is chosen
+    (0, (None, 6.0))
+    >>> sel = outcome_rows(iometa.load_studies(), "complete_ablation", timepoint=None)
+    >>> len(sel.rows) > 0, sel.note
     (True, '')
     >>> outcome_rows(iometa.load_studies(), "complete_ablation", modality="tace").note
     "no row of outcome 'complete_ablation' has modality = 'TACE' (values of modality in its rows: MWA, RFA)"
