@@ -70,8 +70,10 @@ class TrimFillResult:
     __str__ = summary
 
     def __repr__(self) -> str:
-        return (f"TrimFillResult(k0={self.k0}, side={self.side!r}, estimate={self.estimate:.4g}"
-                f" [{self.ci_low:.4g}, {self.ci_high:.4g}])")
+        from ..core.format import one_line
+
+        return one_line("TrimFillResult", (self.estimator, f"k0={self.k0}", f"side={self.side}"),
+                        self.estimate, (self.ci_low, self.ci_high))
 
 
 def _pooled(y, v, method):

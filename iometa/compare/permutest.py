@@ -66,11 +66,20 @@ class PermutationResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        from ..core.format import fmt_p, one_line
+
+        return one_line("PermutationResult", ("exact" if self.exact else "random",
+                                              f"n_perm={self.n_perm}"),
+                        extra=f"QM p={fmt_p(self.qm_pval)}")
+
     def _repr_html_(self) -> str:
         import html
 
         head = html.escape(self.summary().split("\n\n")[0:2][-1])
-        table = self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4f}")
+        from ..core.format import display_frame
+
+        table = display_frame(self.to_frame(), 4, scaled=()).to_html(index=False)
         return f"<div><p>{head}</p>{table}</div>"
 
 

@@ -285,6 +285,7 @@ class BayesResult:
         return self.summary()
 
     def __repr__(self) -> str:
-        return (f"BayesResult(k={self.k}, measure={self.measure!r}, tau_prior={self.tau_prior!r}"
-                f", estimate={self.estimate:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}], "
-                f"tau={self.tau:.4g})")
+        from .format import one_line
+
+        return one_line("BayesResult", (self.measure, self.tau_prior, f"k={self.k}"),
+                        self.estimate, (self.ci_low, self.ci_high))
