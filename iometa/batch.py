@@ -13,6 +13,7 @@ import pandas as pd
 from .core.estimators import METHODS
 from .core.fitting import TESTS, fit_arrays, tau2_ci_qprofile
 from .core.models import check_pi_options
+from .core.progress import bar_for
 
 #: padded cells (analyses × largest k) per chunk: bounds the working memory of one chunk
 CHUNK_CELLS = 1 << 20
@@ -25,7 +26,8 @@ CI_COLUMNS = ("tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "h2_ci_l
 
 
 def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95,
-              heterogeneity_ci=False, pi_method="metafor", adhoc=False) -> pd.DataFrame:
+              heterogeneity_ci=False, pi_method="metafor", adhoc=False,
+              progress=True) -> pd.DataFrame:
     """Pool every analysis of a long table at once: one row per analysis.
 
     ``data`` has one row per study; the column(s) ``by`` identify the analysis (e.g. outcome ×
@@ -41,7 +43,9 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     ``heterogeneity_ci=True`` also the Q-profile CIs ``tau2_ci_low`` … ``h2_ci_high`` (two more
     root findings per analysis; limited like ``pool`` and metafor's ``confint``).
     ``pi_method`` and ``adhoc`` as in :func:`iometa.pool` (a PI with t(k − 2) df is NaN for
-    k < 3 and the note says so).
+    k < 3 and the note says so). ``progress``: a one-line bar on stderr (analyses fitted,
+    elapsed time) once the run has lasted half a second, only when stderr is a terminal;
+    False for none.
 
     metafor has no batched equivalent (``rma()`` per analysis, e.g. in ``by()``); PyMARE's
     estimators take (k, B) arrays. References: DerSimonian & Laird 1986; Viechtbauer 2005
@@ -72,15 +76,17 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     _check_values(y, v, data, cols)
     names = COLUMNS + ((*CI_COLUMNS, "_capped") if heterogeneity_ci else ())
     out: dict[str, np.ndarray] = {}
-    for ids in _chunks(counts):
-        Y, V, M = _padded(y, v, order, starts, counts, ids)
-        res = _fit_chunk(Y, V, M, counts[ids], method, test, level, heterogeneity_ci,
-                         pi_method, adhoc)
-        for name in names:
-            values = np.asarray(res[name])
-            if name not in out:
-                out[name] = np.empty(n_groups, dtype=values.dtype)
-            out[name][ids] = values
+    with bar_for(progress, "pool_many", n_groups) as bar:
+        for ids in _chunks(counts):
+            Y, V, M = _padded(y, v, order, starts, counts, ids)
+            res = _fit_chunk(Y, V, M, counts[ids], method, test, level, heterogeneity_ci,
+                             pi_method, adhoc)
+            for name in names:
+                values = np.asarray(res[name])
+                if name not in out:
+                    out[name] = np.empty(n_groups, dtype=values.dtype)
+                out[name][ids] = values
+            bar.update(advance=len(ids), text="analyses")
     frame = keys.assign(**{name: out[name] for name in names})
     frame["note"] = _notes(frame, method, test, pi_method)
     return frame

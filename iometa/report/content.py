@@ -125,6 +125,7 @@ def _write_figure(section: Section, outdir: Path, ctx: Context, progress: Progre
 
 
 def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progress) -> None:
+    progress.stage(section.title)
     if section.figure is not None:
         _write_figure(section, outdir, ctx, progress)
     for t in section.tables:
@@ -148,13 +149,17 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     progress = progress or Progress(False)
     ctx = Context.of(studies)
     sections: list[Section] = []
-    for builder in section_builders():
+    builders = section_builders()
+    for i, builder in enumerate(builders):
         seen = len(ctx.failures)
+        name = getattr(builder, "__name__", "sections").removesuffix("_sections")
+        progress.stage(f"analysing: {name}", i + 1, len(builders) + 2)
         for s in builder(ctx):
             _write_section(s, outdir, ctx, progress)
             sections.append(s)
         for name, why in ctx.failures[seen:]:
             progress.note(f"not run: {name} — {why}")
+    progress.stage("rows not pooled, overview, README", len(builders) + 1)
     _outside_reasons(ctx)
     excluded = excluded_table(ctx)
     paths = write_table(excluded, outdir / "tables" / "excluded_rows",
@@ -168,6 +173,7 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
                                   overview, ctx.failures),
                       encoding="utf-8", newline="\n")
     progress("text", "README.md", [readme], f"{len(sections)} sections")
+    progress.stage("done", len(builders) + 2)
     return ctx
 
 
