@@ -174,3 +174,55 @@ def test_zero_event_square_is_not_clipped_at_the_axis():
     x = np.asarray(sq.get_offsets())[:, 0]
     assert ax.get_xlim()[0] == pytest.approx(x.min())  # the 0 % study sits on the axis limit
     assert not sq.get_clip_on()
+
+
+# ------------------------------------------------------------------ inline figures in Jupyter
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _saved_png(fig, **kw) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **kw)
+    return buf.getvalue()
+
+
+def test_figures_show_at_twice_the_resolution_in_jupyter_and_save_unchanged(monkeypatch):
+    pylabtools = pytest.importorskip("IPython.core.pylabtools")
+    from iometa.plots import display
+
+    res = props()
+    plain = iometa.forest_plot(res, width="single")
+    assert isinstance(plain, display.IometaFigure)
+    monkeypatch.setattr(display, "in_notebook", lambda: True)
+    figs = [iometa.forest_plot(res, width="single"), iometa.funnel_plot(res),
+            iometa.survival_plot(pd.DataFrame({
+                "time": [12, 24], "group": ["RFA", "RFA"], "estimate": [0.9, 0.8],
+                "ci_low": [0.8, 0.7], "ci_high": [0.95, 0.9], "k": [3, 2]})),
+            iometa.bayes_posterior_plot(iometa.pool_bayes([0.1, 0.5, 0.3], [0.04, 0.05, 0.06]))]
+    for fig in figs:
+        assert fig.dpi == display.DISPLAY_DPI == 200
+    inline = figs[0]
+    # what IPython's inline display draws: the figure at its dpi (png) or twice (retina)
+    w, h = _png_size(pylabtools.print_figure(inline, "png", bbox_inches=None))
+    assert (w, h) == tuple(int(x) for x in inline.get_size_inches() * 200)
+    assert w >= 700  # a 90-mm figure: readable, not 354 px
+    w2, _ = _png_size(pylabtools.print_figure(inline, "retina", bbox_inches=None))
+    assert abs(w2 - 2 * w) <= 1  # int(inches × dpi) rounding
+    # files are unchanged: savefig without dpi uses the creation dpi, explicit dpi wins
+    assert _png_size(_saved_png(inline)) == _png_size(_saved_png(plain))
+    assert _png_size(_saved_png(plain))[0] == int(plain.get_size_inches()[0] * plain.dpi)
+    assert _png_size(_saved_png(inline, dpi=50))[0] == int(inline.get_size_inches()[0] * 50)
+
+
+def test_figures_outside_jupyter_keep_matplotlibs_dpi(monkeypatch):
+    import matplotlib as mpl
+
+    from iometa.plots import display
+
+    monkeypatch.setattr(display, "in_notebook", lambda: False)
+    fig = iometa.forest_plot(props(), width="single")
+    assert fig.dpi == mpl.rcParams["figure.dpi"] and fig.file_dpi == fig.dpi
