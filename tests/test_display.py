@@ -156,3 +156,17 @@ def test_pscale_refused_for_effects_that_are_not_proportions():
     with pytest.raises(ValueError, match="positive number"):
         _prop().summary(pscale=0)
     assert "0.4" in res.summary(pscale=1)
+
+
+def test_pscale_in_trim_and_fill_and_bayes_summaries():
+    res = iometa.pool_proportions([5, 9, 12, 20, 30], [40, 45, 50, 60, 70])
+    tf = iometa.trim_and_fill(res)
+    text = tf.summary(pscale=100)
+    assert f"estimate {100 * tf.estimate:.4f} (95% CI {100 * tf.ci_low:.4f}" in text
+    assert f"unadjusted {100 * res.estimate:.4f}" in text
+    assert f"estimate {tf.estimate:.4f}" in str(tf)
+    bayes = iometa.pool_bayes(res)
+    assert f"on the percent scale: estimate {100 * bayes.estimate:.4f}" in \
+        bayes.summary(pscale=100)
+    with pytest.raises(ValueError, match="proportions and survival rates only"):
+        iometa.trim_and_fill(iometa.pool(YI, VI)).summary(pscale=100)
