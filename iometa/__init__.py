@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # static view of the lazy names, for mypy and IDEs (tests/tes
     from ._warnings import (
         TransformWarning as TransformWarning,
     )
+    from ._warnings import (
+        set_display as set_display,
+    )
     from .batch import pool_many as pool_many
     from .bias import (
         HenmiCopasResult as HenmiCopasResult,
@@ -117,6 +120,9 @@ if TYPE_CHECKING:  # static view of the lazy names, for mypy and IDEs (tests/tes
     )
     from .data import (
         Vocabulary as Vocabulary,
+    )
+    from .data import (
+        comparison_rows as comparison_rows,
     )
     from .data import (
         default_data_path as default_data_path,
@@ -207,6 +213,7 @@ _LAZY: dict[str, str] = {
     "StudyTableError": "iometa.data",
     "Problem": "iometa.data",
     "outcome_rows": "iometa.data",
+    "comparison_rows": "iometa.data",
     "Vocabulary": "iometa.data",
     "read_vocabulary": "iometa.data",
     # effect sizes
@@ -284,6 +291,7 @@ _LAZY: dict[str, str] = {
     "TransformWarning": "iometa._warnings",
     "DataWarning": "iometa._warnings",
     "MomentWarning": "iometa._warnings",
+    "set_display": "iometa._warnings",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

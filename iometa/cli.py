@@ -3,6 +3,8 @@
 Exit status: 0 on success, 2 when the study table is invalid or a file cannot be read
 (the problems are printed, never a traceback), 1 on an unexpected internal error, 130
 (Ctrl-C) or 143 (SIGTERM) when ``iometa report`` is interrupted (one line, no traceback).
+Warnings are printed on stderr as one line each, ``warning: studies.csv, line 12: …`` (no code
+file, source line or absolute path); ``iometa report --quiet`` prints none.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ._version import __version__
+from ._warnings import sentence_warnings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--source", choices=("review", "primary"), default=None,
                    help="pool only the rows of this source_kind (default: primary figures "
                         "where a study has both; 'review' reproduces the review-only analysis)")
+    r.add_argument("--config", type=Path, default=None, metavar="REPORT.toml",
+                   help="report configuration (TOML): title, outcomes, group_by (modality, "
+                        "site, primary or any column), measure (PLO, PR, PAS, PFT, PLN), "
+                        "method (a tau^2 estimator: REML, DL, PM, ...), test (z or knha), "
+                        "level, and [outcome.NAME] overrides; default: every outcome by "
+                        "modality, logit, REML, z, 95%% (see README.md, 'Report configuration')")
     _table_options(r)
 
     v = sub.add_parser("validate", help="check a study table and list every problem")
@@ -75,6 +84,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     try:
         from .data.load import StudyTableError
         from .report.build import ReportPathError, build_report
+        from .report.config import ReportConfigError
     except BaseException:
         bar.close()
         raise
@@ -82,7 +92,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     try:
         build_report(data=args.data, out=args.out, verbose=not args.quiet,
                      vocabulary=args.vocabulary, sheet=args.sheet, source=args.source,
-                     bar=bar)
+                     config=args.config, bar=bar)
+    except ReportConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        print("report not written: fix the report configuration first", file=sys.stderr)
+        return 2
     except StudyTableError as exc:
         print(str(exc), file=sys.stderr)
         print("report not written: fix the study table first", file=sys.stderr)
@@ -105,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if args.command == "validate":
-            return _cmd_validate(args)
-        if args.command == "report":
-            return _cmd_report(args)
+        with sentence_warnings(quiet=getattr(args, "quiet", False)):  # one line each
+            if args.command == "validate":
+                return _cmd_validate(args)
+            if args.command == "report":
+                return _cmd_report(args)
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         print(f"iometa: {exc}", file=sys.stderr)
         return 2

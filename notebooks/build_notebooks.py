@@ -13,7 +13,7 @@ iometa's warnings as plain sentences on stdout (no file paths, no memory address
 
 Usage::
 
-    python notebooks/build_notebooks.py            # build and execute all four notebooks
+    python notebooks/build_notebooks.py            # build and execute all the notebooks
     python notebooks/build_notebooks.py --no-execute
     python notebooks/build_notebooks.py --check    # exit 1 if a committed notebook's cells
                                                    # differ from what this script generates
@@ -44,6 +44,7 @@ NOTEBOOKS = {
     "01_ablation_rfa_mwa_cryo.ipynb": "cells_01_ablation",
     "02_transarterial_tace_tare.ipynb": "cells_02_transarterial",
     "03_bone_lung_other_sites.ipynb": "cells_03_other_sites",
+    "04_head_to_head.ipynb": "cells_04_head_to_head",
 }
 
 #: kernel metadata stored in every notebook (no version numbers: they would churn)

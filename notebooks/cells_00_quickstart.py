@@ -77,26 +77,17 @@ CELLS = [
     ("markdown", """
      ## 5. Summary in words
 
-     The sentences below are written by code from the fitted results, so they always match the
-     numbers above. With your own data, remember that modality subgroups usually come from
-     different single-arm studies: a difference between them is a between-study association
-     (different patients, centres and eras), not a randomised comparison.
+     `methods_text()` and `results_text()` write the methods and the results as paragraphs
+     (like metafor's `reporter()`), from the fitted results, so they always match the numbers
+     above; `pscale=100` gives percentages. With your own data, remember that modality
+     subgroups usually come from different single-arm studies: a difference between them is a
+     between-study association (different patients, centres and eras), not a randomised
+     comparison.
      """),
     ("code", """
-     from IPython.display import Markdown
-
-     def pct(p):
-         return f"{100 * p:.1f}%"
-
-     lines = [f"- **{name}** (k = {g.k}): {pct(g.estimate)} "
-              f"(95% CI {pct(g.ci_low)} to {pct(g.ci_high)}), I² = {g.i2:.0f}%"
-              for name, g in by_modality.groups.items()]
-     lines.append(f"- **All studies** (k = {res.k}): {pct(res.estimate)} "
-                  f"(95% CI {pct(res.ci_low)} to {pct(res.ci_high)}; "
-                  f"95% prediction interval {pct(res.pi_low)} to {pct(res.pi_high)})")
-     lines.append(f"- Test for subgroup differences: {by_modality.test_separate.describe(3)}")
-     lines.append(f"- Rows not pooled: {len(sel.excluded)} "
-                  f"({'; '.join(sel.excluded['label'] + ': ' + sel.excluded['reason'])})")
-     Markdown("\\n".join(lines))
+     print(by_modality.methods_text(), end="\\n\\n")
+     print(by_modality.results_text(pscale=100), end="\\n\\n")
+     print(f"Rows not pooled: {len(sel.excluded)} "
+           f"({'; '.join(sel.excluded['label'] + ': ' + sel.excluded['reason'])})")
      """),
 ]

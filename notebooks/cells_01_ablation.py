@@ -153,6 +153,37 @@ CELLS = [
          "superseded by the primary publication)."))
      """),
     ("markdown", """
+     ### Per lesion vs per patient
+
+     A study can count local progression per patient (at least one treated tumour grew back)
+     or per lesion (each ablated tumour counted). The two answer different questions, and
+     lesions of one patient are not independent (same biology, same operator, same follow-up),
+     so a per-lesion proportion is typically lower than the per-patient one and its CI is too
+     narrow when the lesions are treated as independent. iometa never pools the two together
+     (the loader warns when both occur); below, each unit is pooled on its own, modality by
+     modality (a study reporting both units would show the gap within the same patients).
+     """),
+    ("code", """
+     by_unit = []
+     for unit in ("patients", "lesions"):
+         rows_u = ltp.rows[ltp.rows["unit_of_analysis"] == unit]
+         for mod, g in rows_u.groupby("modality", sort=False):
+             res_u = iometa.pool_proportions("events_used", "total_used", labels="label",
+                                             data=g, measure="PLO", method="REML")
+             by_unit.append({"unit": unit, "modality": mod, "k": res_u.k,
+                             "estimate": pct(res_u.estimate),
+                             "95% CI": f"{pct(res_u.ci_low)} to {pct(res_u.ci_high)}"})
+     display(pd.DataFrame(by_unit))
+     both = ltp.rows.groupby("study_id")["unit_of_analysis"].nunique()
+     if not (both > 1).any():
+         print("No study of these rows reports both units.")
+     for sid in both[both > 1].index:
+         r = ltp.rows[ltp.rows["study_id"] == sid]
+         print(f"{r['label'].iloc[0]}: " + "; ".join(
+             f"{x.events_used:.0f}/{x.total_used:.0f} {x.unit_of_analysis}"
+             for x in r.itertuples()))
+     """),
+    ("markdown", """
      ### Method sensitivity
 
      Pooled proportions depend on analysis choices: the scale (logit, arcsine, Freeman–Tukey

@@ -10,14 +10,14 @@ SETUP_INTRO = ("markdown", """
     `show_selection` shows the rows of an outcome that can be pooled next to those that cannot,
     with iometa's reason, and `run_checks` attempts the influence and small-study checks
     (leave-one-out, influence, Egger, Begg, Peters, trim-and-fill, funnel plot) and prints
-    iometa's answer for each. iometa's cautions (small k, bare medians, missing denominators) are
-    printed as plain sentences in square brackets, e.g. `[SmallSampleWarning] ...`.
+    iometa's answer for each. `iometa.set_display(warnings="sentences")` makes iometa print its
+    cautions (small k, bare medians, missing denominators) as plain one-line sentences,
+    `warning: ...`, naming the table line where there is one; a result displayed on its own
+    shows its cautions in its own box.
     """)
 
 SETUP = ("code", """
     %matplotlib inline
-    import warnings
-
     import matplotlib.pyplot as plt
     import pandas as pd
     from IPython.display import Markdown, display
@@ -33,13 +33,7 @@ SETUP = ("code", """
     pd.set_option("display.width", 200)
 
 
-    def show_warning(message, category, filename, lineno, file=None, line=None):
-        \"\"\"Print a caution from iometa as one plain sentence (no file names or line numbers).\"\"\"
-        print(f"[{category.__name__}] {message}")
-
-
-    warnings.showwarning = show_warning
-    warnings.simplefilter("always", iometa.IometaWarning)
+    iometa.set_display(warnings="sentences")  # cautions as one-line sentences, no paths
 
 
     def pct(p, digits=1):

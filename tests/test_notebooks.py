@@ -115,6 +115,16 @@ def test_committed_outputs_are_current(executed, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_outputs_hold_no_machine_paths(name):
+    """Committed outputs must not depend on where the checkout lives (CI runs a clone in
+    another directory): no absolute path of this checkout or of a temporary directory."""
+    committed = nbformat.read(NB_DIR / name, as_version=4)
+    for i, _kind, text in _text_outputs(committed):
+        for marker in (str(ROOT), "/tmp/", "site-packages"):
+            assert marker not in text, f"{name}: cell {i} prints a machine path ({marker})"
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_figures_are_committed(name):
     committed = nbformat.read(NB_DIR / name, as_version=4)
     images = [o for c in committed.cells for o in c.get("outputs", [])

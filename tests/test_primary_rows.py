@@ -19,6 +19,7 @@ from iometa.data.sources import (
     MAX_PRIMARY_QUOTE_WORDS,
     SUPERSEDED,
     only_source,
+    pmcid,
     superseded_review_rows,
 )
 
@@ -28,7 +29,7 @@ COMPARISON = REPO / "data" / "review_vs_primary.csv"
 NEW_COLUMNS = ("source_kind", "pmid", "doi", "url", "locator", "comparison_id")
 #: disagreements whose primary rows stay in the worksheet data/primary/primary_rows.csv: the
 #: stored pages show neither a pmid nor a doi for these publications (data/README.md, coverage)
-WITHOUT_IDENTIFIER = {"meloni2009", "livraghi2001", "gordon2014"}
+WITHOUT_IDENTIFIER = {"livraghi2001", "gordon2014"}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_primary_rows_name_their_source(primary):
     assert len(primary) >= 100
     for r in primary:
         assert r["source"] == "primary" and r["ref_no"] == "", r["study_id"]
-        assert r["pmid"] or r["doi"], r["study_id"]
+        assert r["pmid"] or r["doi"] or pmcid(r["url"]), r["study_id"]
         assert r["pmid"] == "" or re.fullmatch(r"[0-9]{1,9}", r["pmid"]), r["pmid"]
         assert r["doi"] == "" or re.fullmatch(r"10\.[0-9]{4,9}/\S+", r["doi"]), r["doi"]
         assert re.fullmatch(r"https?://\S+", r["url"]), r["url"]
@@ -70,7 +71,7 @@ def test_primary_rows_name_their_source(primary):
 def test_one_identifier_per_primary_study(primary):
     ids: dict[str, set] = {}
     for r in primary:
-        ids.setdefault(r["study_id"], set()).add((r["pmid"], r["doi"]))
+        ids.setdefault(r["study_id"], set()).add((r["pmid"], r["doi"], pmcid(r["url"])))
     assert all(len(v) == 1 for v in ids.values()), ids
 
 
@@ -115,11 +116,20 @@ def test_a_good_primary_row_loads_and_empty_source_kind_is_review():
     assert df["source_kind"].tolist() == ["review"]
 
 
+@pytest.mark.parametrize("url", ["https://pmc.ncbi.nlm.nih.gov/articles/PMC4067493",
+                                 "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC7774662/"])
+def test_a_pubmed_central_address_identifies_a_primary_row(url):
+    df = validate_studies(_row(pmid="", url=url))
+    assert pmcid(df["url"].iloc[0]) == url.rstrip("/").rsplit("/", 1)[1]
+
+
 @pytest.mark.parametrize("cells, column", [
     ({"pmid": "PMID:123"}, "pmid"), ({"pmid": "", "doi": "doi:10.1/x"}, "doi"),
     ({"doi": "11.1000/x"}, "doi"), ({"url": "www.example.org"}, "url"),
     ({"source_kind": "registry"}, "source_kind"), ({"pmid": ""}, "pmid"),
     ({"locator": ""}, "locator"), ({"quote": " ".join(["word"] * 13)}, "quote"),
+    ({"pmid": "", "url": "https://pmc.ncbi.nlm.nih.gov/articles/4067493"}, "pmid"),
+    ({"pmid": "", "url": "https://example.org/articles/PMC4067493"}, "pmid"),
 ])
 def test_bad_provenance_is_rejected(cells, column):
     assert f"column '{column}'" in _problems(_row(**cells))
@@ -198,9 +208,11 @@ def test_review_vs_primary_table(studies):
         assert r["outcome"] in set(studies["outcome"].astype(str)), r["outcome"]
         flagged = r["flag"] != "agree"
         if flagged and r["study_id"] not in WITHOUT_IDENTIFIER:
-            assert r["pmid"] or r["doi"], r
+            assert r["pmid"] or r["doi"] or r["pmcid"], r
         assert r["pmid"] == "" or r["pmid"].isdigit()
-    held = {r["study_id"] for r in comp if r["flag"] != "agree" and not (r["pmid"] or r["doi"])}
+        assert r["pmcid"] == "" or re.fullmatch(r"PMC[0-9]+", r["pmcid"])
+    held = {r["study_id"] for r in comp
+            if r["flag"] != "agree" and not (r["pmid"] or r["doi"] or r["pmcid"])}
     assert held == WITHOUT_IDENTIFIER
 
 

@@ -65,6 +65,17 @@ def test_robust_on_multilevel(name, ss):
             assert rob.qm == pytest.approx(decode(case["robust"]["CR1"]["QM"]), rel=RTOL)
             assert rob.qm_pval == pytest.approx(decode(case["robust"]["CR1"]["QMp"]),
                                                 rel=RTOL * (1 + rob.qm))
+    if case["p"] > 1:  # CR1: sandwich Wald F; CR2: clubSandwich's HTZ test (metafor's QM)
+        _check_qm(rob, case["robust"][ss])
+    else:
+        assert rob.qm is None and rob.qm_df is None and rob.qm_pval is None
+
+
+def _check_qm(rob, ref):
+    assert rob.qm == pytest.approx(decode(ref["QM"]), rel=RTOL)
+    assert rob.qm_df[0] == decode(ref["QMdf"])[0]
+    assert rob.qm_df[1] == pytest.approx(decode(ref["QMdf"])[1], rel=RTOL)
+    assert rob.qm_pval == pytest.approx(decode(ref["QMp"]), rel=RTOL * (1 + rob.qm))
 
 
 @pytest.mark.parametrize("ss", ["CR1", "CR2"])
@@ -80,6 +91,8 @@ def test_robust_on_two_level(name, ss):
     assert res.tau2 == pytest.approx(decode(case["tau2"]), rel=1e-8, abs=1e-14)
     rob = robust(res, d["cluster"].to_numpy(), small_sample=ss)
     compare(rob, case["robust"][ss], 1 if case.get("mods") is None else 2)
+    if case.get("mods") is not None:
+        _check_qm(rob, case["robust"][ss])
 
 
 def test_cr1_is_cr0_scaled_and_ignores_row_order():

@@ -8,6 +8,7 @@ import html
 import pandas as pd
 
 from ..core.format import (
+    cautions_html,
     check_pscale,
     display_frame,
     fmt,
@@ -61,8 +62,7 @@ def regression_html(reg) -> str:
             f"Residual heterogeneity: QE({reg.qe_df}) = {fmt(reg.qe)}, "
             f"p = {fmt_p(reg.qe_pval)}</p>")
     table = display_frame(reg.coefficients, 4, scaled=()).to_html(index=False)
-    notes = "".join(f"<li>{html.escape(w)}</li>" for w in reg.warnings)
-    return f"<div>{head}{table}{'<ul>' + notes + '</ul>' if notes else ''}</div>"
+    return f"<div>{head}{table}{cautions_html(reg.warnings)}</div>"
 
 
 def subgroup_summary(sub, digits=4, pscale=1.0) -> str:
@@ -91,8 +91,7 @@ def subgroup_html(sub, pscale=1.0) -> str:
         f"<li>{html.escape(label)}: {html.escape(t.describe())}"
         f"{' <b>(reported)</b>' if t is sub.test_chosen else ''}</li>"
         for label, t in (("Separate τ²", sub.test_separate), ("Common τ²", sub.test_common)))
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in sub.notes)
     return (f"<div><p><b>Subgroups by {html.escape(sub.by_name)}</b> (reporting scale: "
             f"{html.escape(scale_label(sub.overall.scale, ps))})</p>{table}"
             f"<p>Test for subgroup differences</p><ul>{tests}</ul>"
-            f"{'<p>Notes</p><ul>' + notes + '</ul>' if notes else ''}</div>")
+            f"{cautions_html(sub.warnings)}</div>")

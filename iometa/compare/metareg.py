@@ -219,6 +219,38 @@ class MetaRegression:
 
         return regression_summary(self, digits)
 
+    def methods_text(self) -> str:
+        """The methods in one paragraph; see
+        :func:`iometa.compare.reporter.regression_methods_text`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+        ...                              [1.0, 2, 3, 4, 5], method="DL")
+        >>> "meta-regression on mods" in reg.methods_text()
+        True
+        """
+        from .reporter import regression_methods_text
+
+        return regression_methods_text(self)
+
+    def results_text(self, digits: int = 2) -> str:
+        """The results in one paragraph (coefficients with CIs, moderator test, residual
+        heterogeneity, R²); see :func:`iometa.compare.reporter.regression_results_text`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> reg = iometa.meta_regression([0.1, 0.5, 0.2, 0.9, 1.1], [0.02] * 5,
+        ...                              [1.0, 2, 3, 4, 5], method="DL")
+        >>> "Test of the moderators" in reg.results_text()
+        True
+        """
+        from .reporter import regression_results_text
+
+        return regression_results_text(self, digits=digits)
+
     def __str__(self) -> str:
         return self.summary()
 

@@ -42,8 +42,11 @@ class RobustResult:
     ``coef``, ``se``, ``stat`` (t), ``pval``, ``coef_ci_low``, ``coef_ci_high``, ``df``
     (floats for an intercept-only model, else arrays named by ``terms``; CR1: one df,
     n_clusters − p; CR2: Satterthwaite df per coefficient), ``vcov``, ``n_clusters``,
-    ``small_sample``; under CR1 with moderators ``qm`` (F), ``qm_df`` ((m, n − p)),
-    ``qm_pval`` (None otherwise).
+    ``small_sample``; with moderators the omnibus test of every coefficient but the
+    intercept: ``qm`` (F), ``qm_df`` (numerator, denominator df), ``qm_pval`` — under CR1 the
+    sandwich Wald F on (m, n − p) df (``robust(adjust = TRUE)``), under CR2 clubSandwich's
+    HTZ test (Hotelling's T² approximation, ``robust(clubSandwich = TRUE)``); None for an
+    intercept-only model (use ``stat``, ``pval``).
 
     Example
     -------
@@ -193,14 +196,17 @@ def robust(result, cluster, *, small_sample="CR1") -> RobustResult:
         raise ValueError(f"the number of clusters ({n}) must be larger than the number of "
                          f"coefficients ({p}) for CR1 (t with n - p df)")
     e = w.y - w.X @ w.beta
+    htz = None
     if small_sample == "CR1":
         vb, df = _cr1(w, codes, n, e), float(n - p)
         dfs = np.full(p, df)
     else:
         _check_nested(w.mcl, codes)
-        vb, dfs = _cr2(w, codes, n, e)
+        vb, dfs, gh = _cr2(w, codes, n, e)
         df = dfs
-    return _assemble(result, w, vb, dfs, df, n, small_sample)
+        if p > 1:
+            htz = _htz(w.beta, vb, gh, np.arange(1, p))
+    return _assemble(result, w, vb, dfs, df, n, small_sample, htz)
 
 
 def _cr1(w, codes, n, e):
@@ -236,6 +242,7 @@ def _cr2(w, codes, n, e):
     meat = np.zeros((p, p))
     gsq = np.zeros((n, p))
     H = np.zeros((n, p, p))
+    gg = np.zeros((n, p, p))  # G_j G_jᵀ (the diagonal terms of clubSandwich's P array)
     for j in range(n):
         idx = order[bounds[j]:bounds[j + 1]]
         theta = _marginal(w, idx)
@@ -247,7 +254,9 @@ def _cr2(w, codes, n, e):
         u = E @ e[idx]
         meat += np.outer(u, u)
         ME = M @ E
-        gsq[j] = ((ME @ Rc.T) ** 2).sum(axis=1)
+        G = ME @ Rc.T
+        gg[j] = G @ G.T
+        gsq[j] = np.diag(gg[j])
         H[j] = ME @ Xc @ LM
     vb = M @ meat @ M
     dfs = np.empty(p)
@@ -258,10 +267,40 @@ def _cr2(w, codes, n, e):
         hh = h.T @ h
         fro = float((hh**2).sum() - 2 * (gsq[:, i] * hsq).sum() + (gsq[:, i] ** 2).sum())
         dfs[i] = tr**2 / fro
-    return vb, dfs
+    return vb, dfs, (gg, H)
 
 
-def _assemble(result, w, vb, dfs, df, n, small_sample):
+def _htz(beta, vb, gh, rows):
+    """clubSandwich's HTZ Wald test of ``beta[rows] = 0`` (Tipton & Pustejovsky 2015, J Educ
+    Behav Stat 40:604): Q = b'V⁻¹b, ν = q(q + 1) / Σ_st Var-terms of the CR2 estimator
+    (Satterthwaite-type moment matching of a Wishart), F = (ν − q + 1)/ν · Q/q on
+    (q, ν − q + 1) df. Returns (F, (q, df2), p). metafor: ``robust(x, cluster,
+    clubSandwich = TRUE)$QM`` (its ``wald_test = "HTZ"`` default)."""
+    from scipy.special import fdtrc
+
+    gg, H = gh
+    q = len(rows)
+    Hc = H[:, rows, :]  # (J, q, p): the constrained H_j
+    # P[s, t] (J x J): −H_s H_tᵀ over clusters, plus G_j[s]·G_j[t] on the diagonal
+    P = -np.einsum("asu,btu->stab", Hc, Hc)
+    idx = np.arange(Hc.shape[0])
+    P[:, :, idx, idx] += np.moveaxis(gg[:, rows][:, :, rows], 0, -1)
+    omega = np.trace(P, axis1=2, axis2=3)
+    val, vec = np.linalg.eigh(omega)
+    on = (vec * val**-0.5) @ vec.T
+    B = np.einsum("si,ijab,jt->stab", on, P, on)
+    var = (np.einsum("stab,tsab->st", B, B) +
+           np.einsum("ssab,ttab->st", B, B))
+    nu = q * (q + 1) / float(var.sum())
+    b = beta[rows]
+    Q = float(b @ np.linalg.solve(vb[np.ix_(rows, rows)], b))
+    df2 = nu - q + 1
+    F = max(0.0, max((nu - q + 1) / nu, 0.0) * Q / q)
+    pv = float(fdtrc(q, df2, F)) if df2 > 0 else float("nan")
+    return F, (q, max(0.0, df2)), pv
+
+
+def _assemble(result, w, vb, dfs, df, n, small_sample, htz=None):
     from scipy.special import fdtrc, stdtr, stdtrit
 
     p = w.X.shape[1]
@@ -279,6 +318,8 @@ def _assemble(result, w, vb, dfs, df, n, small_sample):
         qm = float(bt @ np.linalg.solve(vb[1:, 1:], bt)) / (p - 1)
         qm_df = (p - 1, float(n - p))
         qm_p = float(fdtrc(p - 1, n - p, qm))
+    elif htz is not None:
+        qm, qm_df, qm_p = htz
     one = (lambda a: float(np.asarray(a).ravel()[0])) if p == 1 else (lambda a: np.asarray(a))
     return RobustResult(
         small_sample=small_sample, level=w.level, n_clusters=n, terms=w.terms,

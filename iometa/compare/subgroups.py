@@ -101,6 +101,24 @@ class SubgroupResult:
         return self.test_common if self.tau2 == "common" else self.test_separate
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """The cautions of the analysis: its ``notes`` and each group's warnings, named by the
+        group (what :func:`subgroups` raised, and the groups' notes); one-study groups are
+        summarised in the notes.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.3, 0.8, 0.6], [0.04] * 5, method="DL")
+        >>> sub = iometa.subgroups(res, ["a", "a", "b", "b", "c"])
+        >>> any("single study" in w for w in sub.warnings)
+        True
+        """
+        groups = tuple(f"subgroup {g!r}: {w}" for g, r in self.groups.items() if r.k > 1
+                       for w in r.warnings)
+        return tuple(dict.fromkeys(self.notes + groups))
+
+    @property
     def q_between(self) -> float:
         return self.test_chosen.q
 
@@ -150,6 +168,39 @@ class SubgroupResult:
         from .format import subgroup_summary
 
         return subgroup_summary(self, digits, pscale)
+
+    def methods_text(self) -> str:
+        """The methods in one paragraph: the overall model, then how the subgroups were
+        fitted and tested; see :func:`iometa.compare.reporter.subgroup_methods_text`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.3, 0.8, 0.6, 0.9], [0.04] * 6, method="DL")
+        >>> sub = iometa.subgroups(res, ["a", "a", "a", "b", "b", "b"])
+        >>> "subgroups defined by group" in sub.methods_text().lower()
+        True
+        """
+        from .reporter import subgroup_methods_text
+
+        return subgroup_methods_text(self)
+
+    def results_text(self, pscale: float = 1, digits: int | None = None) -> str:
+        """The results in one paragraph: every subgroup's estimate with its CI, the overall
+        one and the test for subgroup differences; see
+        :func:`iometa.compare.reporter.subgroup_results_text`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.3, 0.8, 0.6, 0.9], [0.04] * 6, method="DL")
+        >>> sub = iometa.subgroups(res, ["a", "a", "a", "b", "b", "b"])
+        >>> "test for subgroup differences" in sub.results_text()
+        True
+        """
+        from .reporter import subgroup_results_text
+
+        return subgroup_results_text(self, pscale=pscale, digits=digits)
 
     def __str__(self) -> str:
         return self.summary()

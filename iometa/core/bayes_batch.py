@@ -54,25 +54,35 @@ class BayesBatch:
 
 
 def _conditional(y, v, m, tau, mu_prior):
-    """log p(y | τ), μ̂ and 1/W for (B, k) data and (B, ...) τ."""
+    """log p(y | τ), μ̂ and 1/W for (B, k) data and (B, ...) τ.
+
+    The effects are centred per analysis first (r = Σw(y − μ̂)² is shift-invariant), so the
+    residual sum Σwy² − (Σwy)²/Σw is computed from small numbers; padded studies (m = 0) get
+    weight 0 and contribute nothing."""
     shape = tau.shape
-    t2 = tau.reshape(shape[0], -1, 1) ** 2
-    w = m[:, None, :] / (v[:, None, :] + t2)
-    sw, swy = w.sum(-1), (w * y[:, None, :]).sum(-1)
-    kk = m.sum(-1)[:, None]
-    const = -0.5 * (kk - 1) * LOG2PI
+    B = shape[0]
+    kk = m.sum(-1)
+    centre = np.where(m, y, 0.0).sum(-1) / np.maximum(kk, 1)
+    yc = np.where(m, y - centre[:, None], 0.0)
+    vv = np.where(m, v, 1.0)
+    t2 = tau.reshape(B, -1, 1) ** 2
+    den = vv[:, None, :] + t2
+    inv = 1.0 / den
+    mf = m.astype(float)[:, :, None]
+    sw = (inv @ mf)[..., 0]
+    swy = (inv @ yc[:, :, None])[..., 0]  # yc = 0 on padded studies
+    swy2 = (inv @ (yc * yc)[:, :, None])[..., 0]
+    const = -0.5 * (kk - 1)[:, None] * LOG2PI
     if mu_prior is not None:
         m0, s0 = mu_prior
-        sw, swy = sw + 1 / s0**2, swy + m0 / s0**2
+        mc = (m0 - centre)[:, None]
+        sw, swy, swy2 = sw + 1 / s0**2, swy + mc / s0**2, swy2 + mc * mc / s0**2
         const = const - 0.5 * LOG2PI - math.log(s0)
     mh = swy / sw
-    r = (w * (y[:, None, :] - mh[..., None]) ** 2).sum(-1)
-    if mu_prior is not None:
-        r = r + (m0 - mh) ** 2 / s0**2
-    with np.errstate(divide="ignore"):
-        logw = np.where(m[:, None, :] > 0, np.log(np.where(w > 0, w, 1.0)), 0.0)
-    ll = const + 0.5 * logw.sum(-1) - 0.5 * np.log(sw) - 0.5 * r
-    return ll.reshape(shape), mh.reshape(shape), (1 / sw).reshape(shape)
+    r = np.maximum(swy2 - swy * mh, 0.0)
+    logdet = (np.log(den) @ mf)[..., 0]
+    ll = const - 0.5 * logdet - 0.5 * np.log(sw) - 0.5 * r
+    return ll.reshape(shape), (mh + centre[:, None]).reshape(shape), (1 / sw).reshape(shape)
 
 
 def _map(t, T):
@@ -136,8 +146,8 @@ def _chunk(y, v, m, tau_prior, tau_scale, mu_prior, level):
 
 
 def _mixture_quantiles(c, m, s, probs):
-    """(B, P) quantiles of the B mixtures Σⱼ cⱼ N(mⱼ, sⱼ²) (safeguarded Newton steps, each on
-    the analyses not yet converged only)."""
+    """(B, P) quantiles of the B mixtures Σⱼ cⱼ N(mⱼ, sⱼ²) (safeguarded Halley steps, each on
+    the analyses not yet converged only; bisection inside the bracket when a step leaves it)."""
     sp = _special()
     B, P = m.shape[0], probs.size
     centre = (c * m).sum(-1)
@@ -153,11 +163,13 @@ def _mixture_quantiles(c, m, s, probs):
         r = row[act]
         z = (x[act, None] - m[r]) / s[r]
         f = np.einsum("ij,ij->i", sp.ndtr(z), c[r]) - pr[act]
-        d = np.einsum("ij,ij->i", np.exp(-0.5 * z * z), inv[r])
+        dens = np.exp(-0.5 * z * z) * inv[r]
+        d = dens.sum(-1)
+        d2 = -np.einsum("ij,ij->i", dens, z / s[r])
         xa, la, ha, st = x[act], lo[act], hi[act], step[act]
         la, ha = np.where(f < 0, xa, la), np.where(f >= 0, xa, ha)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = xa - f / d
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            new = xa - 2 * f * d / (2 * d * d - f * d2)  # Halley: cubic convergence
         both = np.isfinite(la) & np.isfinite(ha)
         ok = np.isfinite(new) & (new > la) & (new < ha)
         fallback = np.where(both, (la + ha) / 2, np.where(f < 0, xa + st, xa - st))

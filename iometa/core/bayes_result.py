@@ -295,8 +295,43 @@ class BayesResult:
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
+    def methods_text(self) -> str:
+        """The methods in one paragraph (priors, computation, intervals); see
+        :func:`iometa.core.reporter.bayes_methods_text`.
+
+        Example
+        -------
+        >>> from iometa.core.bayes import pool_bayes
+        >>> res = pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
+        >>> "Bayesian" in res.methods_text()
+        True
+        """
+        from .reporter import bayes_methods_text
+
+        return bayes_methods_text(self)
+
+    def results_text(self, pscale: float = 1, digits: int | None = None) -> str:
+        """The results in one paragraph (posterior median and credible interval, prediction
+        interval, τ, Bayes factor); see :func:`iometa.core.reporter.bayes_results_text`.
+
+        Example
+        -------
+        >>> from iometa.core.bayes import pool_bayes
+        >>> res = pool_bayes([0.1, 0.5, 0.9], [0.04, 0.05, 0.06])
+        >>> "credible interval" in res.results_text()
+        True
+        """
+        from .reporter import bayes_results_text
+
+        return bayes_results_text(self, pscale=pscale, digits=digits)
+
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        from .format import text_html
+
+        return text_html(self.summary(), self.notes)
 
     def __repr__(self) -> str:
         from .format import one_line

@@ -5,7 +5,12 @@ from __future__ import annotations
 import html
 import math
 
+from .._warnings import warning_sentence
 from .estimators import REGISTRY
+
+#: the style of the "Cautions" box of the results' HTML display (inline: no stylesheet needed)
+CAUTIONS_STYLE = ("border-left: 4px solid #c98a00; background: #fff7e0; color: #3d2f00; "
+                  "padding: 0.3em 0.8em; margin: 0.5em 0; font-size: 0.92em")
 
 
 def fmt(x, digits=4) -> str:
@@ -240,6 +245,40 @@ def inference_lines(res) -> list[str]:
     return ["", f"Test and CI: {test}", f"Prediction interval: {pi}"]
 
 
+def cautions_html(messages) -> str:
+    """The warnings and notes of a result as a small styled "Cautions" box (HTML, every
+    message escaped and written as one sentence without absolute paths); "" when there are
+    none.
+
+    Example
+    -------
+    >>> cautions_html(["k = 1: <b>no</b> heterogeneity"]).count("&lt;b&gt;")
+    1
+    >>> cautions_html([])
+    ''
+    """
+    items = "".join(f"<li>{html.escape(warning_sentence(m))}</li>"
+                    for m in dict.fromkeys(messages))
+    if not items:
+        return ""
+    return (f"<div class='iometa-cautions' role='note' style='{CAUTIONS_STYLE}'>"
+            f"<b>Cautions</b><ul style='margin: 0.2em 0; padding-left: 1.2em'>{items}</ul>"
+            "</div>")
+
+
+def text_html(summary: str, messages) -> str:
+    """A text summary as preformatted HTML followed by the "Cautions" box (its ``note:`` lines
+    are moved into the box), for the results whose display is their text summary.
+
+    Example
+    -------
+    >>> text_html("model\\nnote: k is small", ["k is small"]).count("k is small")
+    1
+    """
+    body = "\n".join(x for x in summary.splitlines() if not x.startswith("note: "))
+    return f"<div><pre>{html.escape(body)}</pre>{cautions_html(messages)}</div>"
+
+
 def result_html(res, pscale=1.0) -> str:
     lvl = int(round(res.level * 100))
     ps = check_pscale(res, pscale)
@@ -260,8 +299,7 @@ def result_html(res, pscale=1.0) -> str:
         f"<tr><th style='text-align:left'>{html.escape(a)}</th><td>{html.escape(b)}</td></tr>"
         for a, b in rows
     )
-    warn = "".join(f"<li>{html.escape(w)}</li>" for w in res.warnings)
-    warn = f"<p><b>Warnings</b></p><ul>{warn}</ul>" if warn else ""
+    warn = cautions_html(res.warnings)
     studies = display_frame(res.studies, d, ps).to_html(index=False)
     return (f"<div><table>{body}</table>{warn}<details><summary>Studies</summary>{studies}"
             "</details></div>")

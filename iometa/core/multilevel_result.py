@@ -175,6 +175,38 @@ class MultilevelResult:
             lines.append(f"note: {self.reduced}")
         return "\n".join(lines)
 
+    def methods_text(self) -> str:
+        """The methods in one paragraph; see
+        :func:`iometa.core.reporter.multilevel_methods_text`.
+
+        Example
+        -------
+        >>> from iometa.core.multilevel import pool_multilevel
+        >>> res = pool_multilevel([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.01] * 6,
+        ...                       cluster=[1, 1, 2, 2, 3, 3])
+        >>> "three-level" in res.methods_text()
+        True
+        """
+        from .reporter import multilevel_methods_text
+
+        return multilevel_methods_text(self)
+
+    def results_text(self, digits: int = 2) -> str:
+        """The results in one paragraph (coefficients, σ² components, I², Q, LRT); see
+        :func:`iometa.core.reporter.multilevel_results_text`.
+
+        Example
+        -------
+        >>> from iometa.core.multilevel import pool_multilevel
+        >>> res = pool_multilevel([0.1, 0.3, 0.5, 0.2, 0.8, 0.9], [0.01] * 6,
+        ...                       cluster=[1, 1, 2, 2, 3, 3])
+        >>> "3 clusters" in res.results_text()
+        True
+        """
+        from .reporter import multilevel_results_text
+
+        return multilevel_results_text(self, digits=digits)
+
     def __str__(self) -> str:
         return self.summary()
 
@@ -186,6 +218,11 @@ class MultilevelResult:
             return one_line("MultilevelResult", tags, self.coef,
                             (self.coef_ci_low, self.coef_ci_high))
         return one_line("MultilevelResult", tags, extra=f"{self.p} coefficients")
+
+    def _repr_html_(self) -> str:
+        from .format import text_html
+
+        return text_html(self.summary(), self.warnings + ((self.reduced,) if self.reduced else ()))
 
 
 def profile_ci(b: Blocks, reml: bool, sigma2, ll_max, comp, level, fixed=(None, None)):

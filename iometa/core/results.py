@@ -348,6 +348,38 @@ class MetaResult:
             fe = self.refit(**changes)
         return both_models(self, fe, digits, pscale) + "\n\n" + text
 
+    def methods_text(self) -> str:
+        """The methods in one paragraph (metafor's ``reporter()``): measure, model, τ²
+        estimator with its reference, test, interval methods, corrections and software; see
+        :func:`iometa.core.reporter.methods_text`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], method="REML")
+        >>> "restricted maximum likelihood estimator" in res.methods_text()
+        True
+        """
+        from .reporter import methods_text
+
+        return methods_text(self)
+
+    def results_text(self, pscale: float = 1, digits: int | None = None) -> str:
+        """The results in one paragraph: k, patients, the pooled estimate with its CI
+        (``pscale=100``: percent), the prediction interval, τ², I² and the Q-test; see
+        :func:`iometa.core.reporter.results_text`.
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool([0.1, 0.5, 0.9], [0.04, 0.05, 0.06], method="DL")
+        >>> res.results_text().split(". ")[1]
+        'The pooled effect was 0.48 (95% CI 0.03 to 0.94; z = 2.09, p = 0.036)'
+        """
+        from .reporter import results_text
+
+        return results_text(self, pscale=pscale, digits=digits)
+
     def __str__(self) -> str:
         return self.summary()
 

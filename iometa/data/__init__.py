@@ -21,6 +21,9 @@ Public names
     The rows of one outcome, optionally filtered by modality, site, timepoint, ...
 :func:`outcome_rows`
     The poolable rows of one outcome, with every excluded row and why.
+:func:`comparison_rows`
+    The head-to-head rows of one outcome paired per comparison (treatment vs control), with
+    every excluded arm row and why.
 :class:`Vocabulary`, :func:`read_vocabulary`, :func:`vocabulary_of`
     The codes in force: the built-in ones plus a review's own (``iometa.toml``).
 :class:`StudyTableError`, :class:`Problem`
@@ -39,7 +42,8 @@ what they hold: :mod:`.schema` (columns, types, vocabulary lookup), :mod:`.error
 frame), :mod:`.checks` (the row rules and duplicates), :mod:`.typed` (the typed frame and its
 warnings), :mod:`.query` (:func:`outcome_kind`, :func:`select`), :mod:`.load`
 (:func:`load_studies`, :func:`validate_studies`), :mod:`.vocabulary` (the built-in codes) and
-:mod:`.outcomes` (:func:`outcome_rows`: the poolable rows of one outcome), with
+:mod:`.outcomes` (:func:`outcome_rows`: the poolable rows of one outcome), :mod:`.comparisons`
+(the rules of a head-to-head comparison and :func:`comparison_rows`), with
 :mod:`.populations` (which rows of one study describe different patients: no patient counted
 twice).
 
@@ -63,6 +67,7 @@ Example
 from __future__ import annotations
 
 from .._warnings import DataWarning as DataWarning  # the loader's warning, as before
+from .comparisons import ComparisonRows, comparison_rows
 from .errors import Problem, StudyTableError
 from .lexicon import Vocabulary, VocabularyError, read_vocabulary, vocabulary_of
 from .load import load_studies, validate_studies
@@ -78,6 +83,8 @@ __all__ = [
     "MISSING_SPELLINGS",
     "DataWarning",
     "OutcomeRows",
+    "ComparisonRows",
+    "comparison_rows",
     "Problem",
     "StudyTableError",
     "default_data_path",

@@ -11,6 +11,7 @@ import pandas as pd
 from .._warnings import DataWarning as DataWarning  # the loader's warning, as before
 from .checks import _check_duplicates, _check_rows
 from .columns import _match_columns, _parse_columns, _Table
+from .comparisons import _check_comparisons
 from .errors import StudyTableError
 from .lexicon import Vocabulary, resolve_vocabulary
 from .read import default_data_path, read_study_table
@@ -101,6 +102,7 @@ def validate_studies(
         t.add(None, None, None, "the table has no data rows")
     _parse_columns(t)
     _check_rows(t)
+    _check_comparisons(t)
     _check_duplicates(t)
     if t.problems:
         raise StudyTableError(t.problems, path=t.file)

@@ -5,8 +5,9 @@ default when the cell is empty) or in the cited study's own publication
 (``source_kind = primary``). This module holds the two rules that depend on that:
 
 * :func:`_check_provenance_ids` (a row rule of the loader): ``pmid`` is digits, ``doi``
-  starts with ``10.``, ``url`` is http(s); a primary row names its publication (``pmid`` or
-  ``doi``) and where in it the number is (``locator``), and its ``quote`` — the text of a
+  starts with ``10.``, ``url`` is http(s); a primary row names its publication (``pmid``,
+  ``doi``, or a PubMed Central article address in ``url``, whose PMCID is an NCBI identifier
+  as persistent as a PMID) and where in it the number is (``locator``), and its ``quote`` — the text of a
   third-party page — is empty or at most :data:`MAX_PRIMARY_QUOTE_WORDS` words;
 * :func:`superseded_review_rows` (applied by :func:`iometa.data.outcome_rows`, so by every
   analysis): where a study has primary rows of an outcome, its review rows of that outcome are
@@ -26,6 +27,20 @@ MAX_PRIMARY_QUOTE_WORDS = 12
 PMID_RULE = re.compile(r"^[0-9]{1,9}$")
 DOI_RULE = re.compile(r"^10\.[0-9]{4,9}/\S+$")
 URL_RULE = re.compile(r"^https?://\S+$")
+#: a PubMed Central article page: its PMCID identifies the publication
+PMC_URL_RULE = re.compile(
+    r"^https?://(?:pmc\.ncbi\.nlm\.nih\.gov/articles/|www\.ncbi\.nlm\.nih\.gov/pmc/articles/)"
+    r"(PMC[0-9]{1,9})/?$")
+
+
+def pmcid(url: str | None) -> str | None:
+    """The PMCID of a PubMed Central article address, else None.
+
+    >>> pmcid("https://pmc.ncbi.nlm.nih.gov/articles/PMC4067493"), pmcid("https://x.org/a")
+    ('PMC4067493', None)
+    """
+    m = PMC_URL_RULE.match(url) if isinstance(url, str) else None
+    return m.group(1) if m else None
 
 #: reason given for a review row not pooled because the study's own publication is in the table
 SUPERSEDED = ("review figure not pooled: the study's primary publication is in the table for "
@@ -45,8 +60,9 @@ def _check_provenance_ids(t: _Table, i: int) -> None:
             t.add(i, col, x, f"{col} must be {what}")
     if V["source_kind"][i] != "primary":
         return
-    if V["pmid"][i] is None and V["doi"][i] is None:
-        t.add(i, "pmid", None, "empty: a primary row needs its publication's pmid or doi")
+    if V["pmid"][i] is None and V["doi"][i] is None and pmcid(V["url"][i]) is None:
+        t.add(i, "pmid", None, "empty: a primary row needs its publication's pmid or doi (or "
+              "a PubMed Central article url, https://pmc.ncbi.nlm.nih.gov/articles/PMC...)")
     if V["locator"][i] is None:
         t.add(i, "locator", None,
               "empty: a primary row needs a locator (where in the publication, e.g. "

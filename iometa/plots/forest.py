@@ -33,7 +33,7 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
                 common=False, pi="row", heterogeneity=True, overall=True, weights="auto",
                 sort=None, transf=None, digits=None, xlim=None, ticks=None, refline=None,
                 pooled_line=True, xlabel=None, favours=None, label_header="Study",
-                estimate_header=None, footnote=True, pscale=None) -> Figure:
+                estimate_header=None, footnote=True, layout=None, pscale=None) -> Figure:
     """Publication-ready forest plot of a :class:`~iometa.MetaResult` or a subgroup result.
 
     Columns: study label, optional extra columns of the study table (``columns=["design"]``,
@@ -65,6 +65,22 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     or 100 for percent, 1 for proportions, 1000 for events per 1000 (meta's ``pscale``);
     other results refuse it.
 
+    ``layout="RevMan5"`` or ``"JAMA"`` draws the journal presets of R meta's ``settings.meta``
+    (:mod:`iometa.plots.forest_layouts`), for comparative results (:func:`iometa.pool_two_groups`,
+    :func:`iometa.pool_effects`) and their subgroups: RevMan5 has Events and Total per arm
+    (Mean, SD, Total for continuous data from ``result.data``), Weight, the effect [CI] under
+    a header naming measure, method and model ("Risk Ratio / M-H, Fixed, 95% CI"), "Total
+    (95% CI)" and "Total events" rows, the heterogeneity (Tau², Chi², df, P, I²) and overall
+    effect (Z, P) lines, subtotals and the test for subgroup differences; JAMA has events/total
+    per arm, the effect (CI), no weight column and P values without the leading zero.
+    ``favours=("MWA", "RFA")`` labels the sides of the line of no effect ("Favours MWA" left,
+    "Favours RFA" right: reverse them for an outcome where more events are better); the arm
+    column headers are the arms of :func:`iometa.comparison_rows` (``arm_1``, ``arm_2`` in
+    ``result.data``), else the names in ``favours``, else "Experimental" and "Control". Of the other options these
+    layouts use ``ax``, ``width``, ``fontsize``, ``sort``, ``digits``, ``xlim``, ``ticks``,
+    ``refline``, ``xlabel``, ``label_header``, ``estimate_header``,
+    ``heterogeneity``, ``overall``, ``transf`` and a string ``footnote``.
+
     ``footnote=True`` writes the model (e.g. "Random-effects model, REML estimate of τ²; logit
     transformation; Clopper–Pearson CIs for individual studies"); a string replaces it.
 
@@ -78,9 +94,22 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     >>> fig = iometa.forest_plot(res, width="single")
     >>> bool(fig.get_figwidth() > 3.5)
     True
+    >>> mh = iometa.pool_two_groups([4, 6, 3], [123, 306, 231], [11, 29, 11], [139, 303, 220],
+    ...                             measure="RR", method="MH")
+    >>> fig = iometa.forest_plot(mh, layout="RevMan5", favours=("BCG", "control"))
+    >>> any(t.get_text().endswith("M-H, Fixed, 95% CI") for t in fig.axes[0].texts)
+    True
     """
     if sort not in _SORTS:
         raise ValueError(f"sort={sort!r}: expected one of {_SORTS}")
+    if layout is not None:
+        from .forest_layouts import layout_forest
+
+        return layout_forest(
+            result, layout, ax=ax, width=width, fontsize=fontsize, favours=favours, sort=sort,
+            digits=digits, xlim=xlim, ticks=ticks, refline=refline, xlabel=xlabel, label_header=label_header, estimate_header=estimate_header,
+            heterogeneity=heterogeneity, overall=overall, transf=transf,
+            footnote=footnote if isinstance(footnote, str) else None)
     sub = is_subgroup(result)
     first = next(iter(result.groups.values())) if sub else result
     if first is None:

@@ -34,6 +34,8 @@ class Options:
     favours: tuple | None = None
     footnote: str | None = None
     square_scale: float = 0.8
+    #: header over the graphical column (the journal layouts: "Risk Ratio\nM-H, Fixed, 95% CI")
+    plot_header: str | None = None
 
 
 def _vertical(lay: Layout, rows, opts: Options, footer: list[str], u: float):
@@ -198,6 +200,9 @@ def _draw_text(fig, gax, canvas, lay, v, u, footer, opts, scale):
         x = {"left": lo, "right": hi, "center": (lo + hi) / 2}[c.align]
         put(x, -PAD - 0.15, c.header, ha=c.align, va="bottom", weight="bold",
             multialignment=c.align)
+    if opts.plot_header:
+        put((lay.plot[0] + lay.plot[1]) / 2, -PAD - 0.15, opts.plot_header, ha="center",
+            va="bottom", weight="bold", multialignment="center")
     for y, r in zip(ys, lay.rows, strict=True):
         kw = dict(weight="bold" if r.bold else "normal", style="italic" if r.italic else "normal")
         if r.span:

@@ -11,5 +11,7 @@ True
 from __future__ import annotations
 
 from .build import ReportPathError, build_report
+from .config import ReportConfig, ReportConfigError, read_report_config
 
-__all__ = ["ReportPathError", "build_report"]
+__all__ = ["ReportConfig", "ReportConfigError", "ReportPathError", "build_report",
+           "read_report_config"]

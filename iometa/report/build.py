@@ -20,6 +20,7 @@ from pathlib import Path
 from .._warnings import DataWarning
 from ..data.load import default_data_path, load_studies
 from ..data.sources import only_source
+from .config import resolve_config
 from .content import build_artefacts
 from .output import MARKER, Progress
 from .swap import (
@@ -85,7 +86,7 @@ def _resolve_paths(data, out):
 
 
 def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None,
-                 source=None, bar=None) -> Path:
+                 source=None, config=None, bar=None) -> Path:
     """Regenerate the report from the study table ``data`` into ``out``; return ``out``.
 
     Raises :class:`~iometa.StudyTableError` (bad table; nothing written) or
@@ -97,6 +98,11 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     Progress: one line per file on stdout and a status bar on stderr when it is a terminal
     (none when ``verbose`` is False); ``bar``, a :class:`iometa.core.progress.ProgressBar`
     already on screen, is continued (the CLI shows it before the imports).
+    ``config``: a report configuration — a TOML file (``report.toml``), a mapping of its
+    shape or a :class:`~iometa.report.config.ReportConfig` — choosing the outcomes, the
+    grouping column, the measure, the τ² method, the test and the level (default: the report
+    without one); a bad one raises :class:`~iometa.report.config.ReportConfigError` naming the
+    file and key, before anything is written.
 
     Example
     -------
@@ -106,18 +112,20 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     """
     progress = Progress(verbose, bar)
     try:
-        return _build(progress, data, out, vocabulary, sheet, source)
+        return _build(progress, data, out, vocabulary, sheet, source, config)
     finally:
         progress.close()  # no status line left behind, whatever happened
 
 
-def _build(progress, data, out, vocabulary, sheet, source) -> Path:
+def _build(progress, data, out, vocabulary, sheet, source, config) -> Path:
+    cfg = resolve_config(config)
     path, out = _resolve_paths(data, out)
     progress.stage("reading the study table", 0)
     with warnings.catch_warnings():
         # the report pools per-patient and per-lesion rows separately (sections._by_unit)
         warnings.filterwarnings("ignore", message=MIXED_UNITS, category=DataWarning)
         studies = only_source(load_studies(path, vocabulary=vocabulary, sheet=sheet), source)
+    cfg.check(studies)
     real = out.resolve() if out.is_symlink() else out  # --out a symlink: stays one
     real.parent.mkdir(parents=True, exist_ok=True)
     with signals_interrupt(), report_lock(real.parent):
@@ -125,7 +133,7 @@ def _build(progress, data, out, vocabulary, sheet, source) -> Path:
         _check_out(out, path)
         tmp = temp_dir(real)
         try:
-            build_artefacts(studies, tmp, data_path=path, progress=progress)
+            build_artefacts(studies, tmp, data_path=path, progress=progress, config=cfg)
             write_manifest(tmp)
             clashes = keep_user_files(real, tmp)
             if clashes:

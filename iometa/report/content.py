@@ -1,6 +1,7 @@
 """What the report contains: the sections run on the study table and the files they produce.
 
-Order: the two median-OS comparisons, the survival-rate sections, one section per proportion
+Order: the median sections (the two built-in median-OS comparisons by default; one per median
+outcome of a report configuration), the survival-rate sections, one section per proportion
 outcome with usable rows, then the rows not pooled and the study-table overview. Each section
 is written as soon as it is built. Every row of
 the study table ends up either used by a section or listed, with its reason, in
@@ -18,10 +19,11 @@ from . import sections as report_sections
 from . import survival as report_survival
 from .model import Context, Section, collect, plural, pretty_outcome
 from .output import Progress, write_table
-from .tables import sources_display
+from .tables import NA, plain_columns, row_source, sources_display, text
 
-EXCLUDED_COLUMNS = ["line", "study_id", "label", "source", "ref_no", "outcome", "modality",
-                    "site", "subgroup", "timepoint_months", "value", "value_type", "reason"]
+EXCLUDED_COLUMNS = ["line", "study_id", "label", "source", "ref_no", "pmid", "doi", "url",
+                    "outcome", "modality", "site", "subgroup", "timepoint_months", "value",
+                    "value_type", "reason"]
 
 
 def section_builders():
@@ -37,21 +39,36 @@ def _outside_reasons(ctx: Context) -> None:
     from ..data.outcomes import outcome_rows
 
     OUTCOMES = vocabulary_of(ctx.studies).outcomes  # the table's own vocabulary
+    cfg = ctx.config
 
     comps = "; ".join(f"{c.title.split(': ', 1)[1]}" for c in report_sections.COMPARISONS)
     for outcome in sorted({str(o) for o in ctx.studies["outcome"]}):
+        if not cfg.wants(outcome):
+            for line in ctx.outcome_lines(outcome):
+                ctx.ledger.exclude(line, f"outcome '{outcome}' is not among the outcomes of the "
+                                         f"report configuration ({cfg.where})")
+            continue
         sel = outcome_rows(ctx.studies, outcome, timepoint="all")
         report_sections.record_excluded(ctx, sel.excluded)
         kind = OUTCOMES.get(outcome)
         for r in sel.rows.itertuples():
-            if outcome == "median_os":
-                why = (f"median OS of {r.modality} ({r.site}): outside the report's "
-                       f"comparisons ({comps})")
+            if outcome == "median_os" and report_sections.builtin_comparisons(ctx):
+                why = (f"median OS of {r.modality} ({text(r.site, 'no site')}): outside the "
+                       f"report's built-in comparisons ({comps}); list median_os under "
+                       "`outcomes` in a report configuration (`--config`) to pool every "
+                       "median OS by group")
             elif kind == "duration" and outcome.startswith("mean_"):
                 why = ("mean survival time without a standard deviation: no pooling method, "
                        "and not comparable with medians")
+            elif (kind == "duration" and outcome.startswith("median_")
+                  and report_sections.builtin_comparisons(ctx)):
+                why = (f"duration outcome '{outcome}': by default the report pools median OS "
+                       "only, in its built-in comparisons; list the outcome under `outcomes` "
+                       "in a report configuration (`--config`) to pool it by group")
             else:
-                why = (f"{kind} outcome '{outcome}': the report pools median OS, survival rates "
+                medians = ("median OS" if report_sections.builtin_comparisons(ctx)
+                           else "medians")
+                why = (f"{kind} outcome '{outcome}': the report pools {medians}, survival rates "
                        "and proportions only")
             ctx.ledger.exclude(r.line, why)
 
@@ -64,11 +81,8 @@ def excluded_table(ctx: Context) -> pd.DataFrame:
     rows = ctx.studies[ctx.studies["line"].isin(list(unused))].copy()
     rows["label"] = [study_label(r) for r in rows.to_dict("records")]
     rows["reason"] = [unused[int(x)] for x in rows["line"]]
-    out = rows[EXCLUDED_COLUMNS].sort_values("line").reset_index(drop=True)
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype(str)
-    return out
+    cols = [c for c in EXCLUDED_COLUMNS if c in rows.columns]
+    return plain_columns(rows[cols].sort_values("line").reset_index(drop=True))
 
 
 def excluded_display(ex: pd.DataFrame) -> pd.DataFrame:
@@ -78,23 +92,28 @@ def excluded_display(ex: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({
         "Line": ex["line"].astype(str), "Study": ex["label"],
-        "Review, ref.": [f"{s} ref. {r}" for s, r in zip(ex["source"], ex["ref_no"])],
-        "Outcome": ex["outcome"], "Modality": ex["modality"], "Site": ex["site"],
+        "Source": [row_source(r) for r in ex.to_dict("records")],
+        "Outcome": [text(x, NA) for x in ex["outcome"]],
+        "Modality": [text(x, NA) for x in ex["modality"]],
+        "Site": [text(x, NA) for x in ex["site"]],
         "Months": [num(t) for t in ex["timepoint_months"]],
-        "Value": [num(v) for v in ex["value"]], "Value type": ex["value_type"],
+        "Value": [num(v) for v in ex["value"]],
+        "Value type": [text(x, NA) for x in ex["value_type"]],
         "Reason": ex["reason"]})
 
 
 def overview_table(ctx: Context) -> pd.DataFrame:
-    """Rows and studies per outcome × modality, with the rows used by at least one section."""
+    """Rows and studies per outcome × group (the configured grouping column, modality by
+    default), with the rows used by at least one section."""
     from ..data.lexicon import vocabulary_of
 
     OUTCOMES = vocabulary_of(ctx.studies).outcomes  # the table's own vocabulary
+    by = ctx.config.group_by
 
     df = ctx.studies.assign(outcome=ctx.studies["outcome"].astype(str),
-                            modality=ctx.studies["modality"].astype(str))
+                            **{by: [text(x, NA) for x in ctx.studies[by]]})
     df["used"] = [int(int(x) in ctx.ledger.used) for x in df["line"]]
-    tab = (df.groupby(["outcome", "modality"], sort=True)
+    tab = (df.groupby(["outcome", by], sort=True)
            .agg(rows=("study_id", "size"), studies=("study_id", "nunique"),
                 rows_pooled=("used", "sum"))
            .reset_index())
@@ -138,16 +157,18 @@ def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progr
         progress("table", stem, paths, plural(len(section.sources), "row") + " used")
 
 
-def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=None):
+def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=None,
+                    config=None):
     """Run the report's analyses on ``studies`` and write every file into ``outdir``.
 
-    Returns the :class:`~iometa.report.model.Context` (its ``internal`` list holds warnings the
-    data did not cause; it should be empty).
+    ``config``: a :class:`~iometa.report.config.ReportConfig` (default: the report without a
+    configuration). Returns the :class:`~iometa.report.model.Context` (its ``internal`` list
+    holds warnings the data did not cause; it should be empty).
     """
     from .readme import readme_text
 
     progress = progress or Progress(False)
-    ctx = Context.of(studies)
+    ctx = Context.of(studies, config)
     sections: list[Section] = []
     builders = section_builders()
     for i, builder in enumerate(builders):
@@ -170,7 +191,7 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     progress("table", "tables/study_table_overview", paths, plural(len(overview), "row"))
     readme = outdir / "README.md"
     readme.write_text(readme_text(studies, data_path, sections, excluded_display(excluded),
-                                  overview, ctx.failures),
+                                  overview, ctx.failures, ctx.config),
                       encoding="utf-8", newline="\n")
     progress("text", "README.md", [readme], f"{len(sections)} sections")
     progress.stage("done", len(builders) + 2)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .._warnings import IometaWarning
 from ..data.vocabulary import MODALITIES
+from .config import ReportConfig
 from .select import Ledger
 
 
@@ -52,11 +53,20 @@ class Context:
     ledger: Ledger
     internal: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    config: ReportConfig = field(default_factory=ReportConfig)
 
     @classmethod
-    def of(cls, studies: pd.DataFrame) -> Context:
-        """A context for ``studies`` with a fresh ledger (no line used or left out yet)."""
-        return cls(studies=studies, ledger=Ledger(studies))
+    def of(cls, studies: pd.DataFrame, config: ReportConfig | None = None) -> Context:
+        """A context for ``studies`` with a fresh ledger (no line used or left out yet) and
+        the report configuration ``config`` (default: the report without one)."""
+        return cls(studies=studies, ledger=Ledger(studies), config=config or ReportConfig())
+
+    def group_order(self, values) -> list[str]:
+        """The groups of the configured grouping column in report order: modalities in
+        vocabulary order, any other column alphabetically."""
+        if self.config.group_by == "modality":
+            return modality_order(values)
+        return sorted({str(v) for v in values})
 
     def outcome_lines(self, outcome: str) -> list[int]:
         """Line numbers (in the study table's file) of the rows of ``outcome``."""
@@ -120,7 +130,8 @@ def pretty_outcome(code: str) -> str:
     ('Median OS', 'Partial response')
     """
     words = code.split("_")
-    words = [w.upper() if w in ("os", "pfs", "dfs", "ici") else w for w in words]
+    words = [w.upper() if w in ("os", "pfs", "dfs", "rfs", "efs", "ttp", "ici") else w
+             for w in words]
     text = " ".join(words)
     return text[0].upper() + text[1:]
 

@@ -20,7 +20,7 @@ from .model import Section, Table
 COMPARISON_FILE = "review_vs_primary.csv"
 DISAGREEMENT_COLUMNS = ["study_id", "outcome", "timepoint_months", "flag", "review_value",
                         "review_events", "review_total", "primary_value", "primary_events",
-                        "primary_total", "pmid", "doi", "note"]
+                        "primary_total", "pmid", "doi", "pmcid", "note"]
 
 
 def comparison_table(studies: pd.DataFrame) -> pd.DataFrame | None:

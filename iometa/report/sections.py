@@ -1,15 +1,17 @@
-"""Report sections on pooled medians (the modality comparisons) and on proportions.
+"""Report sections on pooled medians and on proportions.
 
-Every section pools the rows chosen by :mod:`iometa.report.build.select` with the public pool
-functions, splits them by modality with :func:`iometa.subgroups` when there are two groups or
-more, and records its figure (a forest plot), its tables, its method, its caveats and the
-warnings the data raised.
+Every section pools the rows chosen by :mod:`iometa.report.select` with the public pool
+functions (the model of the report configuration, :mod:`iometa.report.config`), splits them
+by the configured grouping column (modality by default) with :func:`iometa.subgroups` when
+there are two groups or more, and records its figure (a forest plot), its tables, its
+method, its caveats and the warnings the data raised.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..data.outcomes import outcome_rows
@@ -20,7 +22,6 @@ from .model import (
     Table,
     add_notes,
     collect,
-    modality_order,
     pretty_outcome,
 )
 from .select import one_row_per_population, survival_without_time
@@ -32,6 +33,7 @@ from .tables import (
     pooled_row,
     sources_display,
     sources_frame,
+    text,
 )
 
 
@@ -66,11 +68,27 @@ def record_excluded(ctx: Context, excluded: pd.DataFrame | list) -> None:
         ctx.ledger.exclude(line, reason)
 
 
-def _pool_medians(rows):
+def _pool_medians(rows, opts=None):
     from ..survival.table import pool_medians
 
+    model = {} if opts is None else {"method": opts.method, "test": opts.test,
+                                     "level": opts.level}
     return pool_medians("value", ci_low="ci_low", ci_high="ci_high", n="n_used", labels="label",
-                        data=rows)
+                        data=rows, **model)
+
+
+def group_rows(ctx: Context, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with a column ``group`` (the configured grouping column as text); rows whose
+    group cell is empty cannot be grouped: they are recorded as left out and dropped."""
+    col = ctx.config.group_by
+    if rows.empty:
+        return rows.assign(group=pd.Series(dtype=str))
+    empty = np.array([text(x) == "" for x in rows[col]], dtype=bool)
+    for line in rows.loc[empty, "line"]:
+        ctx.ledger.exclude(line, f"no {ctx.config.group_label} (column '{col}' is empty): "
+                                 "the report groups the rows by it")
+    rows = rows[~empty].reset_index(drop=True)
+    return rows.assign(group=[text(x) for x in rows[col]])
 
 
 def _split(res, rows, order):
@@ -90,7 +108,7 @@ def _group_fits(res, sub, rows, order) -> dict:
     return {present[0]: res} if present else {}
 
 
-def pooled_tables(res, sub, rows, order, n_col, kind):
+def pooled_tables(res, sub, rows, order, n_col, kind, level=0.95):
     """Numeric and display pooled-results tables (one row per group, k = 0 groups included,
     and the overall row with the test for subgroup differences when there are ≥ 2 groups)."""
     fits = _group_fits(res, sub, rows, order)
@@ -98,7 +116,7 @@ def pooled_tables(res, sub, rows, order, n_col, kind):
     if sub is not None:
         out.append(between_test(pooled_row("All groups", res, rows[n_col]), sub))
     df = pooled_frame(out)
-    return df, pooled_display(df, kind)
+    return df, pooled_display(df, kind, level)
 
 
 def _forest(obj, kind_mm: bool, rows=None):
@@ -116,42 +134,84 @@ def _forest(obj, kind_mm: bool, rows=None):
     return draw
 
 
-def median_comparison(ctx: Context, comp: Comparison) -> Section | None:
-    """Median OS by modality for one comparison; None when no row is usable."""
+def median_comparison(ctx: Context, comp: Comparison, outcome: str = "median_os"
+                      ) -> Section | None:
+    """Median survival by group for one comparison; None when no row is usable.
+
+    The built-in comparisons (:data:`COMPARISONS`) pool median OS of named modalities; a
+    comparison without modalities (:func:`generic_comparison`) pools every usable row of
+    ``outcome`` by the configured grouping column."""
     filters = dict(comp.filters)
-    sel = outcome_rows(ctx.studies, "median_os", modality=list(comp.modalities), **filters)
+    if comp.modalities:
+        filters["modality"] = list(comp.modalities)
+    sel = outcome_rows(ctx.studies, outcome, **filters)
     record_excluded(ctx, sel.excluded)
-    rows, left = one_row_per_population(sel.rows, "median_os")
+    rows, left = one_row_per_population(sel.rows, outcome)
     record_excluded(ctx, left)
+    rows = group_rows(ctx, rows)
     if rows.empty:
         return None
-    rows["group"] = rows["modality"].astype(str)
+    order = list(comp.modalities) if comp.modalities else ctx.group_order(rows["group"])
+    opts = ctx.config.options(outcome)
+    what = pretty_outcome(outcome)
+    what = what[0].lower() + what[1:]
     notes: list[str] = []
     with collect(notes, ctx.internal):
-        res = _pool_medians(rows)
-        sub = _split(res, rows, comp.modalities)
+        res = _pool_medians(rows, opts)
+        sub = _split(res, rows, order)
     add_notes(notes, res.warnings)
     add_notes(notes, sub.notes if sub is not None else ())
     ctx.ledger.use(rows["line"], comp.slug)
-    table, display = pooled_tables(res, sub, rows, comp.modalities, "n_used", "median")
+    table, display = pooled_tables(res, sub, rows, order, "n_used", "median", opts.level)
     src = sources_frame(rows.assign(route=res.studies["route"].to_numpy()), "group",
-                        ["value", "ci_low", "ci_high", "n_used", "route"], comp.modalities)
+                        ["value", "ci_low", "ci_high", "n_used", "route"], order)
     scope = ", ".join(f"{k} = {v}" for k, v in comp.filters)
     return Section(
         slug=comp.slug, title=comp.title, kind="median",
-        summary=cav.median_summary(table, scope),
+        summary=cav.median_summary(table, scope, cav.median_words(outcome)),
         method=cav.median_method(res),
-        tables=[Table(f"tables/{comp.slug}", "Pooled median OS by modality (months)",
-                      table, display)],
+        tables=[Table(f"tables/{comp.slug}", f"Pooled {what} by {ctx.config.group_label} "
+                      "(months)", table, display)],
         sources=src, figure=_forest(sub if sub is not None else res, res.method in ("MM", "WM"),
                                     rows),
-        caveats=(cav.common_caveats(table, rows, sub, het=res.method not in ("MM", "WM"))
+        caveats=(cav.common_caveats(table, rows, sub, het=res.method not in ("MM", "WM"),
+                                    group=ctx.config.group_label)
                  + cav.median_caveats(res)),
         notes=notes)
 
 
+def builtin_comparisons(ctx: Context) -> bool:
+    """True when median OS is pooled in the built-in modality comparisons
+    (:data:`COMPARISONS`): the report without a configuration, or one that keeps the
+    default grouping and outcomes. Otherwise every median outcome the configuration reports
+    gets one section by its grouping column (:func:`generic_comparison`)."""
+    return ctx.config.group_by == "modality" and ctx.config.outcomes is None
+
+
+def median_outcomes(ctx: Context) -> list[str]:
+    """Duration outcomes of the table pooled as medians (``median_*``) that the report
+    covers: median OS in the built-in comparisons, or every one the configuration lists."""
+    from ..data.lexicon import vocabulary_of
+
+    kinds = vocabulary_of(ctx.studies).outcomes
+    present = sorted({str(o) for o in ctx.studies["outcome"]})
+    if builtin_comparisons(ctx):
+        return ["median_os"] if "median_os" in present else []
+    return [o for o in present if kinds.get(o) == "duration" and o.startswith("median_")
+            and ctx.config.wants(o)]
+
+
+def generic_comparison(ctx: Context, outcome: str) -> Comparison:
+    """One section pooling every usable row of the median outcome ``outcome`` by group."""
+    label = ctx.config.group_label
+    return Comparison(f"{outcome}_by_{ctx.config.group_by}",
+                      f"{pretty_outcome(outcome)} by {label}", ())
+
+
 def median_sections(ctx: Context) -> list[Section]:
-    """The median-OS comparisons (:data:`COMPARISONS`) that have usable rows.
+    """The median-survival sections that have usable rows: the built-in median-OS
+    comparisons (:data:`COMPARISONS`) by default, one section per median outcome by the
+    configured grouping otherwise (:func:`builtin_comparisons`).
 
     Example
     -------
@@ -160,9 +220,13 @@ def median_sections(ctx: Context) -> list[Section]:
     >>> [s.slug for s in median_sections(Context.of(iometa.load_studies()))]
     ['median_os_ablation_liver', 'median_os_transarterial']
     """
-    lines = ctx.outcome_lines("median_os")
-    return [s for s in (ctx.attempt(c.title, lines, median_comparison, ctx, c)
-                        for c in COMPARISONS) if s is not None]
+    out = []
+    for outcome in median_outcomes(ctx):
+        lines = ctx.outcome_lines(outcome)
+        comps = (COMPARISONS if builtin_comparisons(ctx)
+                 else (generic_comparison(ctx, outcome),))
+        out += [ctx.attempt(c.title, lines, median_comparison, ctx, c, outcome) for c in comps]
+    return [s for s in out if s is not None]
 
 
 def proportion_sections(ctx: Context) -> list[Section]:
@@ -185,10 +249,13 @@ def proportion_sections(ctx: Context) -> list[Section]:
     for outcome in present:
         if OUTCOMES.get(outcome) != "proportion" or outcome in SURVIVAL_RATE_OUTCOMES:
             continue
+        if not ctx.config.wants(outcome):
+            continue
         sel = outcome_rows(ctx.studies, outcome, timepoint="all")  # split by time point below
         record_excluded(ctx, survival_without_time(sel.excluded, ctx.studies))
         rows, left = one_row_per_population(sel.rows, outcome)
         record_excluded(ctx, left)
+        rows = _at_configured_time(ctx, outcome, rows)
         times = sorted({None if pd.isna(t) else float(t) for t in rows["timepoint_months"]},
                        key=lambda t: -1.0 if t is None else t)
         for t in times:
@@ -196,10 +263,24 @@ def proportion_sections(ctx: Context) -> list[Section]:
                     else rows["timepoint_months"] == t)
             sub = rows[same.to_numpy()].reset_index(drop=True)
             for unit, part in _by_unit(sub):
-                sections.append(ctx.attempt(_slug_title(outcome, t, len(times) > 1, unit)[1],
+                sections.append(ctx.attempt(_slug_title(ctx, outcome, t, len(times) > 1,
+                                                        unit)[1],
                                             part["line"], _proportion_section, ctx, outcome,
                                             part, t, len(times) > 1, unit))
     return [s for s in sections if s is not None]
+
+
+def _at_configured_time(ctx: Context, outcome: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows at the configuration's ``timepoint`` of ``outcome`` (all rows without one);
+    the others are recorded as left out."""
+    t = ctx.config.options(outcome).timepoint
+    if t is None or rows.empty:
+        return rows
+    keep = (rows["timepoint_months"] == t).fillna(False).to_numpy(dtype=bool)
+    for line in rows.loc[~keep, "line"]:
+        ctx.ledger.exclude(line, f"not at {t:g} months, the time point the report "
+                                 f"configuration sets for {outcome}")
+    return rows[keep].reset_index(drop=True)
 
 
 def _by_unit(rows):
@@ -217,49 +298,57 @@ _UNIT_LABEL = {"patients": "per patient", "lesions": "per lesion",
                "other": "other or unstated unit"}
 
 
-def _slug_title(outcome, t, several, unit=None):
+def _slug_title(ctx, outcome, t, several, unit=None):
+    by = ctx.config.group_by
     title = pretty_outcome(outcome)
-    slug = f"{outcome}_by_modality"
+    slug = f"{outcome}_by_{by}"
     if t is not None:
         title += f" at {t:g} month{'' if t == 1 else 's'}"
         if several:
-            slug = f"{outcome}_{t:g}m_by_modality"
+            slug = f"{outcome}_{t:g}m_by_{by}"
     if unit is not None:
         slug += f"_{unit}"
         title += f" ({_UNIT_LABEL[unit]})"
-    return slug, title + " by modality"
+    return slug, title + f" by {ctx.config.group_label}"
 
 
 def _proportion_section(ctx, outcome, rows, t, several, unit=None) -> Section:
     from ..core.models import pool_proportions
 
-    slug, title = _slug_title(outcome, t, several, unit)
-    rows["group"] = rows["modality"].astype(str)
-    order = modality_order(rows["group"])
+    slug, title = _slug_title(ctx, outcome, t, several, unit)
+    rows = group_rows(ctx, rows)
+    if rows.empty:
+        return None
+    order = ctx.group_order(rows["group"])
+    opts = ctx.config.options(outcome)
     notes: list[str] = []
     with collect(notes, ctx.internal):
         res = pool_proportions("events_used", "total_used", labels="label", data=rows,
-                               measure="PLO", method="REML")
+                               measure=opts.measure, method=opts.method, test=opts.test,
+                               level=opts.level)
         sub = _split(res, rows, order)
         fits = _group_fits(res, sub, rows, order)
-        extra = sensitivity_tables(slug, fits)
+        extra = sensitivity_tables(slug, fits, opts.level)
     add_notes(notes, res.warnings)
     add_notes(notes, sub.notes if sub is not None else ())
     ctx.ledger.use(rows["line"], slug)
-    table, display = pooled_tables(res, sub, rows, order, "total_used", "proportion")
+    table, display = pooled_tables(res, sub, rows, order, "total_used", "proportion",
+                                   opts.level)
     src = sources_frame(rows, "group", ["events_used", "total_used", "count_source", "value"],
                         order)
     return Section(
         slug=slug, title=title, kind="proportion",
         summary=cav.proportion_summary(table, outcome),
-        method=cav.PROPORTION_SHORT,
+        method=cav.proportion_short(opts),
         tables=[Table(f"tables/{slug}", f"Pooled {pretty_outcome(outcome).lower()} by "
-                      "modality", table, display)] + extra,
+                      f"{ctx.config.group_label}", table, display)] + extra,
         sources=src, figure=_forest(sub if sub is not None else res, False, rows),
-        caveats=cav.common_caveats(table, rows, sub) + cav.proportion_caveats(rows),
+        caveats=(cav.common_caveats(table, rows, sub, group=ctx.config.group_label)
+                 + cav.proportion_caveats(rows)),
         notes=notes)
 
 
-__all__ = ["COMPARISONS", "Comparison", "median_comparison", "median_sections",
+__all__ = ["COMPARISONS", "Comparison", "builtin_comparisons", "generic_comparison",
+           "group_rows", "median_comparison", "median_outcomes", "median_sections",
            "proportion_sections",
            "pooled_tables", "record_excluded", "sources_display"]

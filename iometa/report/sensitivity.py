@@ -10,17 +10,17 @@ import pandas as pd
 
 from ..core.measures import scale_name
 from .model import Table
-from .tables import NA, finite, fmt_estci, fmt_interval
+from .tables import NA, finite, fmt_estci, fmt_interval, pct
 
 
-def _method_table(fits: dict) -> pd.DataFrame | None:
+def _method_table(fits: dict, level: float = 0.95) -> pd.DataFrame | None:
     from ..diagnostics.loo import method_sensitivity
 
     frames = []
     for g, res in fits.items():
         if res is None or res.k < 2:
             continue
-        tab = method_sensitivity(res)
+        tab = method_sensitivity(res, level=level)
         tab.insert(0, "group", g)
         if res.k < 3:
             tab[["pi_low", "pi_high"]] = math.nan
@@ -28,7 +28,7 @@ def _method_table(fits: dict) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def _method_display(tab: pd.DataFrame) -> pd.DataFrame:
+def _method_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     def scale(r):
         return "logit (binomial GLMM)" if r.method == "GLMM" else scale_name(r.measure,
                                                                              ascii=True)
@@ -38,9 +38,10 @@ def _method_display(tab: pd.DataFrame) -> pd.DataFrame:
         "τ² estimator": ["ML (GLMM)" if m == "GLMM" else m for m in tab["method"]],
         "Test": ["Knapp-Hartung" if t == "knha" else "z" for t in tab["test"]],
         "k": tab["k"].astype(str),
-        "Estimate [95% CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
-                              for r in tab.itertuples()],
-        "95% PI": [fmt_interval(r.pi_low, r.pi_high, "proportion") for r in tab.itertuples()],
+        f"Estimate [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
+                                        for r in tab.itertuples()],
+        f"{pct(level)} PI": [fmt_interval(r.pi_low, r.pi_high, "proportion")
+                             for r in tab.itertuples()],
         "I²": [f"{x:.0f}%" if finite(x) else NA for x in tab["i2"]],
     })
 
@@ -59,25 +60,26 @@ def _loo_table(fits: dict) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def _loo_display(tab: pd.DataFrame) -> pd.DataFrame:
+def _loo_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame({
         "Group": tab["group"], "Study omitted": tab["omitted"], "k": tab["k"].astype(str),
-        "Estimate [95% CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
-                              for r in tab.itertuples()],
+        f"Estimate [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
+                                        for r in tab.itertuples()],
         "I²": [f"{x:.0f}%" if finite(x) else NA for x in tab["i2"]],
     })
 
 
-def sensitivity_tables(slug: str, fits: dict) -> list[Table]:
-    """Method-sensitivity and leave-one-out tables of the groups of one proportion section."""
+def sensitivity_tables(slug: str, fits: dict, level: float = 0.95) -> list[Table]:
+    """Method-sensitivity and leave-one-out tables of the groups of one proportion section
+    (intervals at ``level``; leave-one-out refits the section's own model)."""
     out = []
-    tab = _method_table(fits)
+    tab = _method_table(fits, level)
     if tab is not None:
         out.append(Table(f"tables/{slug}_method_sensitivity",
                          "Method sensitivity (groups with k ≥ 2; per-model warnings in the CSV)",
-                         tab, _method_display(tab)))
+                         tab, _method_display(tab, level)))
     loo = _loo_table(fits)
     if loo is not None:
         out.append(Table(f"tables/{slug}_leave_one_out", "Leave-one-out (groups with k ≥ 3)",
-                         loo, _loo_display(loo)))
+                         loo, _loo_display(loo, level)))
     return out

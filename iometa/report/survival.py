@@ -8,27 +8,59 @@ import math
 import pandas as pd
 
 from ..data.outcomes import outcome_rows, study_label
-from .model import Context, Section, Table, collect, modality_order
-from .sections import record_excluded
+from .caveats import head_to_head, plural_of
+from .model import Context, Section, Table, collect
+from .sections import group_rows, record_excluded
 from .select import one_row_per_population
-from .tables import NA, finite, fmt_count, fmt_estci, fmt_interval, fmt_p, sources_frame
+from .tables import NA, finite, fmt_count, fmt_estci, fmt_interval, fmt_p, pct, sources_frame
 
 PAIRS = (("os_rate", "median_os", "Overall survival"),
          ("pfs_rate", "median_pfs", "Progression-free survival"))
 
-METHOD = (
-    "Survival S(t) pooled at each reported time point × group (modality / site) on the "
-    "complementary log-log scale ln(−ln S), with the binomial variance (1 − S)/(n·S·(ln S)²) "
-    "from the enrolled n (or the study's CI when printed), REML random effects "
-    "(`iometa.survival_table`; Combescure, Foucher & Jackson 2014, Stat Med 33:2521). Each "
-    "group's pooled median (`iometa.pool_medians`, route auto) gives the survival an "
-    "exponential model implies, S(t) = 2^(−t/M); \"Agrees\" says whether that interval "
-    "overlaps the CI of the pooled rate (a \"no\" means the hazard is not constant, or the "
-    "medians and rates come from different patients). The test for subgroup differences "
-    "compares the modalities at the same site and time point (Q test, separate τ² per group); "
-    "groups at different sites are not tested against each other.")
-SHORT = ("Complementary log-log random-effects model (REML) per time point × modality / site; "
-         "exponential consistency check against the pooled median (see [Methods](#methods)).")
+def method_text(cfg=None) -> str:
+    """The Methods paragraph on survival rates (configured τ² method, test and grouping)."""
+    from .config import ReportConfig
+
+    cfg = cfg or ReportConfig()
+    opts = cfg.options("os_rate")
+    group = _group_words(cfg)
+    model = ("common-effect model (τ² = 0)" if opts.method == "FE"
+             else f"{opts.method} random effects")
+    model += ", Knapp–Hartung test" if opts.test == "knha" else ""
+    many = plural_of(cfg.group_label)
+    return (
+        f"Survival S(t) pooled at each reported time point × group ({group}) on the "
+        "complementary log-log scale ln(−ln S), with the binomial variance (1 − S)/(n·S·(ln S)²) "
+        f"from the enrolled n (or the study's CI when printed), {model} "
+        "(`iometa.survival_table`; Combescure, Foucher & Jackson 2014, Stat Med 33:2521). Each "
+        "group's pooled median (`iometa.pool_medians`, route auto) gives the survival an "
+        "exponential model implies, S(t) = 2^(−t/M); \"Agrees\" says whether that interval "
+        "overlaps the CI of the pooled rate (a \"no\" means the hazard is not constant, or the "
+        "medians and rates come from different patients). The test for subgroup differences "
+        f"compares the {many} at the same site and time point (Q test, separate τ² per group); "
+        "groups at different sites are not tested against each other.")
+
+
+def short_text(cfg=None) -> str:
+    """The one-line method of a survival-rate section."""
+    from .config import ReportConfig
+
+    cfg = cfg or ReportConfig()
+    opts = cfg.options("os_rate")
+    model = ("common-effect model" if opts.method == "FE"
+             else f"random-effects model ({opts.method}")
+    model += ", Knapp–Hartung test" if opts.test == "knha" else ""
+    model += "" if opts.method == "FE" else ")"
+    return (f"Complementary log-log {model} per time point × {_group_words(cfg)}; "
+            "exponential consistency check against the pooled median (see [Methods](#methods)).")
+
+
+def _group_words(cfg) -> str:
+    return "site" if cfg.group_by == "site" else f"{cfg.group_label} / site"
+
+
+METHOD = method_text()
+SHORT = short_text()
 
 
 def _rows_with_labels(studies: pd.DataFrame, lines) -> pd.DataFrame:
@@ -48,18 +80,27 @@ def _rate_rows(ctx: Context, outcome: str) -> pd.DataFrame:
     return rows
 
 
-def _groups(rows: pd.DataFrame) -> pd.Series:
-    return rows["modality"].astype(str) + " / " + rows["site"].astype(str)
+def _groups(ctx: Context, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with ``group`` = "<group> / <site>" (just the site when grouping by site);
+    rows without a group or a site are left out."""
+    rows = group_rows(ctx, rows)
+    if ctx.config.group_by == "site" or rows.empty:
+        return rows
+    no_site = rows["site"].isna().to_numpy()
+    for line in rows.loc[no_site, "line"]:
+        ctx.ledger.exclude(line, "no site: survival rates are pooled per group and site")
+    rows = rows[~no_site].reset_index(drop=True)
+    return rows.assign(group=rows["group"] + " / " + rows["site"].astype(str))
 
 
-def _group_order(groups) -> list[str]:
-    by_mod: dict[str, list[str]] = {}
+def _group_order(ctx: Context, groups) -> list[str]:
+    by_first: dict[str, list[str]] = {}
     for g in sorted(set(groups)):
-        by_mod.setdefault(g.split(" / ")[0], []).append(g)
-    return [g for m in modality_order(by_mod) for g in by_mod[m]]
+        by_first.setdefault(g.split(" / ")[0], []).append(g)
+    return [g for m in ctx.group_order(by_first) for g in by_first[m]]
 
 
-def _between(rates: pd.DataFrame, t: float, site: str, order: list[str]):
+def _between(rates: pd.DataFrame, t: float, site: str, order: list[str], opts):
     """Test for differences between the modalities at one site and time point (or None)."""
     from ..compare import subgroups
     from ..survival.table import pool_survival_rates
@@ -70,16 +111,18 @@ def _between(rates: pd.DataFrame, t: float, site: str, order: list[str]):
     if len(present) < 2:
         return None
     res = pool_survival_rates("value", "n_used", time="timepoint_months", labels="label",
-                              ci_low="ci_low", ci_high="ci_high", data=d)
+                              ci_low="ci_low", ci_high="ci_high", data=d, method=opts.method,
+                              test=opts.test, level=opts.level)
     return subgroups(res, by=pd.Categorical(d["group"], categories=present)).test_separate
 
 
-def _table(rates, medians, order):
+def _table(rates, medians, order, opts):
     from ..survival.table import survival_table
 
     data = pd.concat([rates, medians], ignore_index=True)
     data["group"] = pd.Categorical(data["group"], categories=order)
-    tab = survival_table(data, by="group", n="n_used", labels="label")
+    tab = survival_table(data, by="group", n="n_used", labels="label", method=opts.method,
+                         test=opts.test, level=opts.level)
     excluded = tab.attrs["excluded"]
     tab["group"] = pd.Categorical(tab["group"].astype(str), categories=order)
     tab = tab.sort_values(["group", "time"], kind="stable").reset_index(drop=True)
@@ -88,9 +131,9 @@ def _table(rates, medians, order):
     tab[["q_between", "df_between", "p_between"]] = math.nan
     kept = rates[~rates.set_index(["label", "timepoint_months"]).index.isin(
         list(zip(excluded["label"], excluded["time"])))]
-    site = tab["group"].astype(str).str.split(" / ").str[1]
+    site = tab["group"].astype(str).str.split(" / ").str[-1]
     for t, st in sorted(set(zip(tab["time"], site))):
-        test = _between(kept, t, st, order)
+        test = _between(kept, t, st, order, opts)
         if test is not None:
             cells = (tab["time"] == t) & (site == st)
             tab.loc[cells, ["q_between", "df_between", "p_between"]] = (test.q, test.df,
@@ -99,7 +142,7 @@ def _table(rates, medians, order):
     return tab, excluded, kept
 
 
-def _display(tab: pd.DataFrame) -> pd.DataFrame:
+def _display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     def med(r):
         if not finite(r.median):
             return NA
@@ -112,11 +155,12 @@ def _display(tab: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "Months": [fmt_count(t) for t in tab["time"]], "Group": tab["group"],
         "k": tab["k"].astype(str), "N": [fmt_count(n) for n in tab["N"]],
-        "S(t) [95% CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
-                          for r in tab.itertuples()],
-        "95% PI": [fmt_interval(r.pi_low, r.pi_high, "proportion") for r in tab.itertuples()],
+        f"S(t) [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
+                                    for r in tab.itertuples()],
+        f"{pct(level)} PI": [fmt_interval(r.pi_low, r.pi_high, "proportion")
+                             for r in tab.itertuples()],
         "I²": [f"{x:.0f}%" if finite(x) else NA for x in tab["i2"]],
-        "Median (months) [95% CI]": [med(r) for r in tab.itertuples()],
+        f"Median (months) [{pct(level)} CI]": [med(r) for r in tab.itertuples()],
         "S(t) implied by the median": [fmt_estci(r.exp_rate, r.exp_rate_low, r.exp_rate_high,
                                                  "proportion") for r in tab.itertuples()],
         "Agrees": ["–" if pd.isna(x) else agree[bool(x)] for x in tab["exp_disagree"]],
@@ -124,13 +168,19 @@ def _display(tab: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _caveats(tab: pd.DataFrame, rates: pd.DataFrame) -> list[str]:
+def _caveats(tab: pd.DataFrame, rates: pd.DataFrame, cfg) -> list[str]:
+    h2h = head_to_head(rates)
+    indirect = ("Indirect comparison: the groups are single-arm series of different "
+                "populations; no study compares them head to head." if not h2h else
+                f"Mostly indirect comparison: {', '.join(h2h)} compare"
+                f"{'s' if len(h2h) == 1 else ''} groups head to head (column "
+                "`comparison_id`), but here each arm is pooled in its own group, not as a "
+                "within-study contrast; the other groups are series of different populations.")
     out = ["Kaplan–Meier rates are pooled as binomial proportions of the enrolled n: censoring "
            "is ignored, so the CIs are too narrow where follow-up is short.",
            "The pooled rates at each time point are separate meta-analyses; the lines in the "
            "figure join them for readability and are not survival curves.",
-           "Indirect comparison: the groups are single-arm series of different populations; "
-           "no study compares them head to head."]
+           indirect]
     ones = sorted({g for g, k in zip(tab["group"], tab["k"]) if k == 1})
     if ones:
         out.append(f"One study per time point (k = 1) in {', '.join(ones)}: the \"pooled\" "
@@ -138,23 +188,27 @@ def _caveats(tab: pd.DataFrame, rates: pd.DataFrame) -> list[str]:
     sites = sorted({str(s) for s in rates["site"]})
     if len(sites) > 1:
         out.append(f"The series treat different sites ({', '.join(sites)}), whose prognoses "
-                   "differ: the groups are modality / site.")
+                   f"differ: the groups are {_group_words(cfg)}.")
     return out
 
 
 def survival_section(ctx: Context, rate: str, median: str, what: str) -> Section | None:
     """S(t) by time point × modality / site for one rate outcome; None without usable rows."""
-    rates = _rate_rows(ctx, rate)
+    rates = _groups(ctx, _rate_rows(ctx, rate))
     if rates.empty:
         return None
     medians, _ = one_row_per_population(outcome_rows(ctx.studies, median, timepoint="all").rows,
                                         median, ctx.studies)
-    order = _group_order(list(_groups(rates)) + list(_groups(medians)))
-    rates["group"], medians["group"] = _groups(rates), _groups(medians)
-    slug = f"{rate}_by_modality_site"
+    # a scratch ledger: the medians' own sections (or the outside reasons) account for them
+    medians = _groups(Context.of(ctx.studies, ctx.config), medians)
+    order = _group_order(ctx, list(rates["group"]) + list(medians["group"]))
+    by = ctx.config.group_by
+    slug = f"{rate}_by_modality_site" if by == "modality" else (
+        f"{rate}_by_site" if by == "site" else f"{rate}_by_{by}_site")
+    opts = ctx.config.options(rate)
     notes: list[str] = []
     with collect(notes, ctx.internal):
-        tab, excluded, kept = _table(rates, medians, order)
+        tab, excluded, kept = _table(rates, medians, order, opts)
     lines = dict(zip(zip(rates["label"], rates["timepoint_months"]), rates["line"]))
     for r in excluded.itertuples():
         ctx.ledger.exclude(lines[(r.label, r.time)],
@@ -167,7 +221,8 @@ def survival_section(ctx: Context, rate: str, median: str, what: str) -> Section
     src = sources_frame(used, "group", ["outcome", "value", "ci_low", "ci_high", "n_used"],
                         order)
     return Section(
-        slug=slug, title=f"{what} rates by time point, modality and site",
+        slug=slug, title=f"{what} rates by time point, " + (
+            "and site" if by == "site" else f"{ctx.config.group_label} and site"),
         kind="survival_rate",
         summary=f"{what} S(t) pooled in {len(tab)} time point × group cells from "
                 f"{len(kept)} rates; " + "; ".join(
@@ -175,9 +230,10 @@ def survival_section(ctx: Context, rate: str, median: str, what: str) -> Section
                     for g, t, e, lo, hi, k in zip(tab["group"], tab["time"], tab["estimate"],
                                                   tab["ci_low"], tab["ci_high"], tab["k"]))
                 + ".",
-        method=SHORT,
-        tables=[Table(f"tables/{slug}", f"Pooled {what.lower()} rates", tab, _display(tab))],
-        sources=src, figure=_plot(tab), caveats=_caveats(tab, kept), notes=notes)
+        method=short_text(ctx.config),
+        tables=[Table(f"tables/{slug}", f"Pooled {what.lower()} rates", tab,
+                      _display(tab, opts.level))],
+        sources=src, figure=_plot(tab), caveats=_caveats(tab, kept, ctx.config), notes=notes)
 
 
 def _plot(tab):
@@ -200,6 +256,8 @@ def survival_sections(ctx: Context) -> list[Section]:
     """
     out = []
     for rate, median, what in PAIRS:
+        if not ctx.config.wants(rate):
+            continue
         sec = ctx.attempt(f"{what} rates", ctx.outcome_lines(rate), survival_section, ctx, rate,
                           median, what)
         if sec is not None:

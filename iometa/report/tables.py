@@ -15,9 +15,58 @@ from ..core.measures import scale_name
 
 POOLED_COLUMNS = ["group", "k", "N", "k_with_n", "estimate", "ci_low", "ci_high", "pi_low",
                   "pi_high", "i2", "tau2", "q_between", "df_between", "p_between", "model"]
-SOURCE_COLUMNS = ["group", "label", "study_id", "source", "ref_no", "line", "modality", "site",
-                  "primary", "design", "subgroup", "timepoint_months"]
+SOURCE_COLUMNS = ["group", "label", "study_id", "source", "ref_no", "pmid", "doi", "url", "line",
+                  "modality", "site", "primary", "design", "subgroup", "timepoint_months"]
 NA = "–"
+
+
+def text(x, empty: str = "") -> str:
+    """A cell of the study table as text: ``empty`` for a missing cell (never "None", "nan"
+    or "<NA>").
+
+    Example
+    -------
+    >>> text("liver"), text(None), text(float("nan"), "–")
+    ('liver', '', '–')
+    """
+    if x is None or x is pd.NA or (not isinstance(x, str) and pd.isna(x)):
+        return empty
+    s = str(x).strip()
+    return s if s else empty
+
+
+def source_text(source, ref_no=None, pmid=None, doi=None, url=None) -> str:
+    """Where a row's number comes from, as the table gives it: the ``source`` code with the
+    reference number in it ("filippiadis2022 ref. 7"), then the publication's identifier
+    (PMID, else DOI, else URL) when the table gives one; missing parts are left out.
+
+    Example
+    -------
+    >>> source_text("filippiadis2022", 7), source_text("primary", None, pmid="30200791")
+    ('filippiadis2022 ref. 7', 'primary, PMID 30200791')
+    >>> source_text("ortiz_review2025", float("nan")), source_text(None, None)
+    ('ortiz_review2025', '')
+    """
+    head = text(source)
+    if finite(ref_no):
+        head = f"{head} ref. {fmt_count(ref_no)}".strip()
+    ident = (f"PMID {text(pmid)}" if text(pmid) else f"doi:{text(doi)}" if text(doi)
+             else text(url))
+    return ", ".join(x for x in (head, ident) if x)
+
+
+def row_source(r) -> str:
+    """:func:`source_text` of a row (a mapping with any of source, ref_no, pmid, doi, url)."""
+    return source_text(r.get("source"), r.get("ref_no"), r.get("pmid"), r.get("doi"),
+                       r.get("url"))
+
+
+def plain_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns as text with missing cells kept missing (not "nan")."""
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    return df
 
 
 def finite(x) -> bool:
@@ -124,8 +173,13 @@ def pooled_frame(rows: list[dict]) -> pd.DataFrame:
     return df
 
 
-def pooled_display(df: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """The Markdown version of a pooled-results table."""
+def pct(level: float) -> str:
+    """A confidence level as a percentage ("95%")."""
+    return f"{100 * float(level):g}%"
+
+
+def pooled_display(df: pd.DataFrame, kind: str, level: float = 0.95) -> pd.DataFrame:
+    """The Markdown version of a pooled-results table (intervals at ``level``)."""
     def n_cell(r):
         if not finite(r.N):
             return NA
@@ -134,9 +188,9 @@ def pooled_display(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     out = pd.DataFrame({
         "Group": df["group"], "k": df["k"].astype(str),
         "N": [n_cell(r) for r in df.itertuples()],
-        "Estimate [95% CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, kind)
-                              for r in df.itertuples()],
-        "95% PI": [fmt_interval(r.pi_low, r.pi_high, kind) for r in df.itertuples()],
+        f"Estimate [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, kind)
+                                        for r in df.itertuples()],
+        f"{pct(level)} PI": [fmt_interval(r.pi_low, r.pi_high, kind) for r in df.itertuples()],
         "I²": [f"{r.i2:.0f}%" if finite(r.i2) else NA for r in df.itertuples()],
         "τ²": [f"{r.tau2:.3g}" if finite(r.tau2) else NA for r in df.itertuples()],
         "p (subgroup differences)": [fmt_p(p) for p in df["p_between"]],
@@ -156,26 +210,23 @@ def sources_frame(rows: pd.DataFrame, group_col: str, extra: list[str],
         df = df.assign(_rank=[rank.get(g, len(rank)) for g in df["group"]])
         df = df.sort_values("_rank", kind="stable").drop(columns="_rank")
     cols = [c for c in SOURCE_COLUMNS + extra if c in df.columns]
-    out = df[cols].copy()
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype(str)
-    return out.reset_index(drop=True)
+    return plain_columns(df[cols].copy()).reset_index(drop=True)
 
 
 def sources_display(src: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Markdown version of a sources table."""
     out = pd.DataFrame({
         "Group": src["group"], "Study": src["label"],
-        "Review, ref.": [f"{s} ref. {fmt_count(r)}" for s, r in zip(src["source"], src["ref_no"])],
+        "Source": [row_source(r) for r in src.to_dict("records")],
         "Line": [fmt_count(x) for x in src["line"]],
-        "Site": src["site"].astype(str), "Primary": src["primary"].astype(str),
-        "Design": src["design"].astype(str),
+        "Site": [text(x, NA) for x in src["site"]],
+        "Primary": [text(x, NA) for x in src["primary"]],
+        "Design": [text(x, NA) for x in src["design"]],
     })
     if "events_used" in src:
         out["Events/total"] = [f"{fmt_count(e)}/{fmt_count(t)}"
                                for e, t in zip(src["events_used"], src["total_used"])]
-        out["Counts"] = src["count_source"].astype(str)
+        out["Counts"] = [text(x, NA) for x in src["count_source"]]
     if "value" in src:
         none = pd.Series([None] * len(src), index=src.index)
         lo, hi = src.get("ci_low", none), src.get("ci_high", none)
@@ -187,7 +238,7 @@ def sources_display(src: pd.DataFrame, kind: str) -> pd.DataFrame:
     if "timepoint_months" in src and src["timepoint_months"].notna().any():
         out.insert(2, "Months", [fmt_count(t) for t in src["timepoint_months"]])
     if "outcome" in src:
-        out.insert(2, "Outcome", src["outcome"].astype(str).to_numpy())
+        out.insert(2, "Outcome", [text(x, NA) for x in src["outcome"]])
     return out
 
 
@@ -199,13 +250,14 @@ def _value_cell(v, lo, hi, kind, outcome) -> str:
 
 def source_list(src: pd.DataFrame) -> list[str]:
     """One line per used row: "Meloni 2009 — filippiadis2022 ref. 7, line 2" (with the outcome
-    and time point when the analysis uses several)."""
+    and time point when the analysis uses several; the source as the table gives it, a
+    missing part left out)."""
     out = []
     for r in src.to_dict("records"):
-        what = [str(r["outcome"])] if "outcome" in r else []
+        what = [text(r["outcome"])] if "outcome" in r else []
         t = r.get("timepoint_months")
         what += [f"{t:g} months"] if finite(t) else []
-        detail = f" ({', '.join(what)})" if what else ""
-        out.append(f"{r['label']}{detail} — {r['source']} ref. {fmt_count(r['ref_no'])}, "
-                   f"line {fmt_count(r['line'])}")
+        detail = f" ({', '.join(w for w in what if w)})" if any(what) else ""
+        where = ", ".join(x for x in (row_source(r), f"line {fmt_count(r['line'])}") if x)
+        out.append(f"{r['label']}{detail} — {where}")
     return out
