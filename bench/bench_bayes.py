@@ -15,8 +15,8 @@ import warnings
 
 import numpy as np
 
-from iometa.bayes import pool_bayes
-from iometa.bayes_batch import fit_bayes_arrays
+from iometa.core.bayes import pool_bayes
+from iometa.core.bayes_batch import fit_bayes_arrays
 
 
 def timeit(f, n):
@@ -44,6 +44,13 @@ def main():
     yy = rng.normal(0, 0.3, (B, k)) + rng.normal(0, 0.3, (B, 1))
     best, med = timeit(lambda: fit_bayes_arrays(yy, vv, mask), 3)
     print(f"fit_bayes_arrays 10^4 x k<=8: best {best:6.2f} s, median {med:6.2f} s")
+    import pandas as pd
+
+    import iometa
+
+    long = pd.DataFrame({"sim": np.repeat(np.arange(B), kk), "yi": yy[mask], "vi": vv[mask]})
+    best, med = timeit(lambda: iometa.pool_many(long, by="sim", method="bayes"), 3)
+    print(f"pool_many(method='bayes') 10^4 x k<=8: best {best:6.2f} s, median {med:6.2f} s")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,8 +177,17 @@ def write_results(path, rounds, ratios, extras, targets, machine_text, versions_
         f"Versions: {versions_text}.", "",
         "## Per round", "", *_per_round(rounds), "",
     ])
-    Path(path).write_text(text)
+    Path(path).write_text(text + _kept_sections(path))
     return text
+
+
+def _kept_sections(path) -> str:
+    """The ``<!-- section:NAME -->`` … ``<!-- /section:NAME -->`` blocks of the previous file
+    (written by bench/dask_bench.py and bench/first_result.py), kept at the end."""
+    old = Path(path).read_text() if Path(path).exists() else ""
+    found = [m.group(0) for m in re.finditer(
+        r"<!-- section:([^ ]+) -->.*?<!-- /section:\1 -->", old, re.S)]
+    return "".join("\n" + b + "\n" for b in found)
 
 
 if __name__ == "__main__":

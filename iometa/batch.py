@@ -3,9 +3,14 @@
 The analyses are fitted by the batched core (:func:`iometa.core.fitting.fit_arrays`), the same code
 as :func:`iometa.pool` (a single fit is a batch of one), in chunks of analyses of similar size
 so that memory stays bounded (10⁶ analyses of 20 studies run within 2 GB) and padding is small.
+A ``dask.dataframe.DataFrame`` is pooled lazily, partition by partition, after a shuffle on the
+analysis key (:func:`_pool_many_dask`); dask is imported only when such a frame is passed.
 """
 
 from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -13,7 +18,10 @@ import pandas as pd
 from .core.estimators import METHODS
 from .core.fitting import TESTS, fit_arrays, tau2_ci_qprofile
 from .core.models import check_pi_options
-from .core.progress import bar_for
+from .core.progress import ProgressBar, bar_for
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 
 #: padded cells (analyses × largest k) per chunk: bounds the working memory of one chunk
 CHUNK_CELLS = 1 << 20
@@ -25,9 +33,25 @@ CI_COLUMNS = ("tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "h2_ci_l
               "h2_ci_high")
 
 
+@overload
+def pool_many(data: pd.DataFrame, *, by: Any, yi: str = ..., vi: str = ..., method: str = ...,
+              test: str = ..., level: float = ..., heterogeneity_ci: bool = ...,
+              pi_method: str = ..., adhoc: bool = ..., tau_prior: str = ...,
+              tau_scale: float = ..., mu_prior: Any = ...,
+              progress: bool | ProgressBar = ...) -> pd.DataFrame: ...
+
+
+@overload
+def pool_many(data: dd.DataFrame, *, by: Any, yi: str = ..., vi: str = ..., method: str = ...,
+              test: str = ..., level: float = ..., heterogeneity_ci: bool = ...,
+              pi_method: str = ..., adhoc: bool = ..., tau_prior: str = ...,
+              tau_scale: float = ..., mu_prior: Any = ...,
+              progress: bool | ProgressBar = ...) -> dd.DataFrame: ...
+
+
 def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95,
               heterogeneity_ci=False, pi_method="metafor", adhoc=False,
-              progress=True) -> pd.DataFrame:
+              tau_prior="half-normal", tau_scale=0.5, mu_prior=None, progress=True):
     """Pool every analysis of a long table at once: one row per analysis.
 
     ``data`` has one row per study; the column(s) ``by`` identify the analysis (e.g. outcome ×
@@ -45,7 +69,35 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     ``pi_method`` and ``adhoc`` as in :func:`iometa.pool` (a PI with t(k − 2) df is NaN for
     k < 3 and the note says so). ``progress``: a one-line bar on stderr (analyses fitted,
     elapsed time) once the run has lasted half a second, only when stderr is a terminal;
-    False for none.
+    False for none (a dask frame is lazy: dask's own diagnostics show its progress).
+
+    ``data`` may also be a ``dask.dataframe.DataFrame`` (``pip install "iometa[dask]"``), e.g.
+    from ``dask.dataframe.read_parquet``, larger than memory and on a distributed cluster. The
+    result is then a lazy dask DataFrame with the same columns and dtypes; nothing is computed
+    until you call ``.compute()`` (or write it, e.g. ``.to_parquet``). The rows of an analysis may
+    lie in several partitions: they are first shuffled on ``by`` so that each analysis lands in
+    one partition, in its original row order, and each partition is then pooled as above. Row
+    order: sorted by ``by`` within each output partition, not across partitions, and the index
+    restarts at 0 in each partition; ``out.compute().sort_values(by, ignore_index=True)`` equals
+    the pandas result of ``data.compute()`` (to 1e-12; the same arithmetic). The same checks
+    apply: unknown columns or options raise at once, bad values (a missing ``by`` value, a
+    non-finite ``yi``/``vi``, ``vi <= 0``) raise the pandas error, naming the row's index label,
+    when computed (with several bad rows, the one reported may differ from pandas). An empty
+    dask frame (which cannot be seen without computing) gives an empty result instead of an
+    error. If ``by`` names the dask frame's index (one column) and its divisions are known,
+    e.g. ``dd.read_parquet(path, index="analysis", calculate_divisions=True)`` on files
+    written in order of the analysis id, no analysis can span partitions and the shuffle is
+    skipped; the rows then come back sorted by ``by`` across partitions too (and the row an
+    error names is its position within its partition).
+
+    ``method="bayes"``: the exact Bayesian random-effects model of :func:`iometa.pool_bayes`
+    (priors ``tau_prior``, ``tau_scale``, ``mu_prior`` as there) for every analysis, batched
+    (:func:`iometa.core.bayes_batch.fit_bayes_arrays`: a fixed composite quadrature, within
+    1e-6 of ``pool_bayes``); columns ``k``, ``mu_median``, ``mu_mean``, ``mu_sd``,
+    ``mu_ci_low``, ``mu_ci_high`` (central posterior intervals at ``level``), ``tau_median``,
+    ``tau_ci_low``, ``tau_ci_high``, ``pi_low``, ``pi_high`` (θ_new), ``log_marginal``,
+    ``bf01`` (Bayes factor of τ = 0) and ``note``; ``test``, ``heterogeneity_ci``,
+    ``pi_method`` and ``adhoc`` do not apply (pandas frames only).
 
     metafor has no batched equivalent (``rma()`` per analysis, e.g. in ``by()``); PyMARE's
     estimators take (k, B) arrays. References: DerSimonian & Laird 1986; Viechtbauer 2005
@@ -63,6 +115,13 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     >>> round(float(out["tau2"].iloc[0]), 4)
     0.1107
     """
+    if method == "bayes":
+        return _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior,
+                                (test, heterogeneity_ci, pi_method, adhoc), progress)
+    if _is_dask_frame(data):
+        return _pool_many_dask(data, by=by, yi=yi, vi=vi, method=method, test=test, level=level,
+                               heterogeneity_ci=heterogeneity_ci, pi_method=pi_method,
+                               adhoc=adhoc)
     cols = _check_args(data, by, yi, vi, method, test, level)
     check_pi_options(test, pi_method, adhoc)
     y = _numeric(data, yi, "yi")
@@ -92,9 +151,61 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     return frame
 
 
-def _check_args(data, by, yi, vi, method, test, level):
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame (one row per study), got "
+#: result columns of method="bayes" (posterior summaries, as iometa.core.bayes_batch.BayesBatch)
+BAYES_COLUMNS = ("k", "mu_median", "mu_mean", "mu_sd", "mu_ci_low", "mu_ci_high", "tau_median",
+                 "tau_ci_low", "tau_ci_high", "pi_low", "pi_high", "log_marginal", "bf01")
+
+
+def _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior, others,
+                     progress=True):
+    """pool_many(method="bayes"): the analyses in chunks of similar k through the batched
+    exact Bayesian model."""
+    from .core.bayes_batch import fit_bayes_arrays
+
+    if _is_dask_frame(data):
+        raise ValueError("pool_many(method='bayes') takes a pandas DataFrame; for a dask frame "
+                         "use data.map_partitions after a shuffle on `by`, or compute it first")
+    test, heterogeneity_ci, pi_method, adhoc = others
+    if test != "z" or heterogeneity_ci or pi_method != "metafor" or adhoc:
+        raise ValueError("test, heterogeneity_ci, pi_method and adhoc do not apply to "
+                         "method='bayes' (posterior intervals); leave them at their defaults")
+    cols = _check_args(data, by, yi, vi, "REML", "z", level)
+    y = _numeric(data, yi, "yi")
+    v = _numeric(data, vi, "vi")
+    codes, n_groups = _group_codes(data, cols)
+    order = None if _nondecreasing(codes) else np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    first = starts if order is None else order[starts]
+    keys = data[cols].iloc[first].reset_index(drop=True)
+    _check_values(y, v, data, cols)
+    out: dict[str, np.ndarray] = {}
+    with bar_for(progress, "pool_many", n_groups) as bar:
+        for ids in _chunks(counts):
+            Y, V, M = _padded(y, v, order, starts, counts, ids)
+            res = fit_bayes_arrays(np.ascontiguousarray(Y), np.ascontiguousarray(V),
+                                   None if M is None else np.ascontiguousarray(M),
+                                   tau_prior=tau_prior, tau_scale=tau_scale,
+                                   mu_prior=mu_prior, level=level)
+            for name in BAYES_COLUMNS:
+                values = np.asarray(getattr(res, name))
+                if name not in out:
+                    out[name] = np.empty(n_groups, dtype=values.dtype)
+                out[name][ids] = values
+            bar.update(advance=len(ids), text="analyses (bayes)")
+    frame = keys.assign(**{name: out[name] for name in BAYES_COLUMNS})
+    note = np.where(frame["k"].to_numpy() == 1, "one study: the posterior of tau is driven by "
+                    "its prior", "")
+    note = np.where(np.isinf(frame["mu_sd"].to_numpy()),
+                    np.where(note == "", "", note + "; ") + "the posterior SD of mu does not "
+                    "exist (reported as inf)", note)
+    frame["note"] = note.astype(object)
+    return frame
+
+
+def _check_args(data, by, yi, vi, method, test, level, lazy=False):
+    if not lazy and not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas or dask DataFrame (one row per study), got "
                         f"{type(data).__name__}")
     cols = [by] if isinstance(by, str) else list(by)
     if not cols:
@@ -112,14 +223,88 @@ def _check_args(data, by, yi, vi, method, test, level):
         raise ValueError(f"unknown test {test!r}: expected 'z' or 'knha'")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
+    if lazy:  # the values are checked partition by partition, when computed
+        return cols
     if len(data) == 0:
         raise ValueError("data has no rows: no studies to pool")
     na = data[cols].isna().to_numpy().any(axis=1)
     if na.any():
-        row = data.index[int(np.argmax(na))]
+        row = _plain(data.index[int(np.argmax(na))])
         raise ValueError(f"row {row!r} has a missing value in the analysis column(s) {cols}: "
                          "every study must belong to an analysis")
     return cols
+
+
+def _is_dask_frame(data):
+    """Whether ``data`` is a dask DataFrame, without importing dask (a user holding one has
+    imported it)."""
+    dd = sys.modules.get("dask.dataframe")
+    return dd is not None and isinstance(data, dd.DataFrame)
+
+
+#: helper column carrying each row's original position through the shuffle
+_ROW = "__iometa_row__"
+
+
+def _pool_many_dask(data, *, by, yi, vi, method, test, level, heterogeneity_ci, pi_method,
+                    adhoc):
+    """:func:`pool_many` of a dask DataFrame: a lazy dask DataFrame (see ``pool_many``).
+
+    Each row is tagged with (partition number, position) packed in one int64, the frame is
+    shuffled on ``by`` (every analysis then lies in one partition) and each partition is
+    restored to the original row order and pooled by the pandas code, so an analysis is fitted
+    from the same numbers in the same order as by the pandas path. When ``by`` is the frame's
+    index with known divisions, an analysis cannot span partitions: no shuffle."""
+    cols = [by] if isinstance(by, str) else list(by)
+    indexed = len(cols) == 1 and data.index.name == cols[0] and cols[0] not in data.columns
+    frame = data.reset_index() if indexed else data  # lazy: the index as a column
+    cols = _check_args(frame._meta, cols, yi, vi, method, test, level, lazy=True)
+    check_pi_options(test, pi_method, adhoc)
+    if _ROW in frame.columns:
+        raise ValueError(f"column {_ROW!r} is reserved by pool_many; rename it")
+    options = dict(by=cols, yi=yi, vi=vi, method=method, test=test, level=level,
+                   heterogeneity_ci=heterogeneity_ci, pi_method=pi_method, adhoc=adhoc)
+    meta = _dask_meta(frame._meta, cols, options)
+    if indexed and data.known_divisions:  # sorted index: equal values share a partition
+        part = data[[yi, vi]]
+        return part.map_partitions(_pool_indexed_partition, options, meta, meta=meta,
+                                   enforce_metadata=False, align_dataframes=False)
+    frame = frame[[*cols, yi, vi]]
+    tagged = frame.map_partitions(_tag_rows, meta=frame._meta.assign(**{_ROW: np.int64(0)}))
+    shuffled = tagged.shuffle(on=cols)
+    return shuffled.map_partitions(_pool_partition, options, meta, meta=meta,
+                                   enforce_metadata=False, align_dataframes=False)
+
+
+def _pool_indexed_partition(part, options, meta):
+    if len(part) == 0:
+        return meta.copy()
+    return pool_many(part.reset_index(), **options)
+
+
+def _tag_rows(part, partition_info=None):
+    number = 0 if partition_info is None else int(partition_info["number"])
+    if len(part) >= 1 << 40:
+        raise ValueError("a dask partition of pool_many has more than 2^40 rows")
+    return part.assign(**{_ROW: (np.int64(number) << 40) + np.arange(len(part), dtype=np.int64)})
+
+
+def _pool_partition(part, options, meta):
+    if len(part) == 0:
+        return meta.copy()
+    order = np.argsort(part[_ROW].to_numpy(), kind="stable")
+    return pool_many(part.iloc[order].drop(columns=_ROW), **options)
+
+
+def _dask_meta(empty, cols, options):
+    """Empty result frame with the dtypes of the pandas result: the result columns from a tiny
+    pooled example, the ``by`` columns from ``data``'s own (empty) columns."""
+    example = pd.DataFrame({**{c: [0, 0, 1] for c in cols}, options["yi"]: [0.1, 0.3, 0.2],
+                            options["vi"]: [0.01, 0.02, 0.03]})
+    out = pool_many(example, **options).iloc[:0].reset_index(drop=True)
+    for c in cols:
+        out[c] = empty[c].iloc[:0].reset_index(drop=True)
+    return out
 
 
 def _numeric(data, name, what):
@@ -156,14 +341,19 @@ def _check_values(y, v, data, cols):
     if ok.all():
         return
     i = int(np.argmin(ok))
-    where = ", ".join(f"{c}={data[c].iloc[i]!r}" for c in cols)
-    row = data.index[i]
+    where = ", ".join(f"{c}={_plain(data[c].iloc[i])!r}" for c in cols)
+    row = _plain(data.index[i])
     if not np.isfinite(y[i]) or not np.isfinite(v[i]):
         name, val = ("yi", float(y[i])) if not np.isfinite(y[i]) else ("vi", float(v[i]))
         raise ValueError(f"analysis ({where}), row {row!r}: {name} is {val!r}; every study "
                          "needs a finite effect size and sampling variance")
     raise ValueError(f"analysis ({where}), row {row!r}: sampling variance {v[i]:g}; variances "
                      "must be > 0 (a zero variance would get infinite weight)")
+
+
+def _plain(value):
+    """A numpy scalar as the Python value (``17``, not ``np.int64(17)``) for messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _chunks(counts):

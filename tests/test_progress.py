@@ -155,3 +155,11 @@ def test_cli_report_shows_the_bar_from_the_start_on_a_terminal(tmp_path, monkeyp
     monkeypatch.setattr(sys, "stderr", quiet)
     assert main(["report", "--data", str(data), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     assert quiet.getvalue() == ""
+
+
+def test_pool_many_bayes_advances_too():
+    df = pd.DataFrame({"g": np.repeat(np.arange(30), 3), "yi": np.tile([0.1, 0.4, 0.2], 30),
+                       "vi": np.full(90, 0.05)})
+    tty, bar = _fake_bar()
+    out = iometa.pool_many(df, by="g", method="bayes", progress=bar)
+    assert len(out) == 30 and bar.done == 30 and "analyses (bayes)" in tty.getvalue()

@@ -131,13 +131,13 @@ def test_two_runs_are_byte_identical(project_builds):
     assert differ == []
     assert first[MANIFEST].decode().splitlines() == sorted(k for k in first if k != MANIFEST)
     kinds = {Path(k).suffix for k in first if k != MANIFEST}
-    assert kinds == {".csv", ".md", ".png", ".svg"}
+    assert kinds == {".csv", ".md", ".png", ".svg", ".html", ".docx"}
 
 
 def test_output_has_no_time_machine_or_path(project_builds):
     out = project_builds["outs"][0]
     text = "\n".join(v.decode("utf-8") for k, v in tree(out).items()
-                     if k.endswith((".md", ".csv", ".svg")))
+                     if k.endswith((".md", ".csv", ".svg", ".html")))
     for bad in (str(REPO), str(project_builds["base"]), "/tmp/", "/home/", "\\Users\\"):
         assert bad not in text
     assert "<dc:date>" not in text  # no SVG creation date
@@ -154,7 +154,7 @@ def test_committed_report_is_not_stale(project_builds):
     if matplotlib.__version__ != FIGURES_MATPLOTLIB:
         pytest.skip(f"figures drawn with matplotlib {FIGURES_MATPLOTLIB}, "
                     f"not {matplotlib.__version__}: tables compared, SVGs not")
-    svgs = [k for k in fresh if k.endswith(".svg")]
+    svgs = [k for k in fresh if k.endswith((".svg", ".html"))]  # index.html inlines the SVGs
     assert [k for k in svgs if fresh[k] != committed[k]] == [], "rerun `iometa report`"
 
 

@@ -34,7 +34,9 @@ def moderator_test_line(reg, digits=4) -> str:
 def regression_summary(reg, digits=4) -> str:
     kind = "Fixed-effects" if reg.method == "FE" else "Mixed-effects"
     coefs = ", ".join(reg.terms[i] for i in reg.btt)
-    lines = [f"{kind} meta-regression (k = {reg.k}; tau^2 estimator: {reg.method}; "
+    est = (f"ML, {reg.extra.get('family', 'binomial')}-normal GLMM, nAGQ = "
+           f"{reg.extra.get('nagq', 7)}" if reg.method == "GLMM" else reg.method)
+    lines = [f"{kind} meta-regression (k = {reg.k}; tau^2 estimator: {est}; "
              f"test: {reg.test})", ""]
     if reg.method != "FE":
         lines += [f"tau^2 (estimated amount of residual heterogeneity):     {fmt(reg.tau2, digits)}",
@@ -42,9 +44,15 @@ def regression_summary(reg, digits=4) -> str:
                   f"H^2 (unaccounted variability / sampling variability):   {fmt(reg.h2, 2)}"]
     if reg.r2 is not None:
         lines.append(f"R^2 (amount of heterogeneity accounted for):            {fmt_pct(reg.r2)}")
-    lines += ["", "Test for Residual Heterogeneity:",
-              f"QE(df = {reg.qe_df}) = {fmt(reg.qe, digits)}, p-val = "
-              f"{fmt_p(reg.qe_pval, digits)}", "",
+    if reg.method == "GLMM":  # rma.glmm prints the Wald-type and likelihood-ratio tests
+        het = [f"Wld(df = {reg.qe_df}) = {fmt(reg.qe, digits)}, p-val = "
+               f"{fmt_p(reg.qe_pval, digits)}",
+               f"LRT(df = {reg.qe_df}) = {fmt(reg.extra['q_lrt'], digits)}, p-val = "
+               f"{fmt_p(reg.extra['q_lrt_pval'], digits)}"]
+    else:
+        het = [f"QE(df = {reg.qe_df}) = {fmt(reg.qe, digits)}, p-val = "
+               f"{fmt_p(reg.qe_pval, digits)}"]
+    lines += ["", "Test for Residual Heterogeneity:", *het, "",
               f"Test of Moderators ({coefs}):", moderator_test_line(reg, digits), "",
               "Model Results:", "", display_frame(reg.coefficients, digits, scaled=())
               .to_string(index=False)]

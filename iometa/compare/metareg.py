@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._warnings import ConvergenceWarning, DataWarning, IometaWarning
+from .._warnings import ConvergenceWarning, DataWarning, IometaWarning, SmallSampleWarning
 from ..core import verbs
 from ..core.design import Design, build_design, design_rows
 from ..core.estimators import METHODS, REGISTRY, estimate_tau2
@@ -144,8 +144,8 @@ class MetaRegression:
         >>> reg.se_tau2 > 0
         True
         """
-        if self.tau2_fixed is not None:
-            return None
+        if self.tau2_fixed is not None or self.method == "GLMM":
+            return None  # (rma.glmm reports no se of tau^2)
         return verbs.se_tau2(self.yi, self.vi, self.X, self.tau2, self.method)
 
     def confint(self, type: str = "QP", level: float | None = None) -> pd.DataFrame:
@@ -161,6 +161,7 @@ class MetaRegression:
         >>> list(reg.confint().columns)
         ['estimate', 'ci_low', 'ci_high']
         """
+        self._not_glmm("confint")
         return verbs.confint_frame(self.yi, self.vi, self.X, self.tau2, self.i2, self.h2,
                                    self.method, self.level if level is None else level, type,
                                    fixed_tau2=self.tau2_fixed is not None)
@@ -192,7 +193,14 @@ class MetaRegression:
         """
         return self._shrunken(True, transf)
 
+    def _not_glmm(self, verb):
+        if self.method == "GLMM":
+            raise ValueError(f"{verb}() is not available for the GLMM meta-regression (metafor "
+                             f"has no {verb}() for rma.glmm either): its tau^2 and random "
+                             "effects are not those of the normal-normal model")
+
     def _shrunken(self, random_part, transf):
+        self._not_glmm("ranef" if random_part else "blup")
         return verbs.shrunken(self.yi, self.vi, self.X, self.beta, self.vcov, self.tau2,
                               self.level, self.ddf, random_part=random_part,
                               fe=self.method == "FE" and self.tau2_fixed is None,
@@ -269,10 +277,9 @@ class MetaRegression:
 
 
 def _crit(level, ddf):
-    from scipy import stats
+    from scipy.special import ndtri, stdtrit  # = norm.ppf, t.ppf without scipy.stats
 
-    a = 1 - level
-    return stats.norm.ppf(1 - a / 2) if ddf is None else stats.t.ppf(1 - a / 2, ddf)
+    return ndtri(1 - (1 - level) / 2) if ddf is None else stdtrit(ddf, 1 - (1 - level) / 2)
 
 
 def _inputs(yi, vi, mods, data, method, test, level, labels):
@@ -286,12 +293,14 @@ def _inputs(yi, vi, mods, data, method, test, level, labels):
         method = method or res.method
         test = test or res.test
         level = level or res.level
-        if method == "GLMM":
-            method = "ML"
-            notes.append("the GLMM result was meta-regressed with the inverse-variance model on "
-                         "the logit proportions (method='ML'): metafor's rma.glmm with "
-                         "moderators is not available here")
+        if method == "GLMM" and res.method != "GLMM":
+            raise ValueError("method='GLMM' needs a GLMM result: iometa.meta_regression("
+                             "iometa.pool_proportions(events, n, method='GLMM'), mods)")
         return res.yi, res.vi, mods, data, (method, test, level), res.labels, notes
+    if method == "GLMM":
+        raise ValueError("method='GLMM' models the counts, not yi/vi: pass the GLMM result, "
+                         "iometa.meta_regression(iometa.pool_proportions(events, n, "
+                         "method='GLMM'), mods) (or pool_rates(..., method='GLMM'))")
     y = np.asarray(column(yi, data, "yi"), dtype=float)
     v = np.asarray(column(vi, data, "vi"), dtype=float)
     opts = (method or "REML", test or "z", level or 0.95)
@@ -359,6 +368,58 @@ def _r2(fit: RegFit, y, v, method, intercept, p, k):
     return max(0.0, 100 * (t2re - float(fit.tau2[0])) / t2re), t2re
 
 
+def _glmm_regression(res, y, v, mods, data, test, level, labs, notes, intercept):
+    """The GLMM meta-regression of a GLMM result (fields from :mod:`.metareg_glmm`)."""
+    from ..core.glmm_engine import SeparationError
+    from .metareg_glmm import (
+        fit_glmm_regression,
+        glmm_counts,
+        glmm_extra,
+        glmm_regression_fields,
+    )
+
+    if test not in ("z", "knha"):
+        raise ValueError(f"unknown test {test!r}: expected 'z' or 'knha' (metafor's test='t')")
+    x, n, family = glmm_counts(res)
+    design = build_design(mods, data, y.size, intercept=intercept)
+    if not design.keep.all():
+        dropped = [labs[i] for i in np.flatnonzero(~design.keep)]
+        notes.append(f"{len(dropped)} stud{'y' if len(dropped) == 1 else 'ies'} without a value "
+                     f"for the moderator(s) left out of the meta-regression: {', '.join(dropped)}")
+        warnings.warn(notes[-1], DataWarning, stacklevel=3)
+    keep = design.keep
+    X = design.X[keep]
+    labs = [lab for lab, kk in zip(labs, keep) if kk]
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise ValueError(f"study {labs[int(np.argmax(bad))]!r} has an infinite moderator value")
+    k, p = X.shape
+    btt = tuple(range(1, p)) if (design.intercept and p > 1) else tuple(range(p))
+    nagq = int((res.extra or {}).get("nagq", 7))
+    with warnings.catch_warnings():  # re-issued below with the result's wording
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            fit = fit_glmm_regression(x[keep], n[keep], X, family=family, nagq=nagq)
+        except SeparationError as exc:
+            who = ", ".join(repr(labs[i]) for i in exc.rows) or "some studies"
+            raise ValueError(f"{exc} (studies {who})") from None
+    if not fit.converged:
+        notes.append(f"the GLMM did not converge ({fit.message}); estimates may be unreliable")
+        warnings.warn(notes[-1], ConvergenceWarning, stacklevel=3)
+    if fit.message.startswith("tau not identifiable"):
+        notes.append("every study has n = 1 (one patient each): the residual between-study "
+                     "variance cannot be told apart from the binomial variation, so tau^2 is "
+                     "set to 0 (the fixed-effect logistic regression)")
+        warnings.warn(notes[-1], SmallSampleWarning, stacklevel=3)
+    sub = None if data is None else data.reset_index(drop=True)[keep].reset_index(drop=True)
+    fields = glmm_regression_fields(fit, test=test, level=level, btt=btt)
+    return MetaRegression(
+        method="GLMM", test=test, level=level, k=k, p=p, terms=design.terms,
+        intercept=design.intercept, btt=btt, **fields, yi=y[keep], vi=v[keep], X=X,
+        labels=tuple(labs), design=design, data=sub, warnings=tuple(notes),
+        extra=glmm_extra(fit))
+
+
 def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=None, data=None,
                     intercept=True, labels=None, tau2=None) -> MetaRegression:
     """Meta-regression of effect sizes on moderators (metafor ``rma(yi, vi, mods = ~ ...)``).
@@ -372,6 +433,14 @@ def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=Non
     a missing moderator are dropped (with a warning). ``method``: FE, DL, HE, HS, SJ, ML, REML
     (default), EB, PM; ``test``: ``"z"`` or ``"knha"`` (Knapp–Hartung: t tests with k − p df,
     F-test for Q_M); ``tau2`` fixes the residual τ².
+
+    A GLMM result (``pool_proportions(..., method="GLMM")`` or ``pool_rates(...,
+    method="GLMM")``) is meta-regressed with the GLMM itself, metafor's ``rma.glmm(measure=
+    "PLO" | "IRLN", mods = ~ ...)``: maximum likelihood with the result's quadrature points
+    (nAGQ), z tests (``test="knha"``: metafor's ``test="t"``, t with k − p df), Q_M as
+    ``rma.glmm``, ``qe`` the Wald-type QE.Wld (the likelihood-ratio QE.LRT in ``extra``), no
+    R²; see :mod:`iometa.compare.metareg_glmm`. ``predict`` works on it; ``confint``,
+    ``blup``, ``ranef`` and ``se_tau2`` do not exist for ``rma.glmm`` and raise / give None.
 
     References: Berkey et al. 1995 (Stat Med 14:395); Thompson & Higgins 2002 (Stat Med
     21:1559); Knapp & Hartung 2003 (Stat Med 22:2693); Raudenbush 2009 (pseudo-R², in The
@@ -389,6 +458,11 @@ def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=Non
     """
     y, v, mods, data, (method, test, level), labs, notes = _inputs(
         yi, vi, mods, data, method, test, level, labels)
+    if method == "GLMM":
+        if tau2 is not None:
+            raise ValueError("a fixed tau2 is not available with method='GLMM' (rma.glmm "
+                             "estimates it); use method='ML' on the result's yi/vi instead")
+        return _glmm_regression(yi, y, v, mods, data, test, level, labs, notes, intercept)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
     if y.shape != v.shape:

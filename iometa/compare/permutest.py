@@ -189,6 +189,10 @@ def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
     """
     if not isinstance(reg, MetaRegression):
         raise TypeError("permutation_test needs the result of iometa.meta_regression")
+    if reg.method == "GLMM":
+        raise ValueError("permutation_test refits the inverse-variance model on yi/vi; it is "
+                         "not available for the GLMM meta-regression (nor is permutest for "
+                         "rma.glmm in metafor)")
     if exact not in ("auto", True, False):
         raise ValueError("exact must be 'auto', True or False")
     if stat not in ("test", "coef"):

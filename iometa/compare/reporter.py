@@ -18,7 +18,6 @@ from ..core.reporter import (
     _TEST_Z,
     _finite,
     _lvl,
-    _ml_estimator,
     _plural,
     _sentence,
     default_digits,
@@ -30,7 +29,9 @@ from ..core.reporter import (
     number,
     p_text,
     software_words,
+    unit_noun,
 )
+from ..core.reporter_models import _ml_estimator
 
 __all__ = ["regression_methods_text", "regression_results_text", "subgroup_methods_text",
            "subgroup_results_text"]
@@ -74,7 +75,8 @@ def subgroup_methods_text(sub) -> str:
 
 def _group_words(name, res, pscale, digits) -> str:
     n = n_patients(res)
-    who = _plural(res.k, "study", "studies") + (f", {n} patients" if n is not None else "")
+    who = _plural(res.k, "study", "studies") + (f", {n} {unit_noun(res, n)}"
+                                                  if n is not None else "")
     text = f"{name} ({who}): {estimate_words(res, pscale, digits)}"
     if res.k > 1 and _finite(res.i2):
         text += f", I² = {number(res.i2, 1)}%"

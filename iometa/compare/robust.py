@@ -118,6 +118,9 @@ def _working(result) -> _Working:
                         result.sigma2[0], result.sigma2[1], mcl, result.terms, result.level,
                         result.data)
     if isinstance(result, MetaRegression):
+        if result.method == "GLMM":
+            raise ValueError("robust() needs an inverse-variance model; this meta-regression "
+                             "was fitted with method 'GLMM'")
         k = result.k
         return _Working(result.yi, result.X, np.asarray(result.beta, float), result.vi, 0.0,
                         result.tau2, np.arange(k), result.terms, result.level, result.data)

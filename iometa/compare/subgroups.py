@@ -313,9 +313,15 @@ def _test_common(result: MetaResult, values: pd.Series, order: list, notes: list
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            reg = meta_regression(result, pd.Series(factor, name="group"))
+            # (a GLMM result: the inverse-variance model on its logits, as documented above)
+            reg = meta_regression(result, pd.Series(factor, name="group"),
+                                  method="ML" if result.method == "GLMM" else None)
     except ValueError as exc:
         return BetweenGroupTest("common", np.nan, G - 1, np.nan, note=str(exc)), None
+    if result.method == "GLMM":
+        notes.append("common-tau^2 model: the GLMM result was meta-regressed with the "
+                     "inverse-variance model on the logit proportions (method='ML'); "
+                     "iometa.meta_regression(result, by) fits the GLMM itself (rma.glmm(mods=))")
     notes.extend(f"common-tau^2 model: {w.message}" for w in caught)
     notes.extend(f"common-tau^2 model: {n}" for n in reg.warnings if n not in
                  [str(w.message) for w in caught])

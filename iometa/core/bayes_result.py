@@ -297,7 +297,7 @@ class BayesResult:
 
     def methods_text(self) -> str:
         """The methods in one paragraph (priors, computation, intervals); see
-        :func:`iometa.core.reporter.bayes_methods_text`.
+        :func:`iometa.core.reporter_models.bayes_methods_text`.
 
         Example
         -------
@@ -306,13 +306,13 @@ class BayesResult:
         >>> "Bayesian" in res.methods_text()
         True
         """
-        from .reporter import bayes_methods_text
+        from .reporter_models import bayes_methods_text
 
         return bayes_methods_text(self)
 
     def results_text(self, pscale: float = 1, digits: int | None = None) -> str:
         """The results in one paragraph (posterior median and credible interval, prediction
-        interval, τ, Bayes factor); see :func:`iometa.core.reporter.bayes_results_text`.
+        interval, τ, Bayes factor); see :func:`iometa.core.reporter_models.bayes_results_text`.
 
         Example
         -------
@@ -321,7 +321,7 @@ class BayesResult:
         >>> "credible interval" in res.results_text()
         True
         """
-        from .reporter import bayes_results_text
+        from .reporter_models import bayes_results_text
 
         return bayes_results_text(self, pscale=pscale, digits=digits)
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _scalar_dist
 from ._lazy import Deferred, LazyField
 from ._solve import col, dot, ndim, where
 from .estimators import TAU2, as_weights_mask, check_method, fixed_moments, prepare, root_q, sweep
@@ -78,10 +79,21 @@ def _special():
 
 @functools.lru_cache(maxsize=512)
 def _scalar_quantile(dist, p, df):
-    sc = _special()
-    q = {"z": lambda: sc.ndtri(p), "t": lambda: sc.stdtrit(df, p),
-         "chi2": lambda: 2 * sc.gammaincinv(df / 2, p)}[dist]()
+    # z and χ² (integer df) from math (_scalar_dist: no scipy import for one analysis)
+    q = _scalar_dist.ndtri(p) if dist == "z" else (
+        _scalar_dist.chi2_ppf(p, df) if dist == "chi2" else None)
+    if q is None:
+        sc = _special()
+        q = {"z": lambda: sc.ndtri(p), "t": lambda: sc.stdtrit(df, p),
+             "chi2": lambda: 2 * sc.gammaincinv(df / 2, p)}[dist]()
     return float(q)
+
+
+def _z_pval(stat):
+    """Two-sided normal p-value 2·Φ(−|stat|): math for a scalar, scipy.special for arrays."""
+    if ndim(stat) == 0:
+        return np.float64(2.0 * _scalar_dist.ndtr(-abs(float(stat))))
+    return 2 * _special().ndtr(-np.abs(stat))
 
 
 def quantile(dist, p, df=None):
@@ -229,7 +241,6 @@ def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit, pi_method="metafor"
     w, sw, mu, r, wr = sweep(y, v, m, t2, residuals=kh)
     mu = mu + c
     sw0, s20, _, q = z0
-    sc = _special()
     p = 1 - (1 - level) / 2
     se = se_usual = 1.0 / np.sqrt(sw)
     if kh:
@@ -240,12 +251,12 @@ def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit, pi_method="metafor"
         se = se_kh
         crit = quantile("t", p, _t_df(df))
         stat = mu / se
-        pval = 2 * sc.stdtr(_t_df(df), -np.abs(stat))
+        pval = 2 * _special().stdtr(_t_df(df), -np.abs(stat))
     else:
         df = np.full(np.shape(k), np.nan) if ndim(k) else np.nan
         crit = quantile("z", p)
         stat = mu / se
-        pval = 2 * sc.ndtr(-np.abs(stat))
+        pval = _z_pval(stat)
     sp = se if fe else np.sqrt(se**2 + t2)
     ci_low, ci_high = mu - crit * se, mu + crit * se
     if pi_method != "metafor" and not fe:
@@ -270,6 +281,12 @@ def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit, pi_method="metafor"
 
 
 def _q_pval(q, q_df):
+    if ndim(q) == 0 and ndim(q_df) == 0:  # one analysis: math where exact (no scipy import)
+        if not q_df > 0:
+            return 1.0
+        pv = _scalar_dist.chi2_sf(float(q_df), float(q))
+        if pv is not None:
+            return np.float64(pv)
     with np.errstate(invalid="ignore"):
         return where(q_df > 0, _special().chdtrc(where(q_df > 1, q_df, 1), q), 1.0)
 

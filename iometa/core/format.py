@@ -154,20 +154,21 @@ def result_summary(res, digits=4, pscale=1.0) -> str:
     lvl = int(round(res.level * 100))
     d = digits
     ps = check_pscale(res, pscale)
+    mh_peto = res.method in ("MH", "Peto")  # common-effect methods without a τ² estimator
     lines = [
-        f"{res.method_name[:1].upper()}{res.method_name[1:]} model (k = {res.k}; measure: {res.measure}; "
-        f"tau^2 estimator: {res.method})",
+        f"{res.method_name[:1].upper()}{res.method_name[1:]} model (k = {res.k}; measure: {res.measure}"
+        + (")" if mh_peto else f"; tau^2 estimator: {res.method})"),
         "",
     ]
-    if res.method != "FE":
+    if res.method != "FE" and not mh_peto:
         lines += [
             f"tau^2 (estimated amount of total heterogeneity): {fmt(res.tau2, d)} "
             f"(CI {_ci(res.tau2_ci, d)})",
             f"tau (square root of estimated tau^2 value):      {fmt(res.tau, d)}",
         ]
     lines += [
-        f"I^2 (total heterogeneity / total variability):   {fmt_pct(res.i2)} "
-        f"(CI {_ci(res.i2_ci, 1)})",
+        f"I^2 (total heterogeneity / total variability):   {fmt_pct(res.i2)}"
+        + ("" if mh_peto else f" (CI {_ci(res.i2_ci, 1)})"),
         f"H^2 (total variability / sampling variability):  {fmt(res.h2, 2)}",
         "",
         f"Test for Heterogeneity:\nQ(df = {res.q_df}) = {fmt(res.q, d)}, p-val = "
@@ -183,15 +184,29 @@ def result_summary(res, digits=4, pscale=1.0) -> str:
         "",
         f"Pooled estimate on the reporting scale ({scale_label(res.scale, ps)}): "
         f"{fmt(ps * res.estimate, d)} ({lvl}% CI {fmt(ps * res.ci_low, d)} to "
-        f"{fmt(ps * res.ci_high, d)}; {lvl}% PI {fmt(ps * res.pi_low, d)} to "
-        f"{fmt(ps * res.pi_high, d)})",
+        f"{fmt(ps * res.ci_high, d)}"
+        + (")" if mh_peto else
+           f"; {lvl}% PI {fmt(ps * res.pi_low, d)} to {fmt(ps * res.pi_high, d)})"),
     ]
-    lines += inference_lines(res)
+    lines += _mh_test_lines(res, d) if mh_peto else inference_lines(res)
     if not res.converged:
         lines += ["", "WARNING: the estimator did not converge (see warnings)."]
     if res.warnings:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in res.warnings]
     return "\n".join(lines)
+
+
+def _mh_test_lines(res, d) -> list[str]:
+    """The Cochran–Mantel–Haenszel and Tarone tests of a Mantel–Haenszel odds-ratio result, as
+    metafor's ``print.rma.mh`` (other MH/Peto results: the note that τ² is 0 by the model)."""
+    x = res.extra or {}
+    out = ["", "tau^2 = 0 by the model (a common-effect method; no tau^2 is estimated)"]
+    if x.get("cmh_stat") is not None:
+        out += ["", "Cochran-Mantel-Haenszel Test:    "
+                f"CMH = {fmt(x['cmh_stat'], d)}, df = 1, p-val = {fmt_p(x['cmh_pval'], d)}",
+                f"Tarone's Test for Heterogeneity: X^2 = {fmt(x['tarone_stat'], d)}, "
+                f"df = {x['tarone_df']}, p-val = {fmt_p(x['tarone_pval'], d)}"]
+    return out
 
 
 def both_models(re, fe, digits=4, pscale=1.0) -> str:

@@ -17,7 +17,7 @@ Example
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,7 +59,21 @@ class Measure:
     uses_n: bool = False  # the back-transformation needs the studies' sample sizes
     bounded: bool = True  # the back-transformed values stay inside the reporting range
     label: str = ""  # axis label of the reporting scale ("Odds ratio"), where it has one
+    back_words: str = ""  # the back-transformation in words ("the inverse logit"), if any
 
+
+#: how each measure's model-scale values return to the reporting scale, in words (methods
+#: text; absent: they need none)
+_BACK_WORDS = {
+    "PLN": "exponentiation", "PLO": "the inverse logit", "PAS": "the inverse arcsine (sin²)",
+    "PFT": "Miller's inverse with the harmonic mean of the sample sizes",
+    "MEDLN": "exponentiation", "SRCLL": "S = exp(−exp(y))", "SRLO": "the inverse logit",
+    "OR": "exponentiation", "RR": "exponentiation", "PETO": "exponentiation",
+    "ROM": "exponentiation", "HR": "exponentiation", "IRR": "exponentiation",
+    "IRLN": "exponentiation", "IRS": "squaring",
+    "IRFT": "the inverse Freeman–Tukey transformation with the harmonic mean of the "
+            "person-times",
+}
 
 MEASURES: dict[str, Measure] = {m.code: m for m in (
     Measure("PR", "proportion", "linear", "untransformed proportions", "proportion", identity,
@@ -106,6 +120,7 @@ MEASURES: dict[str, Measure] = {m.code: m for m in (
     Measure("IRFT", "rate", "Freeman–Tukey", "Freeman–Tukey transformation of the incidence "
             "rates", "rate", iirft_hm, 0.0, uses_n=True),
 )}
+MEASURES = {c: replace(x, back_words=_BACK_WORDS.get(c, "")) for c, x in MEASURES.items()}
 
 #: the single-proportion measures, in escalc's order
 PROPORTION_MEASURES = tuple(c for c, m in MEASURES.items() if m.family == "proportion")

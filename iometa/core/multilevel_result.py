@@ -177,7 +177,7 @@ class MultilevelResult:
 
     def methods_text(self) -> str:
         """The methods in one paragraph; see
-        :func:`iometa.core.reporter.multilevel_methods_text`.
+        :func:`iometa.core.reporter_models.multilevel_methods_text`.
 
         Example
         -------
@@ -187,13 +187,13 @@ class MultilevelResult:
         >>> "three-level" in res.methods_text()
         True
         """
-        from .reporter import multilevel_methods_text
+        from .reporter_models import multilevel_methods_text
 
         return multilevel_methods_text(self)
 
     def results_text(self, digits: int = 2) -> str:
         """The results in one paragraph (coefficients, σ² components, I², Q, LRT); see
-        :func:`iometa.core.reporter.multilevel_results_text`.
+        :func:`iometa.core.reporter_models.multilevel_results_text`.
 
         Example
         -------
@@ -203,7 +203,7 @@ class MultilevelResult:
         >>> "3 clusters" in res.results_text()
         True
         """
-        from .reporter import multilevel_results_text
+        from .reporter_models import multilevel_results_text
 
         return multilevel_results_text(self, digits=digits)
 

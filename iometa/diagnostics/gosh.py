@@ -145,12 +145,15 @@ def gosh(result, *, subsets=None, seed=None, method=None, progress=True) -> pd.D
         raise ValueError("subsets must be >= 2")
     exact = k < 63 and 2**k - 1 <= limit
     incl, codes = _all_subsets(k) if exact else (_random_subsets(k, limit, seed), None)
-    if is_glmm(result) != (method == "GLMM"):
-        raise ValueError("gosh(method=) cannot switch between the GLMM and the inverse-variance "
-                         "models; refit the result with pool_proportions(method=...) instead")
+    refitted = ("GLMM", "MH", "Peto")  # no batched core: one refit per subset (slow)
+    if is_glmm(result) != (method in refitted) or (method in refitted and
+                                                   method != result.method):
+        raise ValueError(f"gosh(method={method!r}) cannot switch a {result.method} result to "
+                         "another model family (GLMM, Mantel-Haenszel, Peto, inverse "
+                         "variance); refit the result with that method instead")
     with bar_for(progress, "gosh", incl.shape[0]) as bar:
         bar.update(text="subsets")
-        if method == "GLMM":  # no batched core: one refit per subset (slow)
+        if method in refitted:  # as metafor's gosh.rma.glmm / gosh.rma.mh / gosh.rma.peto
             df = refit_subsets(result, [np.flatnonzero(r) for r in incl], bar)
             cols = {name: df[name].to_numpy() for name in COLUMNS}
         else:

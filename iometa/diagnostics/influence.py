@@ -27,6 +27,11 @@ _EPS = np.finfo(float).eps
 
 
 def _deletion_fits(result, what):
+    if result.method in ("MH", "Peto"):
+        raise ValueError(f"{what} is defined for inverse-variance models (metafor's "
+                         "influence() takes rma.uni objects only, not rma.mh/rma.peto); for a "
+                         f"{result.method} result use leave_one_out(result), or refit the same "
+                         "tables with an inverse-variance method (method='FE' or 'REML')")
     if is_glmm(result):
         raise ValueError(f"{what} is defined for inverse-variance models (metafor rma.uni); "
                          "for a GLMM result use the same data with measure='PLO' and an "

@@ -97,7 +97,11 @@ def proportion_method(cfg=None) -> str:
         "Meta-Analysis, ch. 19). Groups with k ≥ 2 get a method-sensitivity table (logit, "
         "arcsine, Freeman–Tukey and the binomial GLMM; DL, REML and PM τ²; z and Knapp–Hartung "
         "tests; `iometa.method_sensitivity`) and groups with k ≥ 3 a leave-one-out table "
-        "(`iometa.leave_one_out`).")
+        "(`iometa.leave_one_out`). Where a study contributes several rows to a group (disjoint "
+        "cohorts such as its arms; overlapping rows never enter), a three-level model with rows "
+        "nested in studies (REML; metafor `rma.mv(yi, vi, random = ~ 1 | study/row)`; "
+        "Konstantopoulos 2011, Res Synth Methods 2:61; `iometa.pool_multilevel`) is shown "
+        "beside the one-row-one-study analysis as a sensitivity analysis.")
 
 
 def override_text(cfg) -> str:

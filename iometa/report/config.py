@@ -36,6 +36,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..core.measures import MEASURES
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -47,7 +49,7 @@ __all__ = ["OutcomeOptions", "ReportConfig", "ReportConfigError", "read_report_c
 #: the report's title without a configuration
 DEFAULT_TITLE = "iometa report"
 #: measures a proportion outcome may be pooled with
-PROPORTION_MEASURES = ("PLO", "PR", "PAS", "PFT", "PLN")
+PROPORTION_MEASURES = tuple(c for c, m in MEASURES.items() if m.family == "proportion")
 TESTS = ("z", "knha")
 #: spellings of ``test`` accepted for the Knapp-Hartung test
 _TEST_ALIASES = {"z": "z", "knha": "knha", "t": "knha", "hksj": "knha"}

@@ -180,7 +180,8 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
             sections.append(s)
         for name, why in ctx.failures[seen:]:
             progress.note(f"not run: {name} — {why}")
-    progress.stage("rows not pooled, overview, README", len(builders) + 1)
+    progress.stage("rows not pooled, overview, README, index.html, tables.docx",
+                   len(builders) + 1)
     _outside_reasons(ctx)
     excluded = excluded_table(ctx)
     paths = write_table(excluded, outdir / "tables" / "excluded_rows",
@@ -194,6 +195,14 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
                                   overview, ctx.failures, ctx.config),
                       encoding="utf-8", newline="\n")
     progress("text", "README.md", [readme], f"{len(sections)} sections")
+    from .html import write_html  # the same content as one self-contained page, and Word
+    from .word import write_docx
+
+    page = write_html(outdir, studies, data_path, sections, excluded_display(excluded), overview,
+                      ctx.failures, ctx.config)
+    progress("text", "index.html", [page], f"{len(sections)} sections")
+    doc = write_docx(outdir, studies, data_path, sections, excluded_display(excluded), overview)
+    progress("table", "tables.docx", [doc], "every table")
     progress.stage("done", len(builders) + 2)
     return ctx
 

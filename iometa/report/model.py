@@ -42,6 +42,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     figure_files: list[str] = field(default_factory=list)
     figure_missing: str | None = None
+    in_words: str = ""  # the pooled results in one paragraph (results_text), "" if none
 
 
 @dataclass

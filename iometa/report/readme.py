@@ -210,6 +210,8 @@ def section_text(s: Section, number: int) -> list[str]:
     parts += _figure(s)
     for t in s.tables:
         parts += [f"**{t.caption}** (`{t.stem}.csv`, `{t.stem}.md`)\n", markdown_table(t.display)]
+    if s.in_words:
+        parts += [f"**In words.** {md_text(s.in_words)}\n"]
     parts += [f"**Method.** {s.method}\n"]
     parts += _bullets("Caveats", s.caveats)
     parts += _bullets("Notes from the analysis (warnings raised by the data)", s.notes)

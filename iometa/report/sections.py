@@ -339,6 +339,8 @@ def _proportion_section(ctx, outcome, rows, t, several, unit=None) -> Section:
     return Section(
         slug=slug, title=title, kind="proportion",
         summary=cav.proportion_summary(table, outcome),
+        in_words=(sub if sub is not None else res).results_text(pscale=100).replace(
+            " by group ", f" by {ctx.config.group_label} ", 1),
         method=cav.proportion_short(opts),
         tables=[Table(f"tables/{slug}", f"Pooled {pretty_outcome(outcome).lower()} by "
                       f"{ctx.config.group_label}", table, display)] + extra,

@@ -1,6 +1,8 @@
 """Sensitivity tables of the proportion sections: the same data under other analysis choices
-(:func:`iometa.method_sensitivity`) for groups with k ≥ 2, and leave-one-out
-(:func:`iometa.leave_one_out`) for groups with k ≥ 3."""
+(:func:`iometa.method_sensitivity`) for groups with k ≥ 2, leave-one-out
+(:func:`iometa.leave_one_out`) for groups with k ≥ 3, and the three-level model
+(:func:`iometa.pool_multilevel`, rows clustered in studies) for groups in which a study
+contributes several rows (disjoint cohorts: arms, subgroups)."""
 
 from __future__ import annotations
 
@@ -69,6 +71,53 @@ def _loo_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     })
 
 
+def _multilevel_table(fits: dict, level: float = 0.95) -> pd.DataFrame | None:
+    """Per group whose rows repeat a study (k ≥ 3, ≥ 2 studies): the section's model beside
+    the three-level model (REML; rows within studies), both back-transformed. The rows are
+    disjoint cohorts (``outcome_rows`` never returns overlapping ones), so only their
+    clustering in studies is modelled."""
+    from ..core.measures import backtransform, measure
+    from ..core.multilevel import pool_multilevel
+
+    out = []
+    for g, res in fits.items():
+        data = getattr(res, "data", None)
+        if (res is None or res.k < 3 or data is None or "study_id" not in data
+                or res.method == "GLMM" or measure(res.measure).uses_n):  # FT: each n
+            continue
+        cl = data["study_id"].astype(str).to_numpy()
+        if len(cl) != res.k or len(set(cl)) == len(cl) or len(set(cl)) < 2:
+            continue
+        ml = pool_multilevel(res.yi, res.vi, cluster=cl, method="REML", level=level)
+
+        def back(x, code=res.measure):
+            return float(backtransform(code, [x])[0])
+
+        out.append({"group": g, "k": res.k, "studies": ml.n_clusters,
+                    "repeated": ", ".join(sorted({c for c in cl if list(cl).count(c) > 1})),
+                    "estimate": res.estimate, "ci_low": res.ci_low, "ci_high": res.ci_high,
+                    "estimate_3l": back(ml.coef), "ci_low_3l": back(ml.coef_ci_low),
+                    "ci_high_3l": back(ml.coef_ci_high),
+                    "sigma2_between": float(ml.sigma2[0]), "sigma2_within": float(ml.sigma2[1]),
+                    "lrt_pval": float(ml.lrt_pval)})
+    return pd.DataFrame(out) if out else None
+
+
+def _multilevel_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    ci = f"[{pct(level)} CI]"
+    return pd.DataFrame({
+        "Group": tab["group"], "k (rows)": tab["k"].astype(str),
+        "Studies": tab["studies"].astype(str), "Studies with several rows": tab["repeated"],
+        f"One row = one study {ci}": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
+                                      for r in tab.itertuples()],
+        f"Three-level {ci}": [fmt_estci(r.estimate_3l, r.ci_low_3l, r.ci_high_3l,
+                                        "proportion") for r in tab.itertuples()],
+        "σ² between studies": [f"{x:.3g}" for x in tab["sigma2_between"]],
+        "σ² within studies": [f"{x:.3g}" for x in tab["sigma2_within"]],
+        "LRT p (σ² between = 0)": [f"{x:.3f}" if finite(x) else NA for x in tab["lrt_pval"]],
+    })
+
+
 def sensitivity_tables(slug: str, fits: dict, level: float = 0.95) -> list[Table]:
     """Method-sensitivity and leave-one-out tables of the groups of one proportion section
     (intervals at ``level``; leave-one-out refits the section's own model)."""
@@ -82,4 +131,10 @@ def sensitivity_tables(slug: str, fits: dict, level: float = 0.95) -> list[Table
     if loo is not None:
         out.append(Table(f"tables/{slug}_leave_one_out", "Leave-one-out (groups with k ≥ 3)",
                          loo, _loo_display(loo, level)))
+    ml = _multilevel_table(fits, level)
+    if ml is not None:
+        out.append(Table(f"tables/{slug}_three_level",
+                         "Three-level sensitivity analysis (rows clustered in studies; groups "
+                         "in which a study contributes several disjoint rows)",
+                         ml, _multilevel_display(ml, level)))
     return out

@@ -1,0 +1,93 @@
+"""The scalar normal/χ² functions of one analysis (iometa.core._scalar_dist) equal scipy.special,
+and the first pooled result in a fresh interpreter imports neither scipy.stats nor (on the
+default z path) scipy.special (issue 27: first pooled result ≤ import numpy, pandas + 0.1 s).
+
+Tolerance: 1e-13 relative (ndtr and the odd-df χ² tail below 1e-20: 1e-12, where cephes' erfc and the
+C library's differ by ~1e-13).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import special as sc
+
+import iometa
+from iometa.core import _scalar_dist as d
+
+
+def rel(a, b):
+    return abs(a - b) / abs(b) if b else abs(a)
+
+
+def test_ndtr():
+    rng = np.random.default_rng(1)
+    for x in np.concatenate([np.linspace(-37, 8, 901), rng.normal(0, 3, 500)]):
+        ref = float(sc.ndtr(x))
+        assert rel(d.ndtr(float(x)), ref) <= (1e-12 if ref < 1e-20 else 1e-13), x
+
+
+def test_ndtri():
+    rng = np.random.default_rng(2)
+    ps = np.concatenate([10 ** -np.linspace(1, 300, 300), rng.uniform(0, 1, 500),
+                         1 - 10 ** -np.linspace(1, 15, 50), [0.975, 0.995, 0.95, 0.9]])
+    for p in ps:
+        assert rel(d.ndtri(float(p)), float(sc.ndtri(p))) <= 1e-13, p
+    assert d.ndtri(0.5) == 0.0
+    assert d.ndtri(0.0) is None and d.ndtri(1.0) is None and d.ndtri(float("nan")) is None
+
+
+def test_chi2_sf():
+    rng = np.random.default_rng(3)
+    for df in [*range(1, 60), 77, 99, 100]:
+        for x in [*rng.uniform(0, 3 * df + 30, 15), df, 1e-3, 1399.0]:
+            ref = float(sc.chdtrc(df, x))
+            tol = 1e-12 if ref < 1e-20 else 1e-13  # odd df: erfc's far tail, as in ndtr
+            assert rel(d.chi2_sf(float(df), float(x)), ref) <= tol, (df, x)
+    assert d.chi2_sf(3.0, 0.0) == 1.0
+    # outside the exact range: None (the caller uses scipy.special)
+    assert d.chi2_sf(101.0, 10.0) is None and d.chi2_sf(2.5, 1.0) is None
+    assert d.chi2_sf(0.0, 1.0) is None and d.chi2_sf(3.0, 1500.0) is None
+    assert d.chi2_sf(3.0, float("nan")) is None
+
+
+def test_chi2_ppf():
+    rng = np.random.default_rng(4)
+    ps = [0.025, 0.975, 0.005, 0.995, 0.05, 0.95, 0.5, 1e-6, 1 - 1e-6, 1e-12,
+          *rng.uniform(0, 1, 3)]
+    for df in [*range(1, 40), 64, 99, 100]:
+        for p in ps:
+            assert rel(d.chi2_ppf(p, float(df)), 2 * float(sc.gammaincinv(df / 2, p))) <= 1e-13
+    assert d.chi2_ppf(0.5, 1.5) is None and d.chi2_ppf(0.5, 101.0) is None
+    assert d.chi2_ppf(0.0, 3.0) is None and d.chi2_ppf(1.0, 3.0) is None
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(method="DL"), dict(method="FE", level=0.9),
+                                  dict(method="PM", test="knha")])
+def test_scalar_and_batched_paths_agree(opts):
+    """pool() (scalar path: math) against pool_many (arrays: scipy.special), every field."""
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    y, v = rng.normal(0.3, 0.3, 12), rng.uniform(0.01, 0.1, 12)
+    res = iometa.pool(y, v, **opts)
+    row = iometa.pool_many(pd.DataFrame({"g": 0, "yi": y, "vi": v}), by="g", **opts).iloc[0]
+    for ours, theirs in [("pval", "pval"), ("q_pval", "q_pval"), ("ci_low", "ci_low"),
+                         ("ci_high", "ci_high"), ("tau2", "tau2")]:
+        a, b = float(getattr(res, ours)), float(row[theirs])
+        assert abs(a - b) <= 1e-12 * abs(b) + 1e-15, (ours, a, b)
+
+
+def test_first_pooled_result_imports_no_scipy_stats():
+    code = ("import sys, iometa\n"
+            "res = iometa.pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03])\n"
+            "res.estimate, res.pval, res.q_pval, res.tau2_ci, str(res)\n"
+            "assert 'scipy.stats' not in sys.modules, 'scipy.stats imported'\n"
+            "assert 'scipy.special' not in sys.modules, 'scipy.special imported (z path)'\n"
+            "res = iometa.pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], method='DL', test='knha')\n"
+            "res.pval, str(res)\n"
+            "assert 'scipy.stats' not in sys.modules, 'scipy.stats imported (knha)'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
