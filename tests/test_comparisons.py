@@ -56,8 +56,13 @@ def test_vogl2022_local_progression_is_paired_from_its_arm_rows(studies):
     assert (row.arm_1, row.arm_2) == ("MWA", "RFA")
     # the cryoablation-vs-RFA trial's rows are listed, each with its reason
     ex = sel.excluded
-    assert set(ex["study_id"]) == {"wangc2015", "zhangl2013"}
+    assert set(ex["study_id"]) == {"wangc2015", "zhangl2013", "abdelaziz2014", "santambrogio2016",
+                                   "pmid16126363"}
     assert ex.loc[ex["study_id"] == "zhangl2013", "reason"].str.contains("lesions").all()
+    # head-to-head rows whose percentages have no stated denominator are never paired
+    for sid in ("abdelaziz2014", "santambrogio2016"):
+        assert ex.loc[ex["study_id"] == sid, "reason"].str.contains(
+            "without a stated denominator").all()
     ex = ex[ex["study_id"] == "wangc2015"]
     assert ex["reason"].str.contains("neither the treatment").sum() == 4
     assert ex["reason"].str.contains("no 'MWA' arm").sum() == 3
@@ -108,8 +113,30 @@ def test_several_time_points_are_not_paired_together(studies):
 def test_survival_rates_are_excluded_with_the_reason(studies):
     sel = iometa.comparison_rows(studies, "os_rate", "MWA", "RFA")
     assert sel.rows.empty and "could be paired" in sel.note
-    assert sel.excluded["reason"].str.contains("Kaplan–Meier").sum() == 5
+    # every MWA or RFA arm row of a survival rate is listed as a Kaplan–Meier rate
+    km_arms = ((studies["outcome"] == "os_rate") & studies["arm"].isin(["MWA", "RFA"])).sum()
+    assert km_arms >= 5
+    assert sel.excluded["reason"].str.contains("Kaplan–Meier").sum() == km_arms
     assert "line" in sel.summary()
+
+
+def test_transarterial_and_ablation_head_to_heads_pair_their_printed_counts(studies):
+    """The TACE/TARE and MWA/RFA arm rows added from primary abstracts pair with their
+    printed (or exactly derived) counts, treatment arm first."""
+    sel = iometa.comparison_rows(studies, "major_complication", "TARE", "TACE")
+    assert sel.rows["comparison_id"].tolist() == ["hong2009_tace_vs_tare"]
+    r = sel.rows.iloc[0]
+    assert (r.events_1, r.total_1, r.events_2, r.total_2) == (0, 19, 1, 37)
+    assert r.unit_of_analysis == "procedures"
+    dead = iometa.comparison_rows(studies, "mortality", "TARE", "DEB-TACE", unit="patients")
+    assert dead.rows["comparison_id"].tolist() == ["pitton2015_tare_vs_debtace"]
+    r = dead.rows.iloc[0]
+    assert (r.events_1, r.total_1, r.events_2, r.total_2) == (7, 12, 7, 12)
+    ca = iometa.comparison_rows(studies, "complete_ablation", "MWA", "RFA", unit="lesions")
+    got = {row.study_id: (row.events_1, row.total_1, row.events_2, row.total_2)
+           for row in ca.rows.itertuples()}
+    assert got["pmc5803367"] == (58, 60, 79, 85)
+    assert got["zhangl2013"] == (91, 105, 78, 93)
 
 
 def test_the_project_table_follows_the_comparison_rules(studies):

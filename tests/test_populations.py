@@ -275,7 +275,11 @@ def test_seed_regressions(seed):
     assert ref21["subgroup"].tolist() == ["origin: TARE"]
     assert "another time origin" in _reasons(med)[73]
     tace = med.rows[med.rows["modality"] == "TACE"]
-    assert tace["n_used"].sum() == 0  # no TACE row of known size: nothing to n-weight
+    unknown = tace["n_patients"].isna()
+    assert unknown.any() and tace.loc[unknown, "n_used"].isna().all()  # no size: not n-weighted
+    # the head-to-head arms (hong2009, she2014, bommineni) stand for their own arm sizes
+    sized = tace[~unknown]
+    assert (sized["arm"] == "TACE").all() and (sized["n_used"] == sized["n_patients"]).all()
     sev = outcome_rows(seed, "severe_adverse_event")
     assert not (sev.rows["study_id"] == "newbury2022ref21").any()
 

@@ -1,8 +1,8 @@
-"""The report's three-level sensitivity analysis (issue 23 item 4): a group in which a study
-contributes several disjoint rows (its arms) gets the three-level model beside the
-one-row-one-study analysis; the numbers are those of iometa.pool_multilevel on the same
-rows (the CSVs hold 6 significant digits), and groups without repeated studies get no such
-table."""
+"""The report's sensitivity analyses for few or clustered studies (issues 23 item 4, 26 item
+5): a group in which a study contributes several disjoint rows (its arms) gets the three-level
+model beside the one-row-one-study analysis, the numbers those of iometa.pool_multilevel on
+the same rows (the CSVs hold 6 significant digits; groups without repeated studies get no such
+table); groups of 2-9 studies get the Bayesian small-k analysis (iometa.pool_bayes)."""
 
 from __future__ import annotations
 
@@ -84,3 +84,23 @@ def test_sections_carry_their_results_in_words(report):
     assert words.split(". ")[0] in readme.replace("\\", "")
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "<strong>In words.</strong> The pooled proportion by modality was" in page
+
+
+def test_small_groups_get_the_bayesian_analysis(report):
+    """Groups of 2-9 studies: pool_bayes (half-normal(0.5) on τ) beside the frequentist fit
+    (issue 26 item 5), the numbers those of pool_bayes on the group's own fit."""
+    out, studies = report
+    [csv] = list((out / "tables").glob("*_bayes.csv"))
+    tab = pd.read_csv(csv).set_index("group")
+    assert sorted(tab.index) == ["MWA", "RFA"]
+    rfa = studies[studies["modality"] == "RFA"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IometaWarning)
+        b = iometa.pool_bayes(iometa.pool_proportions(rfa["events"], rfa["total"]))
+    row = tab.loc["RFA"]
+    assert row["k"] == 3
+    for col, x in (("bayes_median", b.estimate), ("bayes_ci_low", b.ci_low),
+                   ("bayes_ci_high", b.ci_high), ("tau_median", b.tau), ("bf01", b.bf01)):
+        assert row[col] == pytest.approx(x, rel=1e-5), col
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "Bayesian small-k analysis" in readme and "half-normal prior" in readme

@@ -17,10 +17,11 @@ import pandas as pd
 from .._warnings import ConvergenceWarning, DataWarning, IometaWarning, SmallSampleWarning
 from ..core import verbs
 from ..core.design import Design, build_design, design_rows
-from ..core.estimators import METHODS, REGISTRY, estimate_tau2
+from ..core.estimators import METHODS
 from ..core.models import column, study_labels
-from ..core.regression import RegFit, fit_regression_arrays
+from ..core.regression import fit_regression_arrays
 from ..core.results import MetaResult
+from .metareg_checks import _check, _fit_warnings, _r2, reweight
 
 
 @dataclass(frozen=True, eq=False)
@@ -307,67 +308,6 @@ def _inputs(yi, vi, mods, data, method, test, level, labels):
     return y, v, mods, data, opts, study_labels(labels, data, y.size), notes
 
 
-def _check(y, v, X, method, tau2, labels):
-    k, p = X.shape
-    bad = ~np.isfinite(y) | ~np.isfinite(v) | (v <= 0)
-    if bad.any():
-        raise ValueError(f"study {labels[int(np.argmax(bad))]!r} has a missing/non-finite effect "
-                         "or a non-positive sampling variance")
-    bad = ~np.isfinite(X).all(axis=1)
-    if bad.any():
-        raise ValueError(f"study {labels[int(np.argmax(bad))]!r} has an infinite moderator value")
-    if tau2 is not None and not (np.isfinite(tau2) and tau2 >= 0):
-        raise ValueError(f"a fixed tau2 must be a finite number >= 0, got {tau2!r}")
-    need = p if (method == "FE" or tau2 is not None) else p + 1
-    if k < need:
-        raise ValueError(f"{k} studies are too few for {p} coefficients"
-                         + ("" if need == p else " plus tau^2") + " (metafor: 'Number of "
-                         "parameters to be estimated is larger than the number of observations')")
-    if np.linalg.eigvalsh(X.T @ X).min() <= 1e-7:
-        raise ValueError("the moderators are collinear (model matrix not of full rank): drop "
-                         "a moderator or merge categories")
-
-
-def _fit_warnings(fit: RegFit, method, test) -> list[str]:
-    """Warn (and return the messages) about a residual tau^2 that did not converge and about a
-    Knapp-Hartung fit whose residuals are all 0 (standard errors 0, F-test undefined)."""
-    msgs = []
-    if not bool(fit.converged[0]) and REGISTRY[method].kind == "iterated":
-        raise ValueError(f"the {method} estimator of the residual tau^2 did not converge after "
-                         f"{int(fit.n_iter[0])} iterations (its fixed-point iteration cycles; "
-                         "metafor stops with an error too): use method='DL', 'PM' or 'REML'")
-    if not bool(fit.converged[0]):
-        msgs.append(f"the {method} estimate of the residual tau^2 did not converge after "
-                    f"{int(fit.n_iter[0])} iterations; the last value ({float(fit.tau2[0]):.6g}) "
-                    "is reported. Try method='DL' (closed form)")
-        warnings.warn(msgs[-1], ConvergenceWarning, stacklevel=3)
-    if test == "knha" and not np.isfinite(fit.qm[0]) and not np.any(fit.se[0] > 0):
-        msgs.append("the moderators reproduce every effect exactly (residual sum of squares 0): "
-                    "under Knapp-Hartung the standard errors are 0 and the test of the "
-                    "moderators is not defined (QM = NaN), as in metafor; use test='z'")
-        warnings.warn(msgs[-1], IometaWarning, stacklevel=3)
-    return msgs
-
-
-def _r2(fit: RegFit, y, v, method, intercept, p, k):
-    """Pseudo-R² (percent) and the intercept-only τ², as metafor (r2def = "1")."""
-    if not intercept or p < 2:
-        return None, None
-    if method == "FE":
-        if np.var(y) == 0 or k == p:  # metafor: R^2 NaN for a saturated model (no df left)
-            return (0.0 if k > p else None), None
-        w = 1 / v
-        q0 = float((w * (y - (w * y).sum() / w.sum()) ** 2).sum())
-        if np.ptp(y) == 0 or not q0 > 1e-10 * k:  # identical up to rounding: nothing to explain
-            return 0.0, None
-        adj = 1 - (float(fit.qe[0]) / (k - p)) / (q0 / (k - 1))
-        return max(0.0, 100 * adj), None
-    t2re = float(estimate_tau2(y[None], v[None], method=method).tau2[0])
-    if t2re == 0:
-        return 0.0, t2re
-    return max(0.0, 100 * (t2re - float(fit.tau2[0])) / t2re), t2re
-
-
 def _glmm_regression(res, y, v, mods, data, test, level, labs, notes, intercept):
     """The GLMM meta-regression of a GLMM result (fields from :mod:`.metareg_glmm`)."""
     from ..core.glmm_engine import SeparationError
@@ -421,7 +361,7 @@ def _glmm_regression(res, y, v, mods, data, test, level, labs, notes, intercept)
 
 
 def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=None, data=None,
-                    intercept=True, labels=None, tau2=None) -> MetaRegression:
+                    intercept=True, labels=None, tau2=None, weights=None) -> MetaRegression:
     """Meta-regression of effect sizes on moderators (metafor ``rma(yi, vi, mods = ~ ...)``).
 
     ``yi``/``vi``: arrays or column names of ``data``; or pass a pooled
@@ -432,7 +372,9 @@ def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=Non
     with the first (sorted) level as reference (see :mod:`iometa.core.design`). Studies with
     a missing moderator are dropped (with a warning). ``method``: FE, DL, HE, HS, SJ, ML, REML
     (default), EB, PM; ``test``: ``"z"`` or ``"knha"`` (Knapp–Hartung: t tests with k − p df,
-    F-test for Q_M); ``tau2`` fixes the residual τ².
+    F-test for Q_M); ``tau2`` fixes the residual τ². ``weights`` (array or column name): user
+    weights for the coefficients and their variance, as ``rma(yi, vi, mods, weights=)``
+    (τ², Q_E, I², R² those of the inverse-variance fit; :func:`.metareg_checks.reweight`).
 
     A GLMM result (``pool_proportions(..., method="GLMM")`` or ``pool_rates(...,
     method="GLMM")``) is meta-regressed with the GLMM itself, metafor's ``rma.glmm(measure=
@@ -462,6 +404,8 @@ def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=Non
         if tau2 is not None:
             raise ValueError("a fixed tau2 is not available with method='GLMM' (rma.glmm "
                              "estimates it); use method='ML' on the result's yi/vi instead")
+        if weights is not None:
+            raise ValueError("weights= is not available with method='GLMM' (rma.glmm has none)")
         return _glmm_regression(yi, y, v, mods, data, test, level, labs, notes, intercept)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
@@ -486,6 +430,14 @@ def meta_regression(yi, vi=None, mods=None, *, method=None, test=None, level=Non
     fit = fit_regression_arrays(y, v, X, method=method, test=test, level=level, tau2=tau2,
                                 btt=btt)
     notes += _fit_warnings(fit, method, test)
+    if weights is not None:
+        a = np.asarray(column(weights, data, "weights"), dtype=float).ravel()
+        if a.size != keep.size or not (np.isfinite(a).all() and (a >= 0).all()):
+            raise ValueError(f"weights must be {keep.size} finite non-negative numbers (one "
+                             "per study)")
+        fit = reweight(fit, y, v, X, a[keep], test=test, level=level, btt=btt)
+        notes.append("coefficients and their SEs with user weights (rma(weights=)); tau^2 and "
+                     "heterogeneity from the inverse-variance fit")
     r2, t2re = _r2(fit, y, v, method, design.intercept, p, k)
     sub = None if data is None else data.reset_index(drop=True)[keep].reset_index(drop=True)
     one = {a: getattr(fit, a)[0] for a in ("beta", "se", "stat", "pval", "ci_low", "ci_high",

@@ -101,7 +101,11 @@ def proportion_method(cfg=None) -> str:
         "cohorts such as its arms; overlapping rows never enter), a three-level model with rows "
         "nested in studies (REML; metafor `rma.mv(yi, vi, random = ~ 1 | study/row)`; "
         "Konstantopoulos 2011, Res Synth Methods 2:61; `iometa.pool_multilevel`) is shown "
-        "beside the one-row-one-study analysis as a sensitivity analysis.")
+        "beside the one-row-one-study analysis as a sensitivity analysis. Groups of 2 to 9 "
+        "studies also get the exact Bayesian random-effects model (`iometa.pool_bayes`: "
+        "half-normal prior with scale 0.5 on τ, flat prior on the mean, posterior by "
+        "numerical integration; Friede et al. 2017, Res Synth Methods 8:79; bayesmeta), "
+        "whose credible interval accounts for the uncertainty in τ that few studies leave.")
 
 
 def override_text(cfg) -> str:

@@ -118,6 +118,44 @@ def _multilevel_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     })
 
 
+#: groups of at most this many studies get the Bayesian small-k analysis
+BAYES_MAX_K = 9
+
+
+def _bayes_table(fits: dict, level: float = 0.95) -> pd.DataFrame | None:
+    """Per group with 2 ≤ k ≤ BAYES_MAX_K: the exact Bayesian random-effects model
+    (:func:`iometa.pool_bayes`, half-normal(0.5) prior on τ, flat prior on μ) beside the
+    section's frequentist model, both on the reporting scale."""
+    from ..core.bayes import pool_bayes
+
+    out = []
+    for g, res in fits.items():
+        if res is None or not 2 <= res.k <= BAYES_MAX_K or res.method == "GLMM":
+            continue
+        b = pool_bayes(res, level=level)
+        out.append({"group": g, "k": res.k, "estimate": res.estimate, "ci_low": res.ci_low,
+                    "ci_high": res.ci_high, "tau2": res.tau2, "bayes_median": b.estimate,
+                    "bayes_ci_low": b.ci_low, "bayes_ci_high": b.ci_high,
+                    "bayes_pi_low": b.pi_low, "bayes_pi_high": b.pi_high,
+                    "tau_median": b.tau, "bf01": b.bf01})
+    return pd.DataFrame(out) if out else None
+
+
+def _bayes_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Group": tab["group"], "k": tab["k"].astype(str),
+        f"Frequentist [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high,
+                                                     "proportion") for r in tab.itertuples()],
+        f"Bayesian median [{pct(level)} CrI]": [
+            fmt_estci(r.bayes_median, r.bayes_ci_low, r.bayes_ci_high, "proportion")
+            for r in tab.itertuples()],
+        f"Bayesian {pct(level)} PI": [fmt_interval(r.bayes_pi_low, r.bayes_pi_high,
+                                                   "proportion") for r in tab.itertuples()],
+        "τ (posterior median)": [f"{x:.3g}" for x in tab["tau_median"]],
+        "BF₀₁ (τ = 0)": [f"{x:.2f}" if finite(x) else NA for x in tab["bf01"]],
+    })
+
+
 def sensitivity_tables(slug: str, fits: dict, level: float = 0.95) -> list[Table]:
     """Method-sensitivity and leave-one-out tables of the groups of one proportion section
     (intervals at ``level``; leave-one-out refits the section's own model)."""
@@ -131,6 +169,12 @@ def sensitivity_tables(slug: str, fits: dict, level: float = 0.95) -> list[Table
     if loo is not None:
         out.append(Table(f"tables/{slug}_leave_one_out", "Leave-one-out (groups with k ≥ 3)",
                          loo, _loo_display(loo, level)))
+    bayes = _bayes_table(fits, level)
+    if bayes is not None:
+        out.append(Table(f"tables/{slug}_bayes",
+                         f"Bayesian small-k analysis (groups with 2 ≤ k ≤ {BAYES_MAX_K}; "
+                         "half-normal(0.5) prior on τ, flat prior on the mean)",
+                         bayes, _bayes_display(bayes, level)))
     ml = _multilevel_table(fits, level)
     if ml is not None:
         out.append(Table(f"tables/{slug}_three_level",
