@@ -216,6 +216,9 @@ def test_figures_show_at_twice_the_resolution_in_jupyter_and_save_unchanged(monk
     assert _png_size(_saved_png(inline)) == _png_size(_saved_png(plain))
     assert _png_size(_saved_png(plain))[0] == int(plain.get_size_inches()[0] * plain.dpi)
     assert _png_size(_saved_png(inline, dpi=50))[0] == int(inline.get_size_inches()[0] * 50)
+    assert repr(inline) == repr(plain) == (
+        f"<Figure size {plain.get_size_inches()[0] * plain.dpi:g}x"
+        f"{plain.get_size_inches()[1] * plain.dpi:g} with 1 Axes>")
 
 
 def test_figures_outside_jupyter_keep_matplotlibs_dpi(monkeypatch):

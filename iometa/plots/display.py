@@ -34,6 +34,11 @@ class IometaFigure(Figure):
         if in_notebook():
             self.set_dpi(DISPLAY_DPI)
 
+    def __repr__(self) -> str:
+        # matplotlib's repr, with the size in pixels of the saved file (not of the display)
+        w, h = self.get_size_inches() * self.file_dpi
+        return f"<Figure size {w:g}x{h:g} with {len(self.axes)} Axes>"
+
     def savefig(self, fname, *args, **kwargs):
         if kwargs.get("dpi") in (None, "figure") and \
                 matplotlib.rcParams["savefig.dpi"] == "figure":
