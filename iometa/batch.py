@@ -18,6 +18,7 @@ import pandas as pd
 from .core.estimators import METHODS
 from .core.fitting import TESTS, fit_arrays, tau2_ci_qprofile
 from .core.models import check_pi_options
+from .core.progress import ProgressBar, bar_for
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -36,19 +37,21 @@ CI_COLUMNS = ("tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "h2_ci_l
 def pool_many(data: pd.DataFrame, *, by: Any, yi: str = ..., vi: str = ..., method: str = ...,
               test: str = ..., level: float = ..., heterogeneity_ci: bool = ...,
               pi_method: str = ..., adhoc: bool = ..., tau_prior: str = ...,
-              tau_scale: float = ..., mu_prior: Any = ...) -> pd.DataFrame: ...
+              tau_scale: float = ..., mu_prior: Any = ...,
+              progress: bool | ProgressBar = ...) -> pd.DataFrame: ...
 
 
 @overload
 def pool_many(data: dd.DataFrame, *, by: Any, yi: str = ..., vi: str = ..., method: str = ...,
               test: str = ..., level: float = ..., heterogeneity_ci: bool = ...,
               pi_method: str = ..., adhoc: bool = ..., tau_prior: str = ...,
-              tau_scale: float = ..., mu_prior: Any = ...) -> dd.DataFrame: ...
+              tau_scale: float = ..., mu_prior: Any = ...,
+              progress: bool | ProgressBar = ...) -> dd.DataFrame: ...
 
 
 def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95,
               heterogeneity_ci=False, pi_method="metafor", adhoc=False,
-              tau_prior="half-normal", tau_scale=0.5, mu_prior=None):
+              tau_prior="half-normal", tau_scale=0.5, mu_prior=None, progress=True):
     """Pool every analysis of a long table at once: one row per analysis.
 
     ``data`` has one row per study; the column(s) ``by`` identify the analysis (e.g. outcome ×
@@ -64,7 +67,9 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     ``heterogeneity_ci=True`` also the Q-profile CIs ``tau2_ci_low`` … ``h2_ci_high`` (two more
     root findings per analysis; limited like ``pool`` and metafor's ``confint``).
     ``pi_method`` and ``adhoc`` as in :func:`iometa.pool` (a PI with t(k − 2) df is NaN for
-    k < 3 and the note says so).
+    k < 3 and the note says so). ``progress``: a one-line bar on stderr (analyses fitted,
+    elapsed time) once the run has lasted half a second, only when stderr is a terminal;
+    False for none (a dask frame is lazy: dask's own diagnostics show its progress).
 
     ``data`` may also be a ``dask.dataframe.DataFrame`` (``pip install "iometa[dask]"``), e.g.
     from ``dask.dataframe.read_parquet``, larger than memory and on a distributed cluster. The
@@ -112,7 +117,7 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     """
     if method == "bayes":
         return _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior,
-                                (test, heterogeneity_ci, pi_method, adhoc))
+                                (test, heterogeneity_ci, pi_method, adhoc), progress)
     if _is_dask_frame(data):
         return _pool_many_dask(data, by=by, yi=yi, vi=vi, method=method, test=test, level=level,
                                heterogeneity_ci=heterogeneity_ci, pi_method=pi_method,
@@ -130,15 +135,17 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     _check_values(y, v, data, cols)
     names = COLUMNS + ((*CI_COLUMNS, "_capped") if heterogeneity_ci else ())
     out: dict[str, np.ndarray] = {}
-    for ids in _chunks(counts):
-        Y, V, M = _padded(y, v, order, starts, counts, ids)
-        res = _fit_chunk(Y, V, M, counts[ids], method, test, level, heterogeneity_ci,
-                         pi_method, adhoc)
-        for name in names:
-            values = np.asarray(res[name])
-            if name not in out:
-                out[name] = np.empty(n_groups, dtype=values.dtype)
-            out[name][ids] = values
+    with bar_for(progress, "pool_many", n_groups) as bar:
+        for ids in _chunks(counts):
+            Y, V, M = _padded(y, v, order, starts, counts, ids)
+            res = _fit_chunk(Y, V, M, counts[ids], method, test, level, heterogeneity_ci,
+                             pi_method, adhoc)
+            for name in names:
+                values = np.asarray(res[name])
+                if name not in out:
+                    out[name] = np.empty(n_groups, dtype=values.dtype)
+                out[name][ids] = values
+            bar.update(advance=len(ids), text="analyses")
     frame = keys.assign(**{name: out[name] for name in names})
     frame["note"] = _notes(frame, method, test, pi_method)
     return frame
@@ -149,7 +156,8 @@ BAYES_COLUMNS = ("k", "mu_median", "mu_mean", "mu_sd", "mu_ci_low", "mu_ci_high"
                  "tau_ci_low", "tau_ci_high", "pi_low", "pi_high", "log_marginal", "bf01")
 
 
-def _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior, others):
+def _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior, others,
+                     progress=True):
     """pool_many(method="bayes"): the analyses in chunks of similar k through the batched
     exact Bayesian model."""
     from .core.bayes_batch import fit_bayes_arrays
@@ -172,17 +180,19 @@ def _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior, ot
     keys = data[cols].iloc[first].reset_index(drop=True)
     _check_values(y, v, data, cols)
     out: dict[str, np.ndarray] = {}
-    for ids in _chunks(counts):
-        Y, V, M = _padded(y, v, order, starts, counts, ids)
-        res = fit_bayes_arrays(np.ascontiguousarray(Y), np.ascontiguousarray(V),
-                               None if M is None else np.ascontiguousarray(M),
-                               tau_prior=tau_prior, tau_scale=tau_scale, mu_prior=mu_prior,
-                               level=level)
-        for name in BAYES_COLUMNS:
-            values = np.asarray(getattr(res, name))
-            if name not in out:
-                out[name] = np.empty(n_groups, dtype=values.dtype)
-            out[name][ids] = values
+    with bar_for(progress, "pool_many", n_groups) as bar:
+        for ids in _chunks(counts):
+            Y, V, M = _padded(y, v, order, starts, counts, ids)
+            res = fit_bayes_arrays(np.ascontiguousarray(Y), np.ascontiguousarray(V),
+                                   None if M is None else np.ascontiguousarray(M),
+                                   tau_prior=tau_prior, tau_scale=tau_scale,
+                                   mu_prior=mu_prior, level=level)
+            for name in BAYES_COLUMNS:
+                values = np.asarray(getattr(res, name))
+                if name not in out:
+                    out[name] = np.empty(n_groups, dtype=values.dtype)
+                out[name][ids] = values
+            bar.update(advance=len(ids), text="analyses (bayes)")
     frame = keys.assign(**{name: out[name] for name in BAYES_COLUMNS})
     note = np.where(frame["k"].to_numpy() == 1, "one study: the posterior of tau is driven by "
                     "its prior", "")

@@ -76,14 +76,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("MPLBACKEND", "Agg")  # files only: never open a window
-    from .data.load import StudyTableError
-    from .report.build import ReportPathError, build_report
-    from .report.config import ReportConfigError
+    from .core.progress import ProgressBar
+
+    # on a terminal, a status line from the first moment (the imports below take seconds)
+    bar = ProgressBar("iometa report", enabled=not args.quiet, delay=0)
+    bar.update(text="starting (loading iometa)")
+    try:
+        from .data.load import StudyTableError
+        from .report.build import ReportPathError, build_report
+        from .report.config import ReportConfigError
+    except BaseException:
+        bar.close()
+        raise
 
     try:
         build_report(data=args.data, out=args.out, verbose=not args.quiet,
                      vocabulary=args.vocabulary, sheet=args.sheet, source=args.source,
-                     config=args.config)
+                     config=args.config, bar=bar)
     except ReportConfigError as exc:
         print(str(exc), file=sys.stderr)
         print("report not written: fix the report configuration first", file=sys.stderr)

@@ -242,7 +242,7 @@ def test_data_frame_columns_and_labels():
     assert row.loc[0, "k"] == 3 and row.loc[0, "method"] == "bayes"
     assert row.loc[0, "estimate"] == res.estimate
     assert res.summary_frame().equals(row)
-    assert "half-normal(scale 0.5)" in res.summary() and "BayesResult(k=3" in repr(res)
+    assert "half-normal(scale 0.5)" in res.summary() and "<BayesResult GEN half-normal k=3: " in repr(res)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -157,7 +157,7 @@ def test_result_outputs():
                 "ci_high"]) <= set(res.studies.columns)
     assert res.studies["weight"].sum() == pytest.approx(100.0)
     assert res.studies.loc[0, "ci_low"] == pytest.approx(0.1432626, abs=1e-6)  # Clopper-Pearson
-    assert "MetaResult(k=4" in repr(res)
+    assert repr(res).startswith("<MetaResult PLO REML k=4: ")
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.k = 3  # frozen
 

@@ -86,8 +86,11 @@ class RegressionTestResult:
     __str__ = summary
 
     def __repr__(self) -> str:
-        return (f"RegressionTestResult({self.name!r}, stat={self.stat:.4g}, pval={self.pval:.4g}"
-                f", k={self.k})")
+        from ..core.format import fmt_p, one_line
+
+        stat = "t" if self.df is not None else "z"
+        return one_line("RegressionTestResult", (self.name, f"k={self.k}"),
+                        extra=f"{stat}={self.stat:.3g}, p={fmt_p(self.pval)}")
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,10 @@ class RankTestResult:
     __str__ = summary
 
     def __repr__(self) -> str:
-        return f"RankTestResult(tau={self.stat:.4g}, pval={self.pval:.4g}, k={self.k})"
+        from ..core.format import fmt_p, one_line
+
+        return one_line("RankTestResult", (f"k={self.k}",),
+                        extra=f"tau={self.stat:.3g}, p={fmt_p(self.pval)}")
 
 
 def _checked(result, what, min_k=3):

@@ -35,6 +35,12 @@ class HenmiCopasResult:
     ci_low_rma: float
     ci_high_rma: float
 
+    def __repr__(self) -> str:
+        from ..core.format import one_line
+
+        return one_line("HenmiCopasResult", (f"k={self.k}",), self.coef,
+                        (self.ci_low, self.ci_high))
+
     def to_frame(self):
         import pandas as pd
 

@@ -57,21 +57,38 @@ class TrimFillResult:
     result: MetaResult  # the adjusted MetaResult
     original: MetaResult
 
-    def summary(self, digits: int = 4) -> str:
+    def summary(self, digits: int = 4, pscale: float = 1) -> str:
+        """Text: k0 and the adjusted estimate beside the unadjusted one (reporting scale;
+        ``pscale`` as :meth:`iometa.MetaResult.summary`, e.g. 100 for percent).
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool_proportions([5, 9, 12, 20, 30], [40, 45, 50, 60, 70])
+        >>> "estimate" in iometa.trim_and_fill(res).summary(pscale=100)
+        True
+        """
+        from ..core.format import check_pscale
+
+        ps = check_pscale(self.original, pscale)
         r = self.result
         lvl = int(round(100 * r.level))
         return "\n".join([
             f"Trim-and-fill ({self.estimator}): estimated number of missing studies on the "
             f"{self.side} side: {self.k0} (SE = {fmt(self.se_k0, digits)})",
-            f"Adjusted model (k = {r.k}, {r.method}): estimate {fmt(self.estimate, digits)} "
-            f"({lvl}% CI {fmt(self.ci_low, digits)} to {fmt(self.ci_high, digits)}); "
-            f"unadjusted {fmt(self.original.estimate, digits)}"])
+            f"Adjusted model (k = {r.k}, {r.method}): estimate "
+            f"{fmt(ps * self.estimate, digits)} ({lvl}% CI {fmt(ps * self.ci_low, digits)} to "
+            f"{fmt(ps * self.ci_high, digits)}); unadjusted "
+            f"{fmt(ps * self.original.estimate, digits)}"])
 
-    __str__ = summary
+    def __str__(self) -> str:
+        return self.summary()
 
     def __repr__(self) -> str:
-        return (f"TrimFillResult(k0={self.k0}, side={self.side!r}, estimate={self.estimate:.4g}"
-                f" [{self.ci_low:.4g}, {self.ci_high:.4g}])")
+        from ..core.format import one_line
+
+        return one_line("TrimFillResult", (self.estimator, f"k0={self.k0}", f"side={self.side}"),
+                        self.estimate, (self.ci_low, self.ci_high))
 
 
 def _pooled(y, v, method):

@@ -7,17 +7,20 @@ import html
 
 import pandas as pd
 
-from ..core.format import cautions_html, fmt, fmt_p
+from ..core.format import (
+    cautions_html,
+    check_pscale,
+    display_frame,
+    fmt,
+    fmt_p,
+    fmt_pct,
+    html_digits,
+    scale_label,
+)
 
 
-def _table(frame: pd.DataFrame, digits: int) -> str:
-    shown = frame.copy()
-    for col in shown.columns:
-        if col.endswith("pval") or col in ("pval", "p_holm"):
-            shown[col] = [fmt_p(x, digits) for x in shown[col]]
-        elif pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = [fmt(x, digits) for x in shown[col]]
-    return shown.to_string(index=False)
+def _table(frame: pd.DataFrame, digits: int, pscale: float = 1.0) -> str:
+    return display_frame(frame, digits, pscale).to_string(index=False)
 
 
 def moderator_test_line(reg, digits=4) -> str:
@@ -37,10 +40,10 @@ def regression_summary(reg, digits=4) -> str:
              f"test: {reg.test})", ""]
     if reg.method != "FE":
         lines += [f"tau^2 (estimated amount of residual heterogeneity):     {fmt(reg.tau2, digits)}",
-                  f"I^2 (residual heterogeneity / unaccounted variability): {fmt(reg.i2, 2)}%",
+                  f"I^2 (residual heterogeneity / unaccounted variability): {fmt_pct(reg.i2)}",
                   f"H^2 (unaccounted variability / sampling variability):   {fmt(reg.h2, 2)}"]
     if reg.r2 is not None:
-        lines.append(f"R^2 (amount of heterogeneity accounted for):            {fmt(reg.r2, 2)}%")
+        lines.append(f"R^2 (amount of heterogeneity accounted for):            {fmt_pct(reg.r2)}")
     if reg.method == "GLMM":  # rma.glmm prints the Wald-type and likelihood-ratio tests
         het = [f"Wld(df = {reg.qe_df}) = {fmt(reg.qe, digits)}, p-val = "
                f"{fmt_p(reg.qe_pval, digits)}",
@@ -51,7 +54,8 @@ def regression_summary(reg, digits=4) -> str:
                f"{fmt_p(reg.qe_pval, digits)}"]
     lines += ["", "Test for Residual Heterogeneity:", *het, "",
               f"Test of Moderators ({coefs}):", moderator_test_line(reg, digits), "",
-              "Model Results:", "", _table(reg.coefficients, digits)]
+              "Model Results:", "", display_frame(reg.coefficients, digits, scaled=())
+              .to_string(index=False)]
     if reg.warnings:
         lines += ["", "Notes:"] + [f"  - {w}" for w in reg.warnings]
     return "\n".join(lines)
@@ -60,21 +64,23 @@ def regression_summary(reg, digits=4) -> str:
 def regression_html(reg) -> str:
     head = (f"<p><b>{'Fixed' if reg.method == 'FE' else 'Mixed'}-effects meta-regression</b> "
             f"(k = {reg.k}; {html.escape(reg.method)}; test {html.escape(reg.test)}): "
-            f"residual τ² = {fmt(reg.tau2)}, I² = {fmt(reg.i2, 1)}%, "
-            f"R² = {fmt(reg.r2, 1) if reg.r2 is not None else 'NA'}%<br>"
+            f"residual τ² = {fmt(reg.tau2)}, I² = {fmt_pct(reg.i2)}, "
+            f"R² = {fmt_pct(reg.r2) if reg.r2 is not None else 'NA'}<br>"
             f"Moderators: {html.escape(moderator_test_line(reg))}<br>"
             f"Residual heterogeneity: QE({reg.qe_df}) = {fmt(reg.qe)}, "
             f"p = {fmt_p(reg.qe_pval)}</p>")
-    table = reg.coefficients.to_html(index=False, float_format=lambda v: f"{v:.4f}")
+    table = display_frame(reg.coefficients, 4, scaled=()).to_html(index=False)
     return f"<div>{head}{table}{cautions_html(reg.warnings)}</div>"
 
 
-def subgroup_summary(sub, digits=4) -> str:
+def subgroup_summary(sub, digits=4, pscale=1.0) -> str:
+    ps = check_pscale(sub.overall, pscale)
     frame = sub.to_frame()
     cols = ["group", "k", "estimate", "ci_low", "ci_high", "tau2", "i2", "q", "q_pval"]
     lines = [f"Subgroup analysis by {sub.by_name} ({len(sub.groups)} groups, k = "
              f"{sub.overall.k}; {sub.overall.method_name}; measure {sub.overall.measure}; "
-             f"reporting scale: {sub.overall.scale})", "", _table(frame[cols], digits), "",
+             f"reporting scale: {scale_label(sub.overall.scale, ps)})", "",
+             _table(frame[cols], digits, ps), "",
              "Test for subgroup differences:"]
     for name, t in (("separate tau^2 (between-group Q, as meta)", sub.test_separate),
                     ("common tau^2 (mixed-effects model, Q_M as metafor)", sub.test_common)):
@@ -85,13 +91,15 @@ def subgroup_summary(sub, digits=4) -> str:
     return "\n".join(lines)
 
 
-def subgroup_html(sub) -> str:
-    frame = sub.to_frame()
-    table = frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")
+def subgroup_html(sub, pscale=1.0) -> str:
+    ps = check_pscale(sub.overall, pscale)
+    frame = display_frame(sub.to_frame(), html_digits(ps), ps).replace("NA", "")
+    table = frame.to_html(index=False)
     tests = "".join(
         f"<li>{html.escape(label)}: {html.escape(t.describe())}"
         f"{' <b>(reported)</b>' if t is sub.test_chosen else ''}</li>"
         for label, t in (("Separate τ²", sub.test_separate), ("Common τ²", sub.test_common)))
-    return (f"<div><p><b>Subgroups by {html.escape(sub.by_name)}</b></p>{table}"
+    return (f"<div><p><b>Subgroups by {html.escape(sub.by_name)}</b> (reporting scale: "
+            f"{html.escape(scale_label(sub.overall.scale, ps))})</p>{table}"
             f"<p>Test for subgroup differences</p><ul>{tests}</ul>"
             f"{cautions_html(sub.warnings)}</div>")

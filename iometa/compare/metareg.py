@@ -264,10 +264,12 @@ class MetaRegression:
         return self.summary()
 
     def __repr__(self) -> str:
-        qm = f"F={self.qm:.4g}" if self.qm_df2 is not None else f"QM={self.qm:.4g}"
-        return (f"MetaRegression(k={self.k}, method={self.method!r}, test={self.test!r}, "
-                f"terms={list(self.terms)}, {qm} (p={self.qm_pval:.4g}), "
-                f"tau2={self.tau2:.4g}, r2={self.r2 if self.r2 is None else round(self.r2, 2)})")
+        from ..core.format import fmt_p, one_line
+
+        qm = "F" if self.qm_df2 is not None else "QM"
+        return one_line("MetaRegression", (self.method, f"k={self.k}", f"p={self.p}"),
+                        extra=f"{qm}={self.qm:.3g}, p={fmt_p(self.qm_pval)}, "
+                              f"tau2={self.tau2:.3g}")
 
     def _repr_html_(self) -> str:
         from .format import regression_html

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..core.progress import bar_for
 from ..core.regression import fit_regression_arrays
 from .metareg import MetaRegression
 
@@ -66,11 +67,20 @@ class PermutationResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        from ..core.format import fmt_p, one_line
+
+        return one_line("PermutationResult", ("exact" if self.exact else "random",
+                                              f"n_perm={self.n_perm}"),
+                        extra=f"QM p={fmt_p(self.qm_pval)}")
+
     def _repr_html_(self) -> str:
         import html
 
         head = html.escape(self.summary().split("\n\n")[0:2][-1])
-        table = self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4f}")
+        from ..core.format import display_frame
+
+        table = display_frame(self.to_frame(), 4, scaled=()).to_html(index=False)
         return f"<div><p>{head}</p>{table}</div>"
 
 
@@ -108,7 +118,7 @@ def _n_distinct(reg: MetaRegression, types) -> int:
     return math.factorial(reg.k) // math.prod(math.factorial(int(c)) for c in counts)
 
 
-def _fit_all(reg: MetaRegression, y, X):
+def _fit_all(reg: MetaRegression, y, X, bar):
     """Fit the permuted data (B × k outcomes, B × k × p designs) in memory-bounded chunks."""
     B = y.shape[0]
     step = max(1, _CHUNK_ELEMENTS // max(1, reg.k * reg.p))
@@ -122,6 +132,7 @@ def _fit_all(reg: MetaRegression, y, X):
         stats.append(fit.stat)
         betas.append(fit.beta)
         qms.append(fit.qm)
+        bar.update(advance=yy.shape[0])
     return np.vstack(stats), np.vstack(betas), np.concatenate(qms)
 
 
@@ -145,7 +156,7 @@ def _arrangements(reg: MetaRegression, exact: bool, n_perm: int, rng):
 
 
 def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
-                     exact="auto", stat="test") -> PermutationResult:
+                     exact="auto", stat="test", progress=True) -> PermutationResult:
     """Permutation test of a meta-regression's coefficients and of Q_M (metafor ``permutest``).
 
     The rows of the model matrix are permuted against the outcomes and the model refitted
@@ -159,7 +170,9 @@ def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
     draws. ``seed``: an int or a :class:`numpy.random.Generator` (results are reproducible with
     a seed; R's random stream is not reproduced, so compare random runs distributionally).
     ``stat="coef"`` compares the absolute coefficients ``abs(b_j)`` instead of ``abs(z_j)`` (metafor's
-    ``permutest(control=list(stat="coef"))``); Q_M is tested as before.
+    ``permutest(control=list(stat="coef"))``); Q_M is tested as before. ``progress``: a
+    one-line bar on stderr (permutations fitted, elapsed time) once the run has lasted half
+    a second, only when stderr is a terminal; False for none.
 
     References: Higgins & Thompson 2004 (Stat Med 23:1663); Viechtbauer, López-López,
     Sánchez-Meca & Marín-Martínez 2015 (Psychol Methods 20:360).
@@ -195,7 +208,9 @@ def permutation_test(reg: MetaRegression, *, n_perm: int = 1000, seed=None,
                          f"{MAX_EXACT}); use exact=False with n_perm random permutations")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     y, X = _arrangements(reg, use_exact, n_perm, rng)
-    stats, beta, qm = _fit_all(reg, y, X)
+    with bar_for(progress, "permutation_test", y.shape[0]) as bar:
+        bar.update(text="permutations")
+        stats, beta, qm = _fit_all(reg, y, X, bar)
     perm, obs = (stats, reg.stat) if stat == "test" else (beta, reg.beta)
     with np.errstate(invalid="ignore"):
         pval = np.nanmean(np.abs(perm) >= np.abs(obs) - COMPTOL, axis=0,

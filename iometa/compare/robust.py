@@ -75,6 +75,15 @@ class RobustResult:
     qm_pval: float | None = None
     model: Any = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        from ..core.format import one_line
+
+        tags = (self.small_sample, f"clusters={self.n_clusters}")
+        if np.ndim(self.coef) == 0:
+            return one_line("RobustResult", tags, self.coef, (self.coef_ci_low,
+                                                              self.coef_ci_high))
+        return one_line("RobustResult", tags, extra=f"{len(self.terms)} coefficients")
+
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table: term, estimate, se, stat, df, pval, ci_low, ci_high."""
         a = np.atleast_1d

@@ -50,6 +50,11 @@ class BetweenGroupTest:
         """``"F"`` for the Knapp–Hartung F-test, else ``"Q"``."""
         return "F" if self.df2 is not None else "Q"
 
+    def __repr__(self) -> str:
+        from ..core.format import one_line
+
+        return one_line("BetweenGroupTest", (self.kind,), extra=self.describe(3))
+
     def describe(self, digits: int = 4) -> str:
         """One line such as ``Q(df = 2) = 1.23, p = 0.54``."""
         if not np.isfinite(self.q):
@@ -148,11 +153,21 @@ class SubgroupResult:
 
         return contrasts(self, tau2=tau2)
 
-    def summary(self, digits: int = 4) -> str:
-        """Text: the per-group table and both tests for subgroup differences."""
+    def summary(self, digits: int = 4, pscale: float = 1) -> str:
+        """Text: the per-group table and both tests for subgroup differences (``pscale``: as
+        :meth:`iometa.MetaResult.summary`, e.g. 100 for percent).
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool_proportions([45, 38, 50, 27], [50, 45, 52, 31])
+        >>> sub = iometa.subgroups(res, ["RFA", "RFA", "MWA", "MWA"])
+        >>> "reporting scale: percent" in sub.summary(pscale=100)
+        True
+        """
         from .format import subgroup_summary
 
-        return subgroup_summary(self, digits)
+        return subgroup_summary(self, digits, pscale)
 
     def methods_text(self) -> str:
         """The methods in one paragraph: the overall model, then how the subgroups were
@@ -190,10 +205,19 @@ class SubgroupResult:
     def __str__(self) -> str:
         return self.summary()
 
-    def _repr_html_(self) -> str:
+    def __repr__(self) -> str:
+        from ..core.format import one_line
+
+        return one_line("SubgroupResult", (f"by={self.by_name}", f"groups={len(self.groups)}",
+                                           f"k={self.overall.k}"),
+                        extra=self.test_chosen.describe(3))
+
+    def _repr_html_(self, pscale: float = 1) -> str:
+        """The Jupyter display: the per-group table (counts as integers, I² in percent,
+        estimates times ``pscale``) and both tests."""
         from .format import subgroup_html
 
-        return subgroup_html(self)
+        return subgroup_html(self, pscale)
 
 
 def _row(name, res: MetaResult) -> dict:

@@ -47,6 +47,11 @@ class BayesBatch:
     log_marginal: np.ndarray
     bf01: np.ndarray
 
+    def __repr__(self) -> str:
+        from .format import one_line
+
+        return one_line("BayesBatch", (f"analyses={np.size(self.k)}",))
+
 
 def _conditional(y, v, m, tau, mu_prior):
     """log p(y | τ), μ̂ and 1/W for (B, k) data and (B, ...) τ.

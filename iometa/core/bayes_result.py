@@ -264,8 +264,20 @@ class BayesResult:
 
     summary_frame = to_frame
 
-    def summary(self, digits: int = 4) -> str:
-        """A readable text block (as bayesmeta's print method)."""
+    def summary(self, digits: int = 4, pscale: float = 1) -> str:
+        """A readable text block (as bayesmeta's print method); ``pscale`` multiplies the
+        reporting-scale estimate and intervals of proportions (100: percent).
+
+        Example
+        -------
+        >>> import iometa
+        >>> res = iometa.pool_bayes([0.1, 0.5, 0.3], [0.04, 0.05, 0.06])
+        >>> "posterior summary" in res.summary()
+        True
+        """
+        from .format import check_pscale, scale_label
+
+        ps = check_pscale(self, pscale)
         tp, mp = self._prior_text()
         pct = f"{100 * self.level:g}%"
         lines = [f"Bayesian random-effects meta-analysis (k = {self.k}; measure {self.measure})",
@@ -273,9 +285,11 @@ class BayesResult:
                  f"posterior summary (model scale; {self.interval} {pct} intervals):",
                  self._summary.to_string(float_format=lambda x: f"{x:.{digits}f}")]
         if self._backtransform is not None:
-            lines.append(f"on the {self.scale} scale: estimate {self.estimate:.{digits}f} "
-                         f"[{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}], prediction "
-                         f"[{self.pi_low:.{digits}f}, {self.pi_high:.{digits}f}]")
+            e, lo, hi, plo, phi = (ps * x for x in (self.estimate, self.ci_low, self.ci_high,
+                                                    self.pi_low, self.pi_high))
+            lines.append(f"on the {scale_label(self.scale, ps)} scale: estimate "
+                         f"{e:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}], prediction "
+                         f"[{plo:.{digits}f}, {phi:.{digits}f}]")
         lines.append(f"log marginal likelihood {self.log_marginal:.{digits}f}; Bayes factor "
                      f"tau = 0 vs prior: {self.bf01:.{digits}g}")
         lines += [f"note: {n}" for n in self.notes]
@@ -320,6 +334,7 @@ class BayesResult:
         return text_html(self.summary(), self.notes)
 
     def __repr__(self) -> str:
-        return (f"BayesResult(k={self.k}, measure={self.measure!r}, tau_prior={self.tau_prior!r}"
-                f", estimate={self.estimate:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}], "
-                f"tau={self.tau:.4g})")
+        from .format import one_line
+
+        return one_line("BayesResult", (self.measure, self.tau_prior, f"k={self.k}"),
+                        self.estimate, (self.ci_low, self.ci_high))

@@ -34,6 +34,12 @@ class ProportionEffects:
     to: str
     measure: str
 
+    def __repr__(self) -> str:
+        from .format import one_line
+
+        return one_line("ProportionEffects", (self.measure, f"k={np.size(self.yi)}"),
+                        extra=f"{int(np.sum(self.corrected))} corrected")
+
 
 def _as_counts(events, n, labels=None):
     """Validated float arrays of counts; errors name the study by position and label."""

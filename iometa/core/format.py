@@ -28,6 +28,116 @@ def fmt(x, digits=4) -> str:
     return f"{xf:.{digits}f}"
 
 
+def fmt_count(x) -> str:
+    """Format a count (k, n, events, patients) as an integer; ``nan`` becomes "NA"."""
+    try:
+        xf = float(x)
+    except (TypeError, ValueError):
+        return "NA" if x is None else str(x)
+    if not math.isfinite(xf):
+        return "NA"
+    return f"{xf:.0f}" if abs(xf - round(xf)) < 1e-9 else fmt(xf, 2)
+
+
+def fmt_pct(x, digits=1) -> str:
+    """Format a percentage (I², R², weights) with ``digits`` decimals and a % sign:
+    ``29.4216`` -> ``"29.4%"``; ``nan`` becomes "NA"."""
+    out = fmt(x, digits)
+    return out if out in ("NA", "inf", "-inf") else out + "%"
+
+
+#: columns of the display tables that hold counts (shown as integers) and percentages
+COUNT_COLUMNS = frozenset({"k", "n", "n_total", "events", "events_total", "q_df", "k0",
+                           "n_clusters", "n_perm", "patients", "deaths"})
+PERCENT_COLUMNS = frozenset({"i2", "i2_ci_low", "i2_ci_high", "r2", "weight"})
+#: the reporting-scale columns that ``pscale`` multiplies
+SCALED_COLUMNS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
+
+
+def check_pscale(res, pscale) -> float:
+    """``pscale`` as a positive float; anything but 1 only for proportion-like results
+    (proportions and survival rates, as meta's ``pscale``)."""
+    try:
+        ps = float(pscale)
+    except (TypeError, ValueError):
+        raise ValueError(f"pscale must be a positive number, got {pscale!r}") from None
+    if not (math.isfinite(ps) and ps > 0):
+        raise ValueError(f"pscale must be a positive number, got {pscale!r}")
+    if ps != 1 and getattr(res, "kind", None) not in ("proportion", "survival_rate"):
+        raise ValueError(f"pscale={pscale!r} applies to proportions and survival rates only; "
+                         f"this result is on the {getattr(res, 'scale', 'model')!r} scale")
+    return ps
+
+
+def scale_label(scale: str, pscale: float) -> str:
+    """The reporting-scale name after ``pscale``: "percent" for 100, "proportion × 1000"."""
+    if pscale == 1:
+        return scale
+    return "percent" if pscale == 100 else f"{scale} × {pscale:g}"
+
+
+def display_frame(frame, digits=4, pscale=1.0, scaled=SCALED_COLUMNS):
+    """A copy of ``frame`` with every number as display text: counts as integers, I²/R²/weights
+    in percent with one decimal, p-values with :func:`fmt_p`, the reporting-scale columns
+    ``scaled`` multiplied by ``pscale``, other numbers with ``digits`` decimals.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> display_frame(pd.DataFrame({"n_total": [416.0], "i2": [29.4216], "estimate": [0.25]}),
+    ...               pscale=100).iloc[0].tolist()
+    ['416', '29.4%', '25.0000']
+    """
+    import pandas as pd
+
+    shown = frame.copy()
+    for col in shown.columns:
+        name = str(col)
+        values = shown[col]
+        if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)):
+            continue
+        if name in COUNT_COLUMNS or pd.api.types.is_integer_dtype(values):
+            out = [fmt_count(x) for x in values]
+        elif name in PERCENT_COLUMNS:
+            out = [fmt_pct(x) for x in values]
+        elif name.endswith("pval") or name == "p_holm":
+            out = [fmt_p(x, digits) for x in values]
+        elif name in scaled:
+            out = [fmt(x * pscale, digits) for x in values]
+        else:
+            out = [fmt(x, digits) for x in values]
+        shown[col] = pd.Series(out, index=shown.index, dtype=object)
+    return shown
+
+
+def html_digits(pscale: float, digits: int = 4) -> int:
+    """Decimals for an HTML display: ``digits`` less one per power of ten of ``pscale``
+    (4 for proportions, 2 for percent)."""
+    return max(0, digits - max(0, round(math.log10(pscale))))
+
+
+def one_line(name: str, tags, estimate=None, ci=None, extra: str = "") -> str:
+    """A one-line ``repr``: ``<MetaResult PLO REML k=5: 0.254 [0.181, 0.345]>``."""
+
+    def g(x):
+        try:
+            xf = float(x)
+        except (TypeError, ValueError):
+            return "NA"
+        return "NA" if math.isnan(xf) else f"{xf:.3g}"
+
+    head = " ".join(str(t) for t in tags if t not in (None, ""))
+    body = ""
+    if estimate is not None:
+        body = f": {g(estimate)}"
+        if ci is not None:
+            body += f" [{g(ci[0])}, {g(ci[1])}]"
+    if extra:
+        body += ("; " if body else ": ") + extra
+    text = f"<{name} {head}{body}>" if head else f"<{name}{body}>"
+    return " ".join(text.split())
+
+
 def fmt_p(p, digits=4) -> str:
     """Format a p-value: "<.0001" below the display precision."""
     if p is None or (isinstance(p, float) and math.isnan(p)):
@@ -40,9 +150,10 @@ def _ci(pair, digits):
     return f"[{fmt(pair[0], digits)}, {fmt(pair[1], digits)}]"
 
 
-def result_summary(res, digits=4) -> str:
+def result_summary(res, digits=4, pscale=1.0) -> str:
     lvl = int(round(res.level * 100))
     d = digits
+    ps = check_pscale(res, pscale)
     mh_peto = res.method in ("MH", "Peto")  # common-effect methods without a τ² estimator
     lines = [
         f"{res.method_name[:1].upper()}{res.method_name[1:]} model (k = {res.k}; measure: {res.measure}"
@@ -56,8 +167,8 @@ def result_summary(res, digits=4) -> str:
             f"tau (square root of estimated tau^2 value):      {fmt(res.tau, d)}",
         ]
     lines += [
-        f"I^2 (total heterogeneity / total variability):   {fmt(res.i2, 2)}%"
-        + ("" if mh_peto else f" (CI {_ci(res.i2_ci, 2)})"),
+        f"I^2 (total heterogeneity / total variability):   {fmt_pct(res.i2)}"
+        + ("" if mh_peto else f" (CI {_ci(res.i2_ci, 1)})"),
         f"H^2 (total variability / sampling variability):  {fmt(res.h2, 2)}",
         "",
         f"Test for Heterogeneity:\nQ(df = {res.q_df}) = {fmt(res.q, d)}, p-val = "
@@ -71,10 +182,11 @@ def result_summary(res, digits=4) -> str:
         + f", pval = {fmt_p(res.pval, d)}, {lvl}% CI [{fmt(res.coef_ci_low, d)}, "
         f"{fmt(res.coef_ci_high, d)}]",
         "",
-        f"Pooled estimate on the reporting scale ({res.scale}): {fmt(res.estimate, d)} "
-        f"({lvl}% CI {fmt(res.ci_low, d)} to {fmt(res.ci_high, d)}"
+        f"Pooled estimate on the reporting scale ({scale_label(res.scale, ps)}): "
+        f"{fmt(ps * res.estimate, d)} ({lvl}% CI {fmt(ps * res.ci_low, d)} to "
+        f"{fmt(ps * res.ci_high, d)}"
         + (")" if mh_peto else
-           f"; {lvl}% PI {fmt(res.pi_low, d)} to {fmt(res.pi_high, d)})"),
+           f"; {lvl}% PI {fmt(ps * res.pi_low, d)} to {fmt(ps * res.pi_high, d)})"),
     ]
     lines += _mh_test_lines(res, d) if mh_peto else inference_lines(res)
     if not res.converged:
@@ -97,24 +209,26 @@ def _mh_test_lines(res, d) -> list[str]:
     return out
 
 
-def both_models(re, fe, digits=4) -> str:
+def both_models(re, fe, digits=4, pscale=1.0) -> str:
     """The common-effect and random-effects estimates in one table (reporting scale), with
     the prediction interval, as meta's ``print.meta``."""
     lvl = int(round(re.level * 100))
     d = digits
+    ps = check_pscale(re, pscale)
 
     def row(name, r):
         stat = "t" if r.test == "knha" else "z"
-        return (f"{name:<22}{fmt(r.estimate, d):>10}  [{fmt(r.ci_low, d)}; {fmt(r.ci_high, d)}]"
-                f"  {stat} = {fmt(r.stat, 2)}  p = {fmt_p(r.pval, d)}")
+        return (f"{name:<22}{fmt(ps * r.estimate, d):>10}  [{fmt(ps * r.ci_low, d)}; "
+                f"{fmt(ps * r.ci_high, d)}]  {stat} = {fmt(r.stat, 2)}  p = {fmt_p(r.pval, d)}")
 
     return "\n".join([
-        f"Number of studies: k = {re.k} (reporting scale: {re.scale})",
+        f"Number of studies: k = {re.k} (reporting scale: {scale_label(re.scale, ps)})",
         "",
         f"{'':<22}{'estimate':>10}  {lvl}% CI",
         row("Common effect model", fe),
         row("Random effects model", re),
-        f"{'Prediction interval':<22}{'':>10}  [{fmt(re.pi_low, d)}; {fmt(re.pi_high, d)}]",
+        f"{'Prediction interval':<22}{'':>10}  [{fmt(ps * re.pi_low, d)}; "
+        f"{fmt(ps * re.pi_high, d)}]",
         "",
         f"Heterogeneity: tau^2 = {fmt(re.tau2, d)} ({re.method}); I^2 = {fmt(re.i2, 1)}%; "
         f"Q = {fmt(re.q, 2)} (df = {re.q_df}), p = {fmt_p(re.q_pval, d)}",
@@ -180,18 +294,20 @@ def text_html(summary: str, messages) -> str:
     return f"<div><pre>{html.escape(body)}</pre>{cautions_html(messages)}</div>"
 
 
-def result_html(res) -> str:
+def result_html(res, pscale=1.0) -> str:
     lvl = int(round(res.level * 100))
+    ps = check_pscale(res, pscale)
+    d = html_digits(ps)
     rows = [
         ("Model", res.method_name),
-        ("Studies (k)", str(res.k)),
-        (f"Estimate [{lvl}% CI] ({res.scale})",
-         f"{fmt(res.estimate)} [{fmt(res.ci_low)}, {fmt(res.ci_high)}]"),
-        (f"{lvl}% prediction interval", f"[{fmt(res.pi_low)}, {fmt(res.pi_high)}]"),
+        ("Studies (k)", fmt_count(res.k)),
+        (f"Estimate [{lvl}% CI] ({scale_label(res.scale, ps)})",
+         f"{fmt(ps * res.estimate, d)} [{fmt(ps * res.ci_low, d)}, {fmt(ps * res.ci_high, d)}]"),
+        (f"{lvl}% prediction interval", f"[{fmt(ps * res.pi_low, d)}, {fmt(ps * res.pi_high, d)}]"),
         *((line.split(": ", 1)[0], line.split(": ", 1)[1]) for line in inference_lines(res)
           if line),
         ("τ² [CI]", f"{fmt(res.tau2)} {_ci(res.tau2_ci, 4)}"),
-        ("I² [CI]", f"{fmt(res.i2, 1)}% {_ci(res.i2_ci, 1)}"),
+        ("I² [CI]", f"{fmt_pct(res.i2)} {_ci(res.i2_ci, 1)}"),
         ("Q (df), p", f"{fmt(res.q, 3)} ({res.q_df}), {fmt_p(res.q_pval)}"),
     ]
     body = "".join(
@@ -199,6 +315,6 @@ def result_html(res) -> str:
         for a, b in rows
     )
     warn = cautions_html(res.warnings)
-    studies = res.studies.to_html(index=False, float_format=lambda v: f"{v:.4f}")
+    studies = display_frame(res.studies, d, ps).to_html(index=False)
     return (f"<div><table>{body}</table>{warn}<details><summary>Studies</summary>{studies}"
             "</details></div>")

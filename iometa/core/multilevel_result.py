@@ -160,14 +160,17 @@ class MultilevelResult:
 
     def summary(self, digits: int = 4) -> str:
         """A short text block like metafor's ``print.rma.mv``."""
+        from .format import display_frame, fmt_pct
+
         f = f"{{:.{digits}f}}"
         lines = [f"Multilevel model (k = {self.k}; {self.n_clusters} clusters; method: "
                  f"{self.method})", f"logLik = {f.format(self.loglik)}",
                  f"sigma^2 (between clusters) = {f.format(self.sigma2[0])}",
                  f"sigma^2 (within clusters)  = {f.format(self.sigma2[1])}",
                  f"Q({self.q_df}) = {f.format(self.q)}, p = {self.q_pval:.4g}",
-                 f"I^2 = {self.i2:.2f}% (between {self.i2_levels[0]:.2f}%, within "
-                 f"{self.i2_levels[1]:.2f}%)", self.to_frame().to_string(index=False)]
+                 f"I^2 = {fmt_pct(self.i2)} (between {fmt_pct(self.i2_levels[0])}, within "
+                 f"{fmt_pct(self.i2_levels[1])})",
+                 display_frame(self.to_frame(), digits, scaled=()).to_string(index=False)]
         if self.reduced:
             lines.append(f"note: {self.reduced}")
         return "\n".join(lines)
@@ -206,6 +209,15 @@ class MultilevelResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        from .format import one_line
+
+        tags = (self.method, f"k={self.k}", f"clusters={self.n_clusters}")
+        if np.ndim(self.coef) == 0:
+            return one_line("MultilevelResult", tags, self.coef,
+                            (self.coef_ci_low, self.coef_ci_high))
+        return one_line("MultilevelResult", tags, extra=f"{self.p} coefficients")
 
     def _repr_html_(self) -> str:
         from .format import text_html

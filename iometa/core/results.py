@@ -311,11 +311,13 @@ class MetaResult:
 
     summary_frame = to_frame
 
-    def summary(self, digits: int = 4, common: bool = False) -> str:
+    def summary(self, digits: int = 4, common: bool = False, pscale: float = 1) -> str:
         """A readable text block like metafor's ``print.rma``. ``common=True`` adds the
         common-effect (inverse-variance) and the random-effects estimates side by side with
         the prediction interval, as meta's ``print.meta`` does (the common-effect model is this
-        result refitted with ``method="FE"`` and the z test).
+        result refitted with ``method="FE"`` and the z test). ``pscale`` multiplies the
+        reporting-scale estimate and intervals of proportions and survival rates (100: percent,
+        as meta's ``pscale``); the model-scale numbers are unchanged.
 
         Example
         -------
@@ -323,10 +325,14 @@ class MetaResult:
         >>> res = iometa.pool([0.1, 0.5, 0.9, 0.3], [0.04, 0.05, 0.06, 0.02], method="DL")
         >>> "Common effect model" in res.summary(common=True)
         True
+        >>> prop = iometa.pool_proportions([13, 4, 9], [51, 30, 40])
+        >>> "reporting scale (percent)" in prop.summary(pscale=100)
+        True
         """
-        from .format import both_models, result_summary
+        from .format import both_models, check_pscale, result_summary
 
-        text = result_summary(self, digits)
+        check_pscale(self, pscale)
+        text = result_summary(self, digits, pscale)
         if not common:
             return text
         if self.method not in REGISTRY or self.method == "FE":
@@ -340,7 +346,7 @@ class MetaResult:
             if self.spec is not None and "adhoc" in self.spec.options():  # effect
                 changes["adhoc"] = False
             fe = self.refit(**changes)
-        return both_models(self, fe, digits) + "\n\n" + text
+        return both_models(self, fe, digits, pscale) + "\n\n" + text
 
     def methods_text(self) -> str:
         """The methods in one paragraph (metafor's ``reporter()``): measure, model, τ²
@@ -378,11 +384,16 @@ class MetaResult:
         return self.summary()
 
     def __repr__(self) -> str:
-        return (f"MetaResult(k={self.k}, method={self.method!r}, measure={self.measure!r}, "
-                f"estimate={self.estimate:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}], "
-                f"tau2={self.tau2:.4g}, i2={self.i2:.1f}%)")
+        from .format import fmt_pct, one_line
 
-    def _repr_html_(self) -> str:
+        het = "" if self.common_effect or self.k < 2 else \
+            f"tau2={self.tau2:.3g}, I2={fmt_pct(self.i2)}"
+        return one_line("MetaResult", (self.measure, self.method, f"k={self.k}"),
+                        self.estimate, (self.ci_low, self.ci_high), het)
+
+    def _repr_html_(self, pscale: float = 1) -> str:
+        """The Jupyter display: model, estimate [CI] and PI (``pscale`` as in
+        :meth:`summary`), heterogeneity and the studies."""
         from .format import result_html
 
-        return result_html(self)
+        return result_html(self, pscale)

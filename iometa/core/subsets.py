@@ -18,6 +18,7 @@ import pandas as pd
 
 from ._lazy import Deferred
 from .fitting import BatchFit, _special, fit_arrays
+from .progress import ProgressBar
 
 #: the statistics every subset table carries, on the model scale
 MODEL_COLUMNS = ("coef", "se", "stat", "pval", "df", "coef_ci_low", "coef_ci_high",
@@ -137,10 +138,13 @@ def add_reporting_scale(result, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def refit_subsets(result, subsets) -> pd.DataFrame:
-    """One ``result.refit(index)`` per subset (GLMM fallback); failures give rows of nan."""
+def refit_subsets(result, subsets, bar: ProgressBar | None = None) -> pd.DataFrame:
+    """One ``result.refit(index)`` per subset (GLMM fallback); failures give rows of nan.
+    ``bar``: a :class:`iometa.core.progress.ProgressBar` advanced once per subset."""
     rows: list[dict[str, float]] = []
     for idx in subsets:
+        if bar is not None:
+            bar.update(advance=1)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

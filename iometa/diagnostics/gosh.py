@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.progress import bar_for
 from ..core.subsets import fit_masks, is_glmm, refit_subsets, require_k2, tau2_fixed
 
 #: cells (rows × k) per batched call: 2¹⁷ (1 MB per float array) for the closed-form estimators,
@@ -85,7 +86,7 @@ def _chunk_rows(result, method, k):
     return max(2, CHUNK_CELLS["closed" if closed else "iterative"] // k)
 
 
-def _fit_all(result, incl, method) -> dict:
+def _fit_all(result, incl, method, bar) -> dict:
     """The GOSH columns of every subset, fitted chunk by chunk into preallocated arrays."""
     n = incl.shape[0]
     cols = {name: np.empty(n, dtype=np.int64 if name == "k" else float) for name in COLUMNS}
@@ -103,10 +104,11 @@ def _fit_all(result, incl, method) -> dict:
                 h2 = np.where(k > 1, q / (k - 1), 1.0)
         for name, x in zip(COLUMNS, (k, fit.coef, fit.tau2, i2, h2, q)):
             cols[name][start:stop] = x
+        bar.update(advance=stop - start)
     return cols
 
 
-def gosh(result, *, subsets=None, seed=None, method=None) -> pd.DataFrame:
+def gosh(result, *, subsets=None, seed=None, method=None, progress=True) -> pd.DataFrame:
     """Fit the model to all (or many random) subsets of the studies: GOSH plot data.
 
     One row per subset: ``k`` (its size), ``coef`` (model scale), ``estimate`` (reporting
@@ -120,6 +122,8 @@ def gosh(result, *, subsets=None, seed=None, method=None) -> pd.DataFrame:
     sorted by subset size; for the exhaustive case within a size in metafor's order.
     I² and H² follow metafor: for DL and FE from Q (I² = max(0, (Q − df)/Q), H² = Q/df), for
     the other estimators from τ̂²; a one-study subset has Q = 0, I² = 0, H² = 1.
+    ``progress``: a one-line bar on stderr (subsets fitted, elapsed time) once the run has
+    lasted half a second, only when stderr is a terminal; False for none.
     metafor: ``gosh(res, subsets = )``.
 
     Reference: Olkin I, Dahabreh IJ, Trikalinos TA (2012). GOSH - a graphical display of study
@@ -147,11 +151,13 @@ def gosh(result, *, subsets=None, seed=None, method=None) -> pd.DataFrame:
         raise ValueError(f"gosh(method={method!r}) cannot switch a {result.method} result to "
                          "another model family (GLMM, Mantel-Haenszel, Peto, inverse "
                          "variance); refit the result with that method instead")
-    if method in refitted:  # as metafor's gosh.rma.glmm / gosh.rma.mh / gosh.rma.peto
-        df = refit_subsets(result, [np.flatnonzero(r) for r in incl])
-        cols = {name: df[name].to_numpy() for name in COLUMNS}
-    else:
-        cols = _fit_all(result, incl, method)
+    with bar_for(progress, "gosh", incl.shape[0]) as bar:
+        bar.update(text="subsets")
+        if method in refitted:  # as metafor's gosh.rma.glmm / gosh.rma.mh / gosh.rma.peto
+            df = refit_subsets(result, [np.flatnonzero(r) for r in incl], bar)
+            cols = {name: df[name].to_numpy() for name in COLUMNS}
+        else:
+            cols = _fit_all(result, incl, method, bar)
     cols = {"k": cols["k"], "coef": cols["coef"], "estimate": result.backtransform(cols["coef"]),
             **{name: cols[name] for name in COLUMNS[2:]}}
     if k <= 62:

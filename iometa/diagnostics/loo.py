@@ -50,7 +50,9 @@ def leave_one_out(result) -> pd.DataFrame:
     ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` (through
     ``result.backtransform``, i.e. with the full data's transformation arguments, as metafor's
     ``leave1out(transf=)``); heterogeneity ``tau2``, ``i2``, ``h2``, ``q``, ``q_pval``. The
-    prediction interval of a common-effect model equals its CI. metafor: ``leave1out(res)``.
+    prediction interval of a common-effect model equals its CI. ``df.attrs`` holds the
+    result's ``measure``, ``scale``, ``kind`` and ``level`` (for the plots). metafor:
+    ``leave1out(res)``.
 
     Reference: Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for
     meta-analysis. Res Synth Methods 1:112-125.
@@ -71,7 +73,15 @@ def leave_one_out(result) -> pd.DataFrame:
     else:
         df = batch_frame(result, fit_subsets(result, keep))
     df.insert(0, "label", result.labels)
-    return df[_ORDER]
+    return _described(df[_ORDER], result)
+
+
+def _described(df, result):
+    """``df`` with ``attrs`` naming the result's measure, reporting scale, kind and level, so
+    that a plot of the table alone shows the right scale and axis label."""
+    df.attrs.update(measure=result.measure, scale=result.scale, kind=result.kind,
+                    level=result.level)
+    return df
 
 
 def _order_keys(result, order):
@@ -131,4 +141,4 @@ def cumulative(result, order=None, *, decreasing=False) -> pd.DataFrame:
     df.insert(0, "label", np.asarray(result.labels, dtype=object)[perm])
     out = df[_ORDER]
     out.insert(1, "order_key", keys[perm])
-    return out
+    return _described(out, result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -37,15 +38,43 @@ class EffectScale:
             return self.f(np.asarray(x, dtype=float))
 
 
-def effect_scale(res, transf=None, digits=None, xlabel=None, header=None) -> EffectScale:
+def _per(name, pscale, lvl, digits):
+    """A proportion-like scale multiplied by ``pscale`` (1: proportions, 1000: per 1000)."""
+    ps = float(pscale)
+    text = name if ps == 1 else f"{name} (per {ps:g})"
+    head = name if ps == 1 else f"{name}, per {ps:g}"
+    d = max(0, 3 - max(0, round(float(np.log10(ps)))))
+    return EffectScale("linear", lambda x: ps * np.asarray(x, dtype=float), d if digits is None
+                       else int(digits), text, f"{head}\n[{lvl}]", 0.0)
+
+
+def effect_scale(res, transf=None, digits=None, xlabel=None, header=None,
+                 pscale=None) -> EffectScale:
     """The display scale of a result (``res.scale``/``res.measure``), or of ``transf``
-    (``"exp"``, ``"percent"``, ``None`` or a callable applied to reporting-scale values)."""
+    (``"exp"``, ``"percent"``, ``None`` or a callable applied to reporting-scale values).
+    ``pscale`` multiplies proportions and survival rates (None or 100: percent; 1:
+    proportions; 1000: per 1000)."""
     lvl = f"{round(100 * getattr(res, 'level', 0.95)):g}% CI"
     scale = getattr(res, "scale", "model")
     measure = getattr(res, "measure", "GEN")
+    kind = getattr(res, "kind", None)
+    if pscale is not None:
+        from ..core.format import check_pscale
+
+        if kind not in ("proportion", "survival_rate") and scale != "proportion":
+            raise ValueError(f"pscale={pscale!r} applies to proportions and survival rates "
+                             f"only; this result is on the {scale!r} scale")
+        ps = check_pscale(SimpleNamespace(kind="proportion"), pscale)  # a positive number
+        if ps != 100 and transf is None:
+            name = "Survival" if kind == "survival_rate" else "Proportion"
+            s = _per(name, ps, lvl, digits)
+            return EffectScale(s.kind, s.f, s.digits, s.xlabel if xlabel is None else xlabel,
+                               s.header if header is None else header, s.lower)
     if transf is None and scale == "model" and measure in RATIO_MEASURES:
         transf = "exp"
-    if transf is None and getattr(res, "kind", None) == "survival_rate":
+    if transf == "exp" and scale == "ratio":
+        transf = None  # the reporting scale is already the ratio: exponentiate only once
+    if transf is None and kind == "survival_rate":
         s = EffectScale("percent", lambda x: 100.0 * x, 1, "Survival (%)",
                         f"Survival, %\n[{lvl}]", 0.0)
     elif transf == "percent" or (transf is None and scale == "proportion"):
@@ -55,11 +84,13 @@ def effect_scale(res, transf=None, digits=None, xlabel=None, header=None) -> Eff
         s = EffectScale("linear", lambda x: x, 1, "Median (months)",
                         f"Median, months\n[{lvl}]", 0.0)
     elif transf is None and scale == "ratio":  # reporting scale already ratios: log axis
-        name = RATIO_MEASURES.get(measure, "Ratio")
+        name = RATIO_MEASURES.get(measure, "Ratio") if xlabel is None or \
+            measure in RATIO_MEASURES else str(xlabel)
         s = EffectScale("log", lambda x: np.asarray(x, dtype=float), 2, name,
                         f"{name}\n[{lvl}]")
     elif transf == "exp":
-        name = RATIO_MEASURES.get(measure, "Ratio")
+        name = RATIO_MEASURES.get(measure, "Ratio") if xlabel is None or \
+            measure in RATIO_MEASURES else str(xlabel)  # header named as the axis
         s = EffectScale("log", np.exp, 2, name, f"{name}\n[{lvl}]")
     elif transf is None:
         s = EffectScale("linear", lambda x: x, 2, "Estimate", f"Estimate\n[{lvl}]")
@@ -131,9 +162,31 @@ def _nice_log(lo, hi, level):
     return c[(c >= a) & (c <= b)]
 
 
+def _narrow_log_ticks(lo, hi, width_in, fontsize):
+    """Ticks for a log axis spanning less than one step of the finest series (e.g. odds
+    ratios 0.7-0.95, where that series has only 0.7 and 1): evenly spaced nice values (0.7,
+    0.8, 0.9, 1), the finest step with 3 to 7 ticks whose labels fit; None if none does."""
+    for step in _steps(lo, hi):
+        t = np.round(_covering(lo, hi, step, None), 12)  # 0.7, not 0.7000000000000001
+        t = t[t > 0]
+        if t.size > 7:
+            continue
+        if t.size < 3:
+            return None
+        if _fits(t, "log", width_in, fontsize):
+            return t
+    return None
+
+
 def _log_ticks(lo, hi, width_in, fontsize):
     """Log-axis ticks: the finest series whose labels fit, preferring a tight range (the
-    covering ticks of a coarse series are dropped for the finer series' ends)."""
+    covering ticks of a coarse series are dropped for the finer series' ends); a range too
+    narrow for four ticks of the finest series gets evenly spaced ones."""
+    fine = _nice_log(lo, hi, 0)
+    if fine.size < 4:
+        narrow = _narrow_log_ticks(lo, hi, width_in, fontsize)
+        if narrow is not None:
+            return narrow
     for level in range(0, 9):
         t = _nice_log(lo, hi, level)
         if _fits(t, "log", width_in, fontsize):

@@ -89,13 +89,15 @@ def bayes_posterior_plot(res, *, ax=None, width="double", fontsize=None, prior=T
     """
     import matplotlib.pyplot as plt
 
+    from .display import IometaFigure
+
     _check(res)
     pre = style.preset(width, fontsize)
     fs = pre.fontsize
     with rc(fs):
         if ax is None:
             fig, axes = plt.subplots(1, 2, figsize=(pre.width, pre.width * 0.38),
-                                     layout="constrained")
+                                     layout="constrained", FigureClass=IometaFigure)
         else:
             axes = list(ax)
             if len(axes) != 2:

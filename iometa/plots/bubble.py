@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.measures import MEASURES
 from . import style
-from .axis import mapped_ticks
+from .axis import RATIO_MEASURES, mapped_ticks
 from .figures import finish_axes, fix_layout, new_figure, rc
 from .labels import place_labels
 
@@ -100,6 +100,11 @@ def _limits(ax, x, y, pred):
 
 
 def _yaxis(ax, result, ylabel, fs, transf=None):
+    measure = getattr(result, "measure", None)
+    if transf is None and result is not None and (
+            getattr(result, "scale", None) == "ratio" or
+            (getattr(result, "scale", None) == "model" and measure in RATIO_MEASURES)):
+        transf = "exp"  # log ratios: labelled with ratios, as the forest and funnel plots
     if transf == "exp":
         lim = ax.get_ylim()
         height = ax.get_position().height * ax.figure.get_figheight() * 0.9
@@ -107,7 +112,7 @@ def _yaxis(ax, result, ylabel, fs, transf=None):
                                  vertical=True)
         ax.set_yticks(pos, labs)
         ax.set_ylim(lim)
-        ax.set_ylabel(ylabel or "Ratio (log scale)")
+        ax.set_ylabel(ylabel or f"{RATIO_MEASURES.get(measure, 'Ratio')} (log scale)")
     elif result is not None and getattr(result, "scale", None) == "proportion":
         lim = ax.get_ylim()
         height = ax.get_position().height * ax.figure.get_figheight() * 0.9

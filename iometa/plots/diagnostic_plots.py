@@ -128,7 +128,7 @@ def gosh_plot(data, result=None, *, ax=None, width="single", fontsize=None, high
             top = fig.add_subplot(gs[0, 0], sharex=main)
             right = fig.add_subplot(gs[1, 1], sharey=main)
         finish_axes(main, fs)
-        _gosh_points(main, x, y, mask, use_hex)
+        _gosh_points(main, x, y, mask, use_hex, _legend_name(main, highlight, fs))
         main.set_xlabel(xlabel or default)
         main.set_ylabel("I² (%)")
         if margins:
@@ -150,7 +150,18 @@ def _highlight_mask(df, highlight):
     return np.asarray(incl)[:, list(labels).index(highlight)].astype(bool)
 
 
-def _gosh_points(ax, x, y, mask, use_hex):
+def _legend_name(ax, name, fs):
+    """The highlighted study's label, ended by an ellipsis if "without <name>" would be wider
+    than about 3/4 of the Axes."""
+    if name is None:
+        return None
+    from .layout import text_width, truncate
+
+    room = 0.75 * ax.get_position().width * ax.figure.get_figwidth()
+    return truncate(str(name), room - text_width("without ", fs), fs)
+
+
+def _gosh_points(ax, x, y, mask, use_hex, name=None):
     n = x.size
     if use_hex and mask is None:
         hb = ax.hexbin(x, y, gridsize=45, bins="log", cmap="Greys", mincnt=1, linewidths=0.1)
@@ -159,7 +170,7 @@ def _gosh_points(ax, x, y, mask, use_hex):
     alpha = float(np.clip(30 / np.sqrt(max(n, 1)), 0.05, 0.8))
     size = 8 if n < 500 else 3
     groups = [(np.ones(n, bool), style.STUDY, None)] if mask is None else [
-        (~mask, "#9e9e9e", "without study"), (mask, style.PALETTE[1], "with study")]
+        (~mask, "#9e9e9e", f"without {name}"), (mask, style.PALETTE[1], f"with {name}")]
     for m, color, label in groups:
         ax.scatter(x[m], y[m], s=size, color=color, alpha=alpha, linewidths=0,
                    rasterized=n > 2000, label=label)

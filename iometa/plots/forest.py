@@ -15,6 +15,7 @@ from .forest_rows import (
     extra_columns,
     format_estci,
     is_subgroup,
+    sort_rows,
     study_rows,
     subgroup_rows,
     summary_rows,
@@ -32,7 +33,7 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
                 common=False, pi="row", heterogeneity=True, overall=True, weights="auto",
                 sort=None, transf=None, digits=None, xlim=None, ticks=None, refline=None,
                 pooled_line=True, xlabel=None, favours=None, label_header="Study",
-                estimate_header=None, footnote=True, layout=None) -> Figure:
+                estimate_header=None, footnote=True, layout=None, pscale=None) -> Figure:
     """Publication-ready forest plot of a :class:`~iometa.MetaResult` or a subgroup result.
 
     Columns: study label, optional extra columns of the study table (``columns=["design"]``,
@@ -57,6 +58,12 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     ellipsis, and the font shrinks (not below 6 pt) only if the columns do not fit ``width``
     (``"single"`` ≈ 90 mm, ``"onehalf"``, ``"double"`` ≈ 180 mm, a number of mm, or
     ``"auto"``). With ``ax=`` the plot fills that Axes' area and its figure is returned.
+
+    ``sort="estimate"``, ``"weight"`` (largest first) or ``"label"`` orders the study rows; in
+    a subgroup plot the studies are sorted within each group and the groups keep their order.
+    ``pscale`` sets the display scale of proportions and survival rates: ``None`` (default)
+    or 100 for percent, 1 for proportions, 1000 for events per 1000 (meta's ``pscale``);
+    other results refuse it.
 
     ``layout="RevMan5"`` or ``"JAMA"`` draws the journal presets of R meta's ``settings.meta``
     (:mod:`iometa.plots.forest_layouts`), for comparative results (:func:`iometa.pool_two_groups`,
@@ -107,15 +114,12 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     first = next(iter(result.groups.values())) if sub else result
     if first is None:
         raise ValueError("the subgroup result has no groups to plot")
-    scale = effect_scale(first, transf, digits, xlabel, estimate_header)
+    scale = effect_scale(first, transf, digits, xlabel, estimate_header, pscale)
     extras = extra_columns(columns)
     _check_extras(result, extras, sub)
     if sub:
         rows = subgroup_rows(result, scale, extras, common=common, pi=pi, het=heterogeneity,
-                             overall=overall)
-        if sort:
-            raise ValueError("sort= is not available for subgroup plots (groups keep their "
-                             "study order)")
+                             overall=overall, sort=sort)
     else:
         rows = _rows(result, scale, extras, common, pi, heterogeneity, sort)
     format_estci(rows, scale.digits)
@@ -132,11 +136,7 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
 
 
 def _rows(res, scale, extras, common, pi, het, sort):
-    rows = study_rows(res, scale, extras)
-    if sort:
-        key = {"estimate": lambda r: r.values[0], "weight": lambda r: -r.mark["size"],
-               "label": lambda r: r.cells["label"]}[sort]
-        rows = sorted(rows, key=key)
+    rows = sort_rows(study_rows(res, scale, extras), sort)
     from .layout import Row
 
     rows.append(Row("spacer", height=0.4))

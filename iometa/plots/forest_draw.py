@@ -87,7 +87,9 @@ def render(rows, variants, fallbacks, scale, opts: Options, *, ax=None, core=(),
         fs = lay.fontsize - 0.5
     with plt.rc_context(style.rc(lay.fontsize)):
         if ax is None:
-            fig = plt.figure(figsize=(lay.width, height))
+            from .figures import make_figure
+
+            fig = make_figure(figsize=(lay.width, height))
             canvas = (0.0, 0.0, lay.width, height)
         else:
             ax.set_axis_off()

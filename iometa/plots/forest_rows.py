@@ -192,15 +192,39 @@ def overall_weights(sub) -> dict | None:
     return dict(zip(keys, ov.studies["weight"].to_numpy(float), strict=True))
 
 
-def subgroup_rows(sub, scale, extras, *, common, pi, het, overall=True) -> list[Row]:
-    """Header, studies, subtotal and heterogeneity per group; overall; subgroup test."""
+def sort_rows(rows: list[Row], sort) -> list[Row]:
+    """Study rows ordered by ``sort``: "estimate" (ascending; rows without one last),
+    "weight" (largest first), "label", or None (study order). The sort is stable."""
+    if not sort:
+        return rows
+
+    def estimate(r):
+        v = r.values[0]
+        return (0, v) if v is not None and np.isfinite(v) else (1, 0.0)
+
+    key = {"estimate": estimate, "weight": lambda r: -np.nan_to_num(r.mark["size"]),
+           "label": lambda r: r.cells["label"]}[sort]
+    return sorted(rows, key=key)
+
+
+def group_name(name) -> str:
+    """A group's display name: the first letter capitalised ("cryoablation" ->
+    "Cryoablation"), the rest as given (codes such as "RFA", "cTACE" keep their case)."""
+    s = str(name).replace("_", " ")
+    return s[:1].upper() + s[1:]
+
+
+def subgroup_rows(sub, scale, extras, *, common, pi, het, overall=True,
+                  sort=None) -> list[Row]:
+    """Header, studies (ordered by ``sort`` within the group), subtotal and heterogeneity
+    per group; overall; subgroup test."""
     ow = overall_weights(sub)
     rows: list[Row] = []
     for name, g in sub.groups.items():
         w = None if ow is None else [ow[k] for k in _keys(g)]
         gw = 100.0 if w is None else float(np.sum(w))
-        rows.append(Row("header", span=str(name), bold=True))
-        rows += study_rows(g, scale, extras, weights=w)
+        rows.append(Row("header", span=group_name(name), bold=True))
+        rows += sort_rows(study_rows(g, scale, extras, weights=w), sort)
         rows += summary_rows(g, scale, "Subtotal" if not common else "Random effects",
                              common=_common(g) if common else None, pi=pi if pi == "line"
                              else None, weight=gw, het="short" if het else None)

@@ -153,15 +153,16 @@ def _xaxis(ax, res, xlabel, fs, transf):
 
     lim = ax.get_xlim()
     mapped = None
-    if transf == "exp":
-        mapped = (np.exp, "log", "Ratio (log scale)")
-    elif transf is not None:
+    ratio = f"{RATIO_MEASURES.get(res.measure, 'Ratio')} (log scale)"
+    if transf is not None and transf != "exp":
         raise ValueError(f"transf={transf!r}: expected None or 'exp'")
+    if transf == "exp" or res.scale == "ratio":  # log ratios on the axis, labelled as ratios
+        mapped = (np.exp, "log", ratio)
     elif res.scale == "proportion":
         mapped = (lambda v: 100 * res.backtransform(v), "percent",
                   f"Proportion (%), {_scale_name(res.measure)} scale")
     elif res.scale == "model" and res.measure in RATIO_MEASURES:
-        mapped = (np.exp, "log", f"{RATIO_MEASURES[res.measure]} (log scale)")
+        mapped = (np.exp, "log", ratio)
     elif res.scale != "model":
         mapped = (res.backtransform, "linear", f"Estimate ({res.scale}), model scale")
     if mapped is not None:

@@ -76,8 +76,9 @@ def _rows(df, result, scale, prefix, shape):
 def _plot(df, result, fn_name, prefix, label_header, shape, *, ax, width, fontsize, transf,
           digits, xlim, refline, xlabel, footnote):
     df, result = _table(df, result, fn_name)
-    scale = effect_scale(result if result is not None else SimpleNamespace(), transf, digits,
-                         xlabel)
+    described = SimpleNamespace(**{k: df.attrs[k] for k in ("measure", "scale", "kind",
+                                                             "level") if k in df.attrs})
+    scale = effect_scale(result if result is not None else described, transf, digits, xlabel)
     rows = _rows(df, result, scale, prefix, shape)
     cols = _columns(df, scale.header, label_header)
     core = [v for r in rows for v in (r.values or ())[:1] if v is not None]

@@ -88,33 +88,20 @@ def _split(s: str, seps: tuple[str, ...]) -> list[str]:
     return tokens + [cur] if cur else tokens
 
 
-def _hyphenate(tok: str, width: float, size: float, weight: str) -> list[str]:
-    """Break a word wider than ``width`` into pieces ending in a hyphen."""
-    out = []
-    while text_width(tok.rstrip(), size, weight) > width and len(tok) > 2:
-        n = len(tok) - 1
-        while n > 1 and text_width(tok[:n] + "-", size, weight) > width:
-            n -= 1
-        out.append(tok[:n] + "-")
-        tok = tok[n:]
-    return out + [tok]
-
-
 def wrap(s: str, width: float, size: float, max_lines: int | None = None,
-         weight: str = "normal", seps: tuple[str, ...] = (" ",), keep_tail: bool = False,
-         hyphenate: bool = False) -> list[str]:
+         weight: str = "normal", seps: tuple[str, ...] = (" ",),
+         keep_tail: bool = False) -> list[str]:
     """Greedy wrap of ``s`` to ``width`` inches, breaking after the first of ``seps`` (e.g.
-    ", ") and after the others only inside a piece wider than the line. A word wider than the
-    line is hyphenated (``hyphenate``) or truncated. Beyond ``max_lines`` the text ends in an
-    ellipsis; ``keep_tail`` keeps a final year ("Author Year", "Author (2019a)") after it."""
+    ", ") and after the others only inside a piece wider than the line. Words are never
+    broken: a word wider than the line ends in an ellipsis. Beyond ``max_lines`` the text
+    ends in an ellipsis; ``keep_tail`` keeps a final year ("Author Year", "Author (2019a)")
+    after it."""
     tokens = []
     for tok in _split(s, seps[:1]):
         if len(seps) > 1 and text_width(tok.rstrip(), size, weight) > width:
             tokens += _split(tok, seps[1:])
         else:
             tokens.append(tok)
-    if hyphenate:
-        tokens = [p for t in tokens for p in _hyphenate(t, width, size, weight)]
     lines: list[str] = []
     line = ""
     for tok in tokens:
@@ -246,9 +233,9 @@ def _try(columns, rows, fs, width, plot_min, plot_pref, label_min_em, plot_comfo
         floors["label"] = max(floors["label"], _longest_word(["label"], rows, fs))
     if room < sum(floors.values()):
         return None
-    words = {k: max(f, min(widths[k], _widest_word(k, rows, fs, 12.0 * em))) if k != "label"
-             else f for k, f in floors.items()}
-    if room >= sum(words.values()):  # room for whole short words: never hyphenate them
+    words = {k: max(f, min(widths[k], _widest_word(k, rows, fs, 12.0 * em)))
+             for k, f in floors.items()}
+    if room >= sum(words.values()):  # room for whole words: none is cut by an ellipsis
         floors = words
     widths.update(_water_fill(floors, comf, room))
     return widths, plot_min, width
@@ -377,7 +364,7 @@ def _fit_rows(cols, rows, fs, ext, span_w, full_w) -> list[Row]:
             w = ext[c.key][1] - ext[c.key][0]
             if c.wrap:
                 lines = wrap(s, w, fs, max_lines=2, weight=_weight(r), seps=(" ", "-"),
-                             keep_tail=c.key == "label", hyphenate=True)
+                             keep_tail=c.key == "label")
                 cells[c.key] = "\n".join(lines)
                 height = max(height, 1.0 + (len(lines) - 1) * LINESPACING / LINE + 0.1 *
                              (len(lines) - 1))

@@ -86,7 +86,8 @@ def _squares(gax, x, y, w, c, max_side):
     w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
     wmax = w.max() if w.max() > 0 else 1.0
     side = np.maximum(max_side * np.sqrt(w / wmax), MIN_SIDE)
-    gax.scatter(x, y, s=side ** 2, marker="s", c=c, linewidths=0, zorder=3)
+    # not clipped: a square at the axis limit (0 events on a 0 % axis) is drawn whole
+    gax.scatter(x, y, s=side ** 2, marker="s", c=c, linewidths=0, zorder=3, clip_on=False)
 
 
 def _arrows(gax, left, right, lim, unit_pt):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import style
-from .figures import finish_axes, rc, tick_style
+from .figures import finish_axes, make_figure, rc, tick_style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -91,13 +91,11 @@ def _check(table):
 
 
 def _figure(ax, width, fs, n_k):
-    import matplotlib.pyplot as plt
-
     if ax is not None:
         return ax.figure, ax, None
     pre = style.preset(width, fs)
     h = pre.width * 0.72 + (n_k * 1.5 * fs / 72 + 3 * fs / 72 if n_k else 0)
-    fig = plt.figure(figsize=(pre.width, h), layout="constrained")
+    fig = make_figure(figsize=(pre.width, h), layout="constrained")
     fig.get_layout_engine().set(w_pad=3 / 72, h_pad=3 / 72, hspace=0.02)
     if not n_k:
         return fig, fig.add_subplot(), None

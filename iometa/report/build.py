@@ -86,7 +86,7 @@ def _resolve_paths(data, out):
 
 
 def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None,
-                 source=None, config=None) -> Path:
+                 source=None, config=None, bar=None) -> Path:
     """Regenerate the report from the study table ``data`` into ``out``; return ``out``.
 
     Raises :class:`~iometa.StudyTableError` (bad table; nothing written) or
@@ -95,6 +95,9 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     :func:`~iometa.load_studies` (default: ``iometa.toml`` beside the table; the first sheet).
     ``source`` = ``"review"`` (or ``"primary"``) keeps only the rows of that ``source_kind``;
     the default pools primary figures where a study has both (``outcome_rows``).
+    Progress: one line per file on stdout and a status bar on stderr when it is a terminal
+    (none when ``verbose`` is False); ``bar``, a :class:`iometa.core.progress.ProgressBar`
+    already on screen, is continued (the CLI shows it before the imports).
     ``config``: a report configuration — a TOML file (``report.toml``), a mapping of its
     shape or a :class:`~iometa.report.config.ReportConfig` — choosing the outcomes, the
     grouping column, the measure, the τ² method, the test and the level (default: the report
@@ -107,9 +110,17 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     >>> build_report(out="/tmp/iometa-report", verbose=False)  # doctest: +SKIP
     report: ... files written to /tmp/iometa-report in ... s
     """
-    progress = Progress(verbose)
+    progress = Progress(verbose, bar)
+    try:
+        return _build(progress, data, out, vocabulary, sheet, source, config)
+    finally:
+        progress.close()  # no status line left behind, whatever happened
+
+
+def _build(progress, data, out, vocabulary, sheet, source, config) -> Path:
     cfg = resolve_config(config)
     path, out = _resolve_paths(data, out)
+    progress.stage("reading the study table", 0)
     with warnings.catch_warnings():
         # the report pools per-patient and per-lesion rows separately (sections._by_unit)
         warnings.filterwarnings("ignore", message=MIXED_UNITS, category=DataWarning)

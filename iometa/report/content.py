@@ -144,6 +144,7 @@ def _write_figure(section: Section, outdir: Path, ctx: Context, progress: Progre
 
 
 def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progress) -> None:
+    progress.stage(section.title)
     if section.figure is not None:
         _write_figure(section, outdir, ctx, progress)
     for t in section.tables:
@@ -169,13 +170,18 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     progress = progress or Progress(False)
     ctx = Context.of(studies, config)
     sections: list[Section] = []
-    for builder in section_builders():
+    builders = section_builders()
+    for i, builder in enumerate(builders):
         seen = len(ctx.failures)
+        name = getattr(builder, "__name__", "sections").removesuffix("_sections")
+        progress.stage(f"analysing: {name}", i + 1, len(builders) + 2)
         for s in builder(ctx):
             _write_section(s, outdir, ctx, progress)
             sections.append(s)
         for name, why in ctx.failures[seen:]:
             progress.note(f"not run: {name} — {why}")
+    progress.stage("rows not pooled, overview, README, index.html, tables.docx",
+                   len(builders) + 1)
     _outside_reasons(ctx)
     excluded = excluded_table(ctx)
     paths = write_table(excluded, outdir / "tables" / "excluded_rows",
@@ -197,6 +203,7 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     progress("text", "index.html", [page], f"{len(sections)} sections")
     doc = write_docx(outdir, studies, data_path, sections, excluded_display(excluded), overview)
     progress("table", "tables.docx", [doc], "every table")
+    progress.stage("done", len(builders) + 2)
     return ctx
 
 
