@@ -9,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from .._warnings import DataWarning as DataWarning  # the loader's warning, as before
-from .checks import _check_duplicates, _check_rows
+from .checks import _check_rows
 from .columns import _match_columns, _parse_columns, _Table
 from .comparison_checks import _check_comparisons
 from .errors import StudyTableError
 from .lexicon import Vocabulary, resolve_vocabulary
 from .read import default_data_path, read_study_table
+from .table_checks import _check_duplicates
 from .typed import _typed_frame, _warn
 
 __all__ = ["load_studies", "validate_studies"]
