@@ -188,7 +188,7 @@ CELLS = [
 
      With two or three studies per modality, τ² is barely estimable and a frequentist CI that
      plugs in τ̂² understates the uncertainty. The exact Bayesian random-effects model
-     (`iometa.pool_bayes`, a half-normal prior with scale 0.5 on τ on the logit scale and a
+     (`iometa.pool_bayes` with its default priors: half-normal on τ, on the logit scale, and a
      flat prior on the mean; Friede et al. 2017) integrates over τ instead; its credible
      interval is the honest width for so few studies.
      """),
