@@ -34,7 +34,9 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
                 sort=None, transf=None, digits=None, xlim=None, ticks=None, refline=None,
                 pooled_line=True, xlabel=None, favours=None, label_header="Study",
                 estimate_header=None, footnote=True, layout=None, pscale=None) -> Figure:
-    """Publication-ready forest plot of a :class:`~iometa.MetaResult` or a subgroup result.
+    """Publication-ready forest plot of a :class:`~iometa.MetaResult` or a subgroup result
+    (or of a three-level model of :func:`iometa.pool_multilevel`: rows drawn in their
+    clusters, :mod:`iometa.plots.forest_clusters`).
 
     Columns: study label, optional extra columns of the study table (``columns=["design"]``,
     or ``{"design": "Design"}``; read from ``result.data``), events and total (proportions) or
@@ -102,6 +104,14 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
     """
     if sort not in _SORTS:
         raise ValueError(f"sort={sort!r}: expected one of {_SORTS}")
+    if hasattr(result, "sigma2") and hasattr(result, "n_clusters"):  # a three-level model
+        from .forest_clusters import cluster_forest
+
+        return cluster_forest(result, ax=ax, width=width, fontsize=fontsize, transf=transf,
+                              digits=digits, xlim=xlim, ticks=ticks, refline=refline,
+                              xlabel=xlabel, label_header=label_header,
+                              estimate_header=estimate_header, footnote=footnote,
+                              pi=pi if pi == "row" else None)
     if layout is not None:
         from .forest_layouts import layout_forest
 
