@@ -59,3 +59,28 @@ def test_moderators_are_refused():
                                      mods=np.arange(20.0))
     with pytest.raises(ValueError, match="without moderators"):
         iometa.forest_plot(res)
+
+
+def test_pool_multilevel_from_proportion_rows_of_the_study_table():
+    """pool_multilevel(result, cluster="study_id") on outcome_rows: the rows' yi/vi, the
+    table's study_id as cluster and the measure's back-transformation (issue 23 item 2)."""
+    from iometa.core.measures import backtransform
+    from iometa.outcomes import outcome_rows
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IometaWarning)
+        studies = iometa.load_studies()
+        sel = outcome_rows(studies, "complete_ablation", unit_of_analysis="lesions",
+                           timepoint=None)
+        res = iometa.pool_proportions("events_used", "total_used", data=sel.rows,
+                                      labels="label")
+        ml = iometa.pool_multilevel(res, cluster="study_id")
+        direct = iometa.pool_multilevel(res.yi, res.vi, cluster=sel.rows["study_id"].to_numpy())
+    assert ml.k == res.k and ml.n_clusters == sel.rows["study_id"].nunique() < res.k
+    assert ml.coef == pytest.approx(direct.coef, rel=1e-12)
+    assert ml.measure == "PLO"
+    assert ml.estimate == pytest.approx(float(backtransform("PLO", [ml.coef])[0]), rel=1e-12)
+    assert ml.ci_low < ml.estimate < ml.ci_high
+    assert direct.measure == "GEN" and direct.estimate == pytest.approx(direct.coef)
+    with pytest.raises(ValueError, match="no separate vi"):
+        iometa.pool_multilevel(res, res.vi, cluster="study_id")

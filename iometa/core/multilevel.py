@@ -103,7 +103,7 @@ def _reduction(codes, n_clusters, size_max):
     return (None, None), None
 
 
-def pool_multilevel(yi, vi, *, cluster, method="REML", test="z", level=0.95, data=None,
+def pool_multilevel(yi, vi=None, *, cluster, method="REML", test="z", level=0.95, data=None,
                     labels=None, mods=None) -> MultilevelResult:
     """Three-level random-effects model for several effect sizes per cluster.
 
@@ -111,7 +111,11 @@ def pool_multilevel(yi, vi, *, cluster, method="REML", test="z", level=0.95, dat
     metafor's ``rma.mv(yi, vi, mods, random = ~ 1 | cluster/obs, method, test)``, by REML
     (default) or ML, solving the score equations exactly (metafor's optimiser stops ~1e-6
     away). ``yi``, ``vi``, ``cluster`` and ``labels`` are arrays or column names of
-    ``data``; ``mods`` are moderators as in :func:`iometa.meta_regression` (array, DataFrame,
+    ``data``, or pass a pooled inverse-variance result as ``yi`` (e.g. of
+    :func:`iometa.pool_proportions` on rows of :func:`iometa.outcomes.outcome_rows`): its
+    rows' yi/vi, labels and ``data`` (so ``cluster="study_id"``) and its measure, whose
+    back-transformation gives ``estimate``, ``ci_low``, ``ci_high`` on the reporting scale;
+    ``mods`` are moderators as in :func:`iometa.meta_regression` (array, DataFrame,
     column names or a formula string; the intercept is added). ``test="t"`` uses t with
     k − p df (metafor's ``test="t"``, no Knapp–Hartung scaling). Rows with a missing moderator
     are dropped (with a warning). With one cluster, or when every cluster has one row, the
@@ -137,6 +141,18 @@ def pool_multilevel(yi, vi, *, cluster, method="REML", test="z", level=0.95, dat
         raise ValueError(f"unknown test {test!r}: expected 'z' or 't'")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    measure = "GEN"
+    if hasattr(yi, "yi") and hasattr(yi, "measure"):  # a pooled result: its rows and scale
+        res = yi
+        if res.method == "GLMM" or vi is not None:
+            raise ValueError("pool_multilevel(result, cluster=...) takes an inverse-variance "
+                             "result (not a GLMM) and no separate vi")
+        measure = res.measure
+        data = res.data if data is None else data
+        labels = list(res.labels) if labels is None else labels
+        yi, vi = np.asarray(res.yi, float), np.asarray(res.vi, float)
+    if vi is None:
+        raise ValueError("vi is required (or pass a pooled result as the first argument)")
     y = np.asarray(column(yi, data, "yi"), dtype=float)
     v = np.asarray(column(vi, data, "vi"), dtype=float)
     if y.shape != v.shape:
@@ -197,7 +213,7 @@ def pool_multilevel(yi, vi, *, cluster, method="REML", test="z", level=0.95, dat
         df=df, sigma2=f.sigma2, q=qe, q_df=k - p, q_pval=qe_p, qm=qm, qm_df=qm_df,
         qm_pval=qm_p, i2=float(i2), i2_levels=i2_lv, loglik=f.loglik, converged=f.converged,
         n_iter=f.n_iter, yi=y, vi=v, X=X, cluster=cl, labels=tuple(labs), beta=beta,
-        reduced=note, warnings=tuple(notes),
+        reduced=note, warnings=tuple(notes), measure=measure,
         data=None if data is None else data.reset_index(drop=True)[keep].reset_index(drop=True),
         _blocks=b, _fixed=fixed)
 

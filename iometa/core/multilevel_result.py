@@ -83,12 +83,36 @@ class MultilevelResult:
     reduced: str | None = None
     warnings: tuple[str, ...] = ()
     data: pd.DataFrame | None = field(default=None, repr=False)
+    measure: str = "GEN"  # of the pooled result it was built from (GEN: yi/vi given)
     _blocks: Blocks | None = field(default=None, repr=False)
     _fixed: tuple = field(default=(None, None), repr=False)
 
     @property
     def reml(self) -> bool:
         return self.method == "REML"
+
+    def _back(self, x) -> float:
+        from .measures import backtransform
+
+        if self.p != 1:
+            return math.nan
+        return float(backtransform(self.measure, [float(x)])[0])
+
+    @property
+    def estimate(self) -> float:
+        """The pooled intercept on the reporting scale of ``measure`` (e.g. a proportion for
+        PLO; the model scale for GEN; NaN with moderators)."""
+        return self._back(self.coef)
+
+    @property
+    def ci_low(self) -> float:
+        """Lower CI limit of :attr:`estimate` on the reporting scale."""
+        return self._back(self.coef_ci_low)
+
+    @property
+    def ci_high(self) -> float:
+        """Upper CI limit of :attr:`estimate` on the reporting scale."""
+        return self._back(self.coef_ci_high)
 
     @cached_property
     def _profile(self):
