@@ -195,6 +195,7 @@ def test_figures_show_at_twice_the_resolution_in_jupyter_and_save_unchanged(monk
     from iometa.plots import display
 
     res = props()
+    monkeypatch.setattr(display, "in_notebook", lambda: False)  # whatever this process imported
     plain = iometa.forest_plot(res, width="single")
     assert isinstance(plain, display.IometaFigure)
     monkeypatch.setattr(display, "in_notebook", lambda: True)
@@ -229,3 +230,14 @@ def test_figures_outside_jupyter_keep_matplotlibs_dpi(monkeypatch):
     monkeypatch.setattr(display, "in_notebook", lambda: False)
     fig = iometa.forest_plot(props(), width="single")
     assert fig.dpi == mpl.rcParams["figure.dpi"] and fig.file_dpi == fig.dpi
+
+
+def test_importing_ipykernel_is_not_being_in_a_kernel():
+    """A script (or this test run) that merely imports ipykernel is not a Jupyter kernel:
+    its figures keep matplotlib's dpi (the full test run imports ipykernel for the notebooks)."""
+    pytest.importorskip("ipykernel")
+    import ipykernel  # noqa: F401
+
+    from iometa.plots import display
+
+    assert not display.in_notebook()

@@ -20,8 +20,13 @@ DISPLAY_DPI = 200
 
 
 def in_notebook() -> bool:
-    """True inside a Jupyter kernel or with an inline matplotlib backend."""
-    return "ipykernel" in sys.modules or "inline" in matplotlib.get_backend().lower()
+    """True inside a Jupyter kernel (the running IPython shell is the kernel's, not merely
+    ``ipykernel`` imported) or with an inline matplotlib backend."""
+    if "inline" in matplotlib.get_backend().lower():
+        return True
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 class IometaFigure(Figure):
