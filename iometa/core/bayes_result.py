@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,13 @@ __all__ = ["BayesResult"]
 
 _ROWS = ("tau", "mu", "theta_new")
 _COLS = ["median", "mean", "sd", "ci_low", "ci_high"]
+
+
+class _Summary:
+    """``summ.at[row, col]`` over the posterior's summary rows, without a DataFrame."""
+
+    def __init__(self, rows):
+        self.at = {(r, c): float(rows[r][j]) for r in _ROWS for j, c in enumerate(_COLS)}
 #: Gauss–Hermite nodes for moments on the reporting scale (within each τ node)
 _N_HERMITE = 80
 
@@ -61,8 +69,6 @@ class BayesResult:
     bf01: float
     notes: tuple[str, ...] = ()
     data: pd.DataFrame | None = field(default=None, repr=False)
-    _summary: pd.DataFrame = field(default=None, repr=False)  # type: ignore[assignment]
-    _shrinkage: pd.DataFrame = field(default=None, repr=False)  # type: ignore[assignment]
     _post: dict[str, Any] = field(default_factory=dict, repr=False)
     _backtransform: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
@@ -71,11 +77,7 @@ class BayesResult:
     @classmethod
     def build(cls, post, *, labels, measure, kind, scale, backtransform, level, interval,
               tau_prior, tau_scale, mu_prior, data):
-        summ = pd.DataFrame([post["summary"][r] for r in _ROWS], index=list(_ROWS),
-                            columns=_COLS, dtype=float)
-        shr = post["shrinkage"]
-        shrink = pd.DataFrame({c: shr[c] for c in ("mean", "sd", "ci_low", "ci_high")},
-                              index=pd.Index(labels, name="label"))
+        summ = _Summary(post["summary"])
         bt = (lambda x: np.asarray(x, dtype=float)) if backtransform is None else backtransform
 
         def rep(x):
@@ -91,8 +93,20 @@ class BayesResult:
                    pi_high=rep(summ.at["theta_new", "ci_high"]),
                    coef=float(summ.at["mu", "median"]), se=float(summ.at["mu", "sd"]),
                    tau=float(summ.at["tau", "median"]), log_marginal=post["log_marginal"],
-                   bf01=post["bf01"], notes=tuple(post["notes"]), data=data, _summary=summ,
-                   _shrinkage=shrink, _post=post, _backtransform=backtransform)
+                   bf01=post["bf01"], notes=tuple(post["notes"]), data=data, _post=post,
+                   _backtransform=backtransform)
+
+    # the two tables are built when first asked for (pandas frames cost more than the fit)
+    @cached_property
+    def _summary(self) -> pd.DataFrame:
+        return pd.DataFrame([self._post["summary"][r] for r in _ROWS], index=list(_ROWS),
+                            columns=_COLS, dtype=float)
+
+    @cached_property
+    def _shrinkage(self) -> pd.DataFrame:
+        shr = self._post["shrinkage"]
+        return pd.DataFrame({c: shr[c] for c in ("mean", "sd", "ci_low", "ci_high")},
+                            index=pd.Index(list(self.labels), name="label"))
 
     # ------------------------------------------------------------------ derived
     @property
