@@ -109,9 +109,22 @@ def _masked(chunked: Any, valid: np.ndarray) -> Any:
     return pa.chunked_array(chunks, type=pa.large_string())
 
 
+#: line numbers listed in one warning; the rest are counted (a 10⁶-row table would otherwise
+#: print megabytes of line numbers)
+MAX_LINES_LISTED = 20
+
+
 def _lines_text(lines: Sequence[int]) -> str:
-    """[3] -> 'line 3'; [2, 5] -> 'lines 2, 5'."""
-    return ("line " if len(lines) == 1 else "lines ") + ", ".join(str(n) for n in lines)
+    """[3] -> 'line 3'; [2, 5] -> 'lines 2, 5'; more than MAX_LINES_LISTED: the first ones and
+    'and N more'.
+
+    >>> _lines_text([3]), _lines_text(list(range(2, 30))).endswith("20, 21 and 8 more")
+    ('line 3', True)
+    """
+    shown = ", ".join(str(n) for n in lines[:MAX_LINES_LISTED])
+    more = len(lines) - MAX_LINES_LISTED
+    return ("line " if len(lines) == 1 else "lines ") + shown + (
+        f" and {more:,} more" if more > 0 else "")
 
 
 def _unit_warnings(t: _Table) -> list[str]:
