@@ -124,6 +124,20 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
                                adhoc=adhoc)
     cols = _check_args(data, by, yi, vi, method, test, level)
     check_pi_options(test, pi_method, adhoc)
+    names = COLUMNS + ((*CI_COLUMNS, "_capped") if heterogeneity_ci else ())
+
+    def fit(Y, V, M, k):
+        return _fit_chunk(Y, V, M, k, method, test, level, heterogeneity_ci, pi_method, adhoc)
+
+    frame = _pooled_frame(data, cols, yi, vi, names, fit, progress, "analyses")
+    frame["note"] = _notes(frame, method, test, pi_method)
+    return frame
+
+
+def _pooled_frame(data, cols, yi, vi, names, fit, progress, text):
+    """The analyses of ``data`` (grouped by ``cols``) fitted in chunks of similar k by
+    ``fit(Y, V, M, k) -> {name: array}``: one row per analysis with the ``by`` values and the
+    columns ``names``."""
     y = _numeric(data, yi, "yi")
     v = _numeric(data, vi, "vi")
     codes, n_groups = _group_codes(data, cols)
@@ -133,22 +147,18 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     first = starts if order is None else order[starts]
     keys = data[cols].iloc[first].reset_index(drop=True)
     _check_values(y, v, data, cols)
-    names = COLUMNS + ((*CI_COLUMNS, "_capped") if heterogeneity_ci else ())
     out: dict[str, np.ndarray] = {}
     with bar_for(progress, "pool_many", n_groups) as bar:
         for ids in _chunks(counts):
             Y, V, M = _padded(y, v, order, starts, counts, ids)
-            res = _fit_chunk(Y, V, M, counts[ids], method, test, level, heterogeneity_ci,
-                             pi_method, adhoc)
+            res = fit(Y, V, M, counts[ids])
             for name in names:
                 values = np.asarray(res[name])
                 if name not in out:
                     out[name] = np.empty(n_groups, dtype=values.dtype)
                 out[name][ids] = values
-            bar.update(advance=len(ids), text="analyses")
-    frame = keys.assign(**{name: out[name] for name in names})
-    frame["note"] = _notes(frame, method, test, pi_method)
-    return frame
+            bar.update(advance=len(ids), text=text)
+    return keys.assign(**{name: out[name] for name in names})
 
 
 #: result columns of method="bayes" (posterior summaries, as iometa.core.bayes_batch.BayesBatch)
@@ -170,30 +180,16 @@ def _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior, ot
         raise ValueError("test, heterogeneity_ci, pi_method and adhoc do not apply to "
                          "method='bayes' (posterior intervals); leave them at their defaults")
     cols = _check_args(data, by, yi, vi, "REML", "z", level)
-    y = _numeric(data, yi, "yi")
-    v = _numeric(data, vi, "vi")
-    codes, n_groups = _group_codes(data, cols)
-    order = None if _nondecreasing(codes) else np.argsort(codes, kind="stable")
-    counts = np.bincount(codes, minlength=n_groups)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    first = starts if order is None else order[starts]
-    keys = data[cols].iloc[first].reset_index(drop=True)
-    _check_values(y, v, data, cols)
-    out: dict[str, np.ndarray] = {}
-    with bar_for(progress, "pool_many", n_groups) as bar:
-        for ids in _chunks(counts):
-            Y, V, M = _padded(y, v, order, starts, counts, ids)
-            res = fit_bayes_arrays(np.ascontiguousarray(Y), np.ascontiguousarray(V),
-                                   None if M is None else np.ascontiguousarray(M),
-                                   tau_prior=tau_prior, tau_scale=tau_scale,
-                                   mu_prior=mu_prior, level=level)
-            for name in BAYES_COLUMNS:
-                values = np.asarray(getattr(res, name))
-                if name not in out:
-                    out[name] = np.empty(n_groups, dtype=values.dtype)
-                out[name][ids] = values
-            bar.update(advance=len(ids), text="analyses (bayes)")
-    frame = keys.assign(**{name: out[name] for name in BAYES_COLUMNS})
+
+    def fit(Y, V, M, k):
+        res = fit_bayes_arrays(np.ascontiguousarray(Y), np.ascontiguousarray(V),
+                               None if M is None else np.ascontiguousarray(M),
+                               tau_prior=tau_prior, tau_scale=tau_scale, mu_prior=mu_prior,
+                               level=level)
+        return {name: getattr(res, name) for name in BAYES_COLUMNS}
+
+    frame = _pooled_frame(data, cols, yi, vi, BAYES_COLUMNS, fit, progress,
+                          "analyses (bayes)")
     note = np.where(frame["k"].to_numpy() == 1, "one study: the posterior of tau is driven by "
                     "its prior", "")
     note = np.where(np.isinf(frame["mu_sd"].to_numpy()),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..core.measures import MEASURES
 from .axis import effect_scale
 from .forest_draw import Options, render
@@ -15,6 +13,7 @@ from .forest_rows import (
     extra_columns,
     format_estci,
     is_subgroup,
+    row_extent,
     sort_rows,
     study_rows,
     subgroup_rows,
@@ -134,7 +133,7 @@ def forest_plot(result, *, ax=None, width="double", fontsize=None, columns=None,
         rows = _rows(result, scale, extras, common, pi, heterogeneity, sort)
     format_estci(rows, scale.digits)
     variants = build_columns(counts_kind(first), extras, weights, scale.header, label_header)
-    core, spread = _extent(rows)
+    core, spread = row_extent(rows)
     if refline is None and getattr(first, "scale", None) == "ratio":
         refline = 1.0  # comparative ratios: the line of no effect
     if refline is not None:
@@ -169,19 +168,6 @@ def _check_extras(result, extras, sub):
         if missing:
             raise ValueError(f"columns={missing}: not found in result.data (pass data= to the "
                              "pool function) or in result.studies")
-
-
-def _extent(rows):
-    core, spread = [], []
-    for r in rows:
-        m = r.mark or {}
-        if r.kind == "study":
-            core.append(m.get("est", np.nan))
-            spread += [m.get("lo", np.nan), m.get("hi", np.nan)]
-        elif m:
-            core += [m.get("est", np.nan), m.get("lo", np.nan), m.get("hi", np.nan)]
-            core += list(m.get("pi", ()))
-    return core, spread
 
 
 def _footnote(res, common):

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from . import style
 from .axis import effect_scale
 from .forest_draw import Options, render
-from .forest_rows import build_columns, format_estci
+from .forest_rows import build_columns, format_estci, row_extent
 from .layout import Row
 from .text import fmt_num
 
@@ -108,9 +108,7 @@ def cluster_forest(res, *, ax=None, width="double", fontsize=None, transf=None, 
                                   f"df = {res.q_df}, " + _p(res.q_pval))))
     format_estci(rows, scale.digits)
     variants = build_columns(None, {}, True, scale.header, label_header)
-    core = [x for r in rows if r.mark for x in (r.mark.get("est", np.nan),)]
-    spread = [x for r in rows if r.kind == "study" and r.mark
-              for x in (r.mark["lo"], r.mark["hi"])]
+    core, spread = row_extent(rows)
     note = None
     if footnote is True:
         note = (f"Three-level random-effects model ({res.method}): rows nested in "

@@ -29,7 +29,7 @@ import numpy as np
 from . import style
 from .axis import effect_scale
 from .forest_draw import Options, render
-from .forest_rows import _keys, is_subgroup, overall_weights
+from .forest_rows import _keys, is_subgroup, overall_weights, row_extent
 from .layout import Column, Row
 from .text import MINUS, fmt_num, pad_left
 
@@ -395,15 +395,8 @@ def layout_forest(result, layout, *, ax=None, width="double", fontsize=None, fav
     ref = refline
     if ref is None:
         ref = 1.0 if scale.kind == "log" else 0.0
-    core = [ref]
-    spread: list[float] = []
-    for r in rows:
-        m = r.mark or {}
-        if r.kind == "study":
-            core.append(m.get("est", np.nan))
-            spread += [m.get("lo", np.nan), m.get("hi", np.nan)]
-        elif m:
-            core += [m.get("est", np.nan), m.get("lo", np.nan), m.get("hi", np.nan)]
+    core, spread = row_extent(rows)
+    core = [ref, *core]
     if xlim is None and ticks is None:
         xlim, ticks = symmetric_axis(core, spread, scale.kind, ref)
     if fontsize is None and ax is None and layout == "RevMan5":

@@ -246,3 +246,18 @@ def _common(res):
     if getattr(res, "common_effect", res.method == "FE"):
         return None
     return res.refit(method="FE")
+
+
+def row_extent(rows):
+    """The values the axis must show (estimates, summary limits, prediction intervals) and
+    the study CIs it may cut (arrows): ``(core, spread)``."""
+    core, spread = [], []
+    for r in rows:
+        m = r.mark or {}
+        if r.kind == "study":
+            core.append(m.get("est", np.nan))
+            spread += [m.get("lo", np.nan), m.get("hi", np.nan)]
+        elif m:
+            core += [m.get("est", np.nan), m.get("lo", np.nan), m.get("hi", np.nan)]
+            core += list(m.get("pi", ()))
+    return core, spread

@@ -76,7 +76,7 @@ def _multilevel_table(fits: dict, level: float = 0.95) -> pd.DataFrame | None:
     the three-level model (REML; rows within studies), both back-transformed. The rows are
     disjoint cohorts (``outcome_rows`` never returns overlapping ones), so only their
     clustering in studies is modelled."""
-    from ..core.measures import backtransform, measure
+    from ..core.measures import measure
     from ..core.multilevel import pool_multilevel
 
     out = []
@@ -88,16 +88,12 @@ def _multilevel_table(fits: dict, level: float = 0.95) -> pd.DataFrame | None:
         cl = data["study_id"].astype(str).to_numpy()
         if len(cl) != res.k or len(set(cl)) == len(cl) or len(set(cl)) < 2:
             continue
-        ml = pool_multilevel(res.yi, res.vi, cluster=cl, method="REML", level=level)
-
-        def back(x, code=res.measure):
-            return float(backtransform(code, [x])[0])
-
+        ml = pool_multilevel(res, cluster=cl, method="REML", level=level)
         out.append({"group": g, "k": res.k, "studies": ml.n_clusters,
                     "repeated": ", ".join(sorted({c for c in cl if list(cl).count(c) > 1})),
                     "estimate": res.estimate, "ci_low": res.ci_low, "ci_high": res.ci_high,
-                    "estimate_3l": back(ml.coef), "ci_low_3l": back(ml.coef_ci_low),
-                    "ci_high_3l": back(ml.coef_ci_high),
+                    "estimate_3l": ml.estimate, "ci_low_3l": ml.ci_low,
+                    "ci_high_3l": ml.ci_high,
                     "sigma2_between": float(ml.sigma2[0]), "sigma2_within": float(ml.sigma2[1]),
                     "lrt_pval": float(ml.lrt_pval)})
     return pd.DataFrame(out) if out else None
