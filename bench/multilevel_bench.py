@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from iometa.core.multilevel import pool_multilevel
 from iometa.compare.robust import robust
+from iometa.core.multilevel import pool_multilevel
 
 TARGET_MS = 50.0
 

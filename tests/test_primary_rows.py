@@ -51,7 +51,9 @@ def studies():
 
 
 def test_schema_has_the_provenance_columns_in_order(rows):
-    assert COLUMNS[-len(NEW_COLUMNS):] == NEW_COLUMNS
+    at = COLUMNS.index(NEW_COLUMNS[0])
+    assert COLUMNS[at:at + len(NEW_COLUMNS)] == NEW_COLUMNS
+    assert COLUMNS[-2:] == ("person_time", "person_time_unit")  # the rate columns (issue 23)
     assert COLUMNS[COLUMNS.index("subgroup") + 1] == "arm"  # the arm column sits by subgroup
     assert list(rows[0]) == list(COLUMNS)
     assert {r["source_kind"] for r in rows} == {"review", "primary"}

@@ -151,6 +151,9 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = _table({
     "notes": ("note", "comment", "comments", "remarks"),
     "quote": ("text", "excerpt", "source text", "citation text"),
     "unit_of_analysis": ("analysis unit", "unit analysed", "counted"),
+    "person_time": ("person time", "person-time", "person years", "person-years",
+                    "patient years", "patient-years", "exposure", "exposure time"),
+    "person_time_unit": ("person time unit", "person-time unit", "exposure unit"),
 })
 
 

@@ -236,6 +236,8 @@ def _unit_message(column: str, count: bool, estimate: bool) -> str:
         return "expected a number of months, without the unit (convert weeks or years to months)"
     if column == "lesion_size_cm":
         return "expected a number of centimetres, without the unit"
+    if column == "person_time":
+        return "expected a number, without the unit; put the unit in `person_time_unit`"
     if count:
         return "expected a whole number, without a unit"
     return "expected a number, without a unit"

@@ -30,6 +30,9 @@ from .sources import DOI_RULE, MAX_PRIMARY_QUOTE_WORDS, PMID_RULE, URL_RULE, _ch
 from .table_checks import _check_study_ids, _none
 
 _ESTIMATES = ("value", "ci_low", "ci_high")
+#: relative difference allowed between a rate's value and events / person_time (the rounding
+#: of a value printed to 2 significant digits)
+_RATE_TOL = 0.05 + 1e-9
 
 
 def _check_rows(t: _Table) -> None:
@@ -47,7 +50,10 @@ def _check_rows(t: _Table) -> None:
             _check_proportion(t, i, est, counts)
         elif t.kinds[i] == "duration":
             _check_duration(t, i, est)
+        elif t.kinds[i] == "rate":
+            _check_rate(t, i, est)
         _check_interval(t, i, est)
+        _check_person_time(t, i)
         _check_timepoint(t, i)
         _check_unit(t, i)
         _check_positive(t, i, "lesion_size_cm")
@@ -89,11 +95,13 @@ def _rows_to_check(t: _Table, this_year: int) -> np.ndarray:
     V = t.values
     kinds = np.array(t.kinds, dtype=object)
     proportion, duration = kinds == "proportion", kinds == "duration"
+    rate_kind = kinds == "rate"
     x = {c: _num(t, c) for c in ("n_patients", "n_lesions", "events", "total", "ref_no", "year",
                                  "value", "ci_low", "ci_high", "timepoint_months",
-                                 "lesion_size_cm")}
+                                 "lesion_size_cm", "person_time")}
     null = {c: np.isnan(a) for c, a in x.items()}
-    bad = {c: _bad(t, c) for c in ("value", "events", "total", "timepoint_months")}
+    bad = {c: _bad(t, c) for c in ("value", "events", "total", "timepoint_months",
+                                   "person_time")}
     with np.errstate(invalid="ignore", divide="ignore"):
         need = np.zeros(t.n, dtype=bool)
         for col in REQUIRED_COLUMNS:
@@ -116,8 +124,18 @@ def _rows_to_check(t: _Table, this_year: int) -> np.ndarray:
         lo, v, hi = est[1], est[0], est[2]
         need |= (lo > hi) | (v < lo - 1e-9) | (v > hi + 1e-9)
         need |= (x["timepoint_months"] <= 0) | (x["lesion_size_cm"] <= 0)
+        # events per person-time: the result, its unit, the rate and its consistency
+        pt = x["person_time"]
+        need |= (pt <= 0) | np.isinf(pt) | (~null["person_time"] & _none(t, "person_time_unit"))
+        need |= rate_kind & ~has["value"] & (~has["events"] | (null["person_time"]
+                                                                & ~bad["person_time"]))
+        for e in est:
+            need |= rate_kind & (np.isinf(e) | (e < 0))
+        r = x["events"] / pt
+        need |= rate_kind & ~(np.abs(x["value"] - r) <= _RATE_TOL * r) & ~null["value"] & (
+            ~null["events"] & ~null["person_time"])
     rate = _by_value(t, "outcome", lambda o: o is not None and o.endswith("_rate"))
-    need |= rate & null["timepoint_months"] & ~bad["timepoint_months"]
+    need |= rate & ~rate_kind & null["timepoint_months"] & ~bad["timepoint_months"]
     expected = np.array([_UNIT_OF_KIND.get(k or "") for k in t.kinds], dtype=object)
     units = np.array(V["unit"], dtype=object)
     need |= (units != None) & (expected != None) & (units != expected)  # noqa: E711
@@ -159,6 +177,16 @@ def _check_result(t: _Table, i: int) -> None:
             f"{what}: outcome '{V['outcome'][i]}' is a duration and needs its value in months"
             + _not_reported(shown),
         )
+    elif t.kinds[i] == "rate":
+        has_pt = V["person_time"][i] is not None or i in t.bad["person_time"]
+        if has["events"] and has_pt:
+            return
+        col = "events" if not has["events"] else "person_time"
+        shown, what = _empty(t, i, col)
+        t.add(i, col, shown,
+              f"{what}: outcome '{V['outcome'][i]}' is a rate (events per person-time) and "
+              "needs `events` and `person_time` (with `person_time_unit`), or `value` in "
+              "events per one person_time_unit" + _not_reported(shown))
     elif not has["events"] and not has["total"]:
         if "value" in t.present or {"events", "total"} <= t.present:
             shown, what = _empty(t, i, "value")
@@ -199,7 +227,8 @@ def _check_counts(t: _Table, i: int) -> tuple[int, int] | None:
         if x is not None and x < 0:
             t.reject(i, col, f"{col} must not be negative")
     ev, tot = V["events"][i], V["total"][i]
-    if ev is not None and i not in t.bad["events"] and tot is None and i not in t.bad["total"]:
+    if (ev is not None and i not in t.bad["events"] and tot is None and i not in t.bad["total"]
+            and t.kinds[i] != "rate"):  # a rate's events may exceed its patients
         _check_events_without_total(t, i, ev)
     if ev is None or i in t.bad["events"] or tot is None or i in t.bad["total"]:
         return None
@@ -293,6 +322,47 @@ def _check_duration(t: _Table, i: int, est: dict[str, float | None]) -> None:
             est[col] = None
 
 
+def _check_rate(t: _Table, i: int, est: dict[str, float | None]) -> None:
+    """Events per person-time: estimates finite and >= 0; value agrees with events /
+    person_time (to the rounding of 2 significant digits). Wrong ones removed from est."""
+    for col in _ESTIMATES:
+        x = est[col]
+        if x is not None and (math.isinf(x) or x < 0):
+            t.add(i, col, t.shown(col, i), f"{col} of a rate (events per person-time) must be a "
+                                           "finite number >= 0")
+            est[col] = None
+    V = t.values
+    ev, pt, value = V["events"][i], V["person_time"][i], est["value"]
+    if (value is None or ev is None or pt is None or i in t.bad["events"]
+            or i in t.bad["person_time"] or not 0 < pt < math.inf):
+        return
+    r = ev / pt
+    if abs(value - r) <= _RATE_TOL * r:
+        return
+    unit = V["person_time_unit"][i]
+    per = f"per {unit.rstrip('s')}" if unit else "per person_time_unit"
+    t.add(i, "value", t.shown("value", i),
+          f"value {_fmt(value)} does not match events/person_time = {ev}/{_fmt(pt)} = "
+          f"{r:.4g} {per} (more than the rounding of 2 significant digits): "
+          "value is events per one person_time_unit (divide a rate per 100 person-years by "
+          "100), or correct events or person_time")
+
+
+def _check_person_time(t: _Table, i: int) -> None:
+    """person_time is a finite number > 0 and has its unit."""
+    pt = t.values["person_time"][i]
+    if pt is None or i in t.bad["person_time"]:
+        return
+    if not 0 < pt < math.inf:
+        t.reject(i, "person_time", "person_time must be a finite number greater than 0 (the "
+                                   "follow-up time of all patients, or lesions, summed)")
+    elif t.values["person_time_unit"][i] is None and i not in t.bad["person_time_unit"]:
+        shown, what = _empty(t, i, "person_time_unit")
+        t.add(i, "person_time_unit", shown,
+              f"{what}: person_time needs its unit (years, months, weeks or days; with "
+              "unit_of_analysis = patients, years are person-years)")
+
+
 def _check_interval(t: _Table, i: int, est: dict[str, float | None]) -> None:
     """ci_low <= ci_high, and the interval contains the estimate."""
     lo, v, hi = est["ci_low"], est["value"], est["ci_high"]
@@ -323,6 +393,7 @@ def _check_timepoint(t: _Table, i: int) -> None:
     if (
         outcome is not None
         and outcome.endswith("_rate")
+        and t.kinds[i] != "rate"  # events per person-time has no time point
         and t.values["timepoint_months"][i] is None
         and i not in t.bad["timepoint_months"]
     ):

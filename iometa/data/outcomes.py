@@ -115,6 +115,31 @@ def _row_counts(row, reconstruct: bool):
     return ev, n, "reconstructed", None
 
 
+def _rate_missing(row) -> str | None:
+    """Why a row of a rate outcome cannot be pooled (None when it can)."""
+    ev, pt, unit = row.get("events"), row.get("person_time"), row.get("person_time_unit")
+    if pd.isna(ev) or pd.isna(pt):
+        missing = " and ".join(c for c, x in (("events", ev), ("person_time", pt)) if pd.isna(x))
+        return (f"no {missing}: a rate is pooled from the count of events and the person-time "
+                "(pool_rates), not from its value alone")
+    if pd.isna(unit):
+        return "person_time without person_time_unit"
+    return None
+
+
+def _rate_columns(rows: pd.DataFrame, kept: list) -> None:
+    """``events_used``, ``person_time_used`` and ``person_time_unit_used`` of the rows of a rate
+    outcome: person-time in the rows' unit when they share one, else converted to years."""
+    from .vocabulary import YEARS_PER_UNIT
+
+    units = {k[2] for k in kept}
+    common = units.pop() if len(units) == 1 else "years"
+    rows["events_used"] = pd.array([k[0] for k in kept], dtype="Int64")
+    rows["person_time_used"] = np.array(
+        [k[1] if k[2] == common else k[1] * YEARS_PER_UNIT[k[2]] for k in kept], dtype=float)
+    rows["person_time_unit_used"] = common
+
+
 def _print_tolerance(row) -> float:
     """Half a unit of the last printed digit of a percentage (0.005 for "75%")."""
     printed = str(row.get("value_reported") or "")
@@ -165,8 +190,11 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
                  vocabulary: Any = None, timepoint: Any = NOT_GIVEN, **filters) -> OutcomeRows:
     """Rows of ``outcome`` ready for pooling, with every excluded row and its reason.
 
-    Proportion outcomes get ``events_used``/``total_used``/``count_source``; duration outcomes
-    (medians) keep value/ci_low/ci_high and n. Rows that are ends of a range or bounds
+    Proportion outcomes get ``events_used``/``total_used``/``count_source``; rate outcomes
+    (events per person-time) get ``events_used``/``person_time_used``/
+    ``person_time_unit_used`` (person-time in the rows' common unit; rows in different units
+    are converted to years), for :func:`iometa.pool_rates`; duration outcomes (medians) keep
+    value/ci_low/ci_high and n. Rows that are ends of a range or bounds
     (``value_type``) are never pooled, nor are the review rows of a study that has primary
     rows of this outcome (primary where both exist, :mod:`iometa.data.sources`; not applied
     when ``source_kind`` is one of the filters). ``filters`` select on other columns
@@ -236,6 +264,14 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
             excluded.append((i, f"{vt.loc[i].replace('_', ' ')} of a printed range, not an "
                                 "estimate"))
             continue
+        if OUTCOMES[outcome] == "rate":
+            why = _rate_missing(row)
+            if why:
+                excluded.append((i, why))
+            else:
+                keep[i] = (int(row["events"]), float(row["person_time"]),
+                           str(row["person_time_unit"]))
+            continue
         if OUTCOMES[outcome] != "proportion":
             if pd.isna(row.get("value")) or not np.isfinite(row.get("value")):
                 excluded.append((i, "no finite value (e.g. median not reached)"))
@@ -252,6 +288,8 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
         rows["events_used"] = pd.array([k[0] for k in keep.values()], dtype="Int64")
         rows["total_used"] = pd.array([k[1] for k in keep.values()], dtype="Int64")
         rows["count_source"] = [k[2] for k in keep.values()]
+    if OUTCOMES[outcome] == "rate":
+        _rate_columns(rows, list(keep.values()))
     kept, left, n_used = distinct_populations(rows, outcome, studies)
     excluded += left
     rows = rows.loc[kept]

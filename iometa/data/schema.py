@@ -53,6 +53,9 @@ COLUMNS: tuple[str, ...] = (
     "url",
     "locator",
     "comparison_id",
+    # events per person-time (issue 23); optional
+    "person_time",
+    "person_time_unit",
 )
 
 #: Where a row's number was read: ``review`` (a review's text, the default when
@@ -103,11 +106,12 @@ _CATEGORICAL: dict[str, str] = {
     "unit_reported": "UNITS_REPORTED",
     "value_type": "VALUE_TYPES",
     "source_kind": "SOURCE_KINDS",
+    "person_time_unit": "PERSON_TIME_UNITS",
 }
 #: columns whose codes a review's vocabulary file may add (see :mod:`iometa.data.lexicon`)
 _DECLARABLE = frozenset({"modality", "site", "primary", "source", "outcome"})
 _INT = ("year", "ref_no", "n_patients", "n_lesions", "events", "total")
-_FLOAT = ("timepoint_months", "value", "ci_low", "ci_high", "lesion_size_cm")
+_FLOAT = ("timepoint_months", "value", "ci_low", "ci_high", "lesion_size_cm", "person_time")
 _BOOL = ("derived",)
 _COLUMN_ORDER = {c: i for i, c in enumerate(COLUMNS)}
 

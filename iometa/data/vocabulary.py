@@ -122,6 +122,7 @@ OUTCOME_KINDS: dict[str, str] = {
     "proportion": "proportion",  # stored 0-1
     "duration": "months",
     "score": "points",
+    "rate": "per_person_time",  # events per one unit of person-time (person_time_unit)
 }
 
 #: Outcome code -> kind (a key of :data:`OUTCOME_KINDS`). ``proportion`` outcomes are stored
@@ -166,13 +167,25 @@ OUTCOMES: dict[str, str] = {
     "metastasis_free_survival": "proportion",
     "cancer_specific_survival": "proportion",
     "vas_pain_score": "score",  # mean visual analogue pain score (0-10), value in points
+    # events per person-time (issue 23): events, person_time and person_time_unit; value (if
+    # given) is events per one person_time_unit
+    "local_progression_incidence": "rate",
 }
 
 #: What ``value`` is: a point estimate, or an end of a printed range / a bound (never pooled).
 VALUE_TYPES: tuple[str, ...] = ("estimate", "range_low", "range_high", "upper_bound", "lower_bound")
 
 #: Units allowed in ``unit`` (the unit of ``value``).
-UNITS: tuple[str, ...] = ("proportion", "months", "points")
+UNITS: tuple[str, ...] = ("proportion", "months", "points", "per_person_time")
+
+#: Units of ``person_time`` (the time each patient, or lesion, was followed, summed): with
+#: ``unit_of_analysis`` = patients, ``years`` are person-years; with lesions, lesion-years.
+PERSON_TIME_UNITS: tuple[str, ...] = ("years", "months", "weeks", "days")
+
+#: ``person_time_unit`` -> years (Julian year of 365.25 days), to pool rows given in
+#: different units.
+YEARS_PER_UNIT: dict[str, float] = {"years": 1.0, "months": 1.0 / 12.0, "weeks": 7.0 / 365.25,
+                                    "days": 1.0 / 365.25}
 
 #: Units allowed in ``unit_reported`` (as printed in the source).
 UNITS_REPORTED: tuple[str, ...] = (

@@ -80,6 +80,9 @@ def effect_scale(res, transf=None, digits=None, xlabel=None, header=None,
     elif transf == "percent" or (transf is None and scale == "proportion"):
         s = EffectScale("percent", lambda x: 100.0 * x, 1, "Proportion (%)",
                         f"Proportion, %\n[{lvl}]", 0.0)
+    elif transf is None and kind == "rate":  # events per `per` units of person-time
+        name = str(scale)[:1].upper() + str(scale)[1:]
+        s = EffectScale("linear", lambda x: x, 2, name, f"Rate\n[{lvl}]", 0.0)
     elif transf is None and scale == "months":
         s = EffectScale("linear", lambda x: x, 1, "Median (months)",
                         f"Median, months\n[{lvl}]", 0.0)

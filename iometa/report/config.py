@@ -16,6 +16,9 @@ configuration::
     method = "PM"
     timepoint = 12               # pool only the rows at 12 months
 
+    [outcome.local_progression_incidence]  # an outcome of kind rate (events per person-time)
+    measure = "IRLN"                       # rate measure: IRLN, IR, IRS, IRFT
+
 The file is checked strictly: an unknown key, a value of the wrong type, an unknown measure,
 method or test, and (once the study table is loaded, :meth:`ReportConfig.check`) an outcome or
 a column the table does not have are errors that name the file and the key, with a
@@ -50,6 +53,8 @@ __all__ = ["OutcomeOptions", "ReportConfig", "ReportConfigError", "read_report_c
 DEFAULT_TITLE = "iometa report"
 #: measures a proportion outcome may be pooled with
 PROPORTION_MEASURES = tuple(c for c, m in MEASURES.items() if m.family == "proportion")
+#: measures a rate outcome (events per person-time) may be pooled with, per outcome
+RATE_MEASURES = ("IRLN", "IR", "IRS", "IRFT")
 TESTS = ("z", "knha")
 #: spellings of ``test`` accepted for the Knapp-Hartung test
 _TEST_ALIASES = {"z": "z", "knha": "knha", "t": "knha", "hksj": "knha"}
@@ -155,6 +160,16 @@ class ReportConfig:
         for o, opts in sorted(self.overrides.items()):
             pooled_as_proportion = (kinds.get(o) == "proportion"
                                     and o not in ("os_rate", "pfs_rate"))
+            if o in present and kinds.get(o) == "rate" and "measure" in opts:
+                if opts["measure"] not in RATE_MEASURES:
+                    problems.append(f"key 'outcome.{o}.measure': '{o}' is a rate (events per "
+                                    f"person-time): use one of {', '.join(RATE_MEASURES)}")
+                opts = {k: v for k, v in opts.items() if k != "measure"}
+            elif o in present and "measure" in opts and opts["measure"] in RATE_MEASURES:
+                problems.append(f"key 'outcome.{o}.measure': {opts['measure']} is a rate "
+                                f"measure, for outcomes of kind rate only ('{o}' is a "
+                                f"{kinds.get(o)})")
+                opts = {k: v for k, v in opts.items() if k != "measure"}
             for opt in ("measure", "timepoint"):
                 if opt in opts and o in present and not pooled_as_proportion:
                     problems.append(
@@ -200,7 +215,8 @@ def _check_model(key: str, name: str, value: Any, bad, out: dict) -> None:
             bad(key, f"must be a string, not {_tname(value)}")
             return
         if name == "measure":
-            choices: tuple[str, ...] = PROPORTION_MEASURES
+            choices: tuple[str, ...] = PROPORTION_MEASURES + (
+                RATE_MEASURES if key.startswith("outcome.") else ())
             v = value.upper()
         elif name == "method":
             choices = _methods()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import provenance as report_provenance
+from . import rates as report_rates
 from . import sections as report_sections
 from . import survival as report_survival
 from .model import Context, Section, collect, plural, pretty_outcome
@@ -30,7 +31,8 @@ def section_builders():
     """The section builders in report order (looked up at call time, so tests can replace
     one): each takes the :class:`Context` and returns a list of sections."""
     return [report_sections.median_sections, report_survival.survival_sections,
-            report_sections.proportion_sections, report_provenance.provenance_sections]
+            report_sections.proportion_sections, report_rates.rate_sections,
+            report_provenance.provenance_sections]
 
 
 def _outside_reasons(ctx: Context) -> None:
@@ -68,8 +70,8 @@ def _outside_reasons(ctx: Context) -> None:
             else:
                 medians = ("median OS" if report_sections.builtin_comparisons(ctx)
                            else "medians")
-                why = (f"{kind} outcome '{outcome}': the report pools {medians}, survival rates "
-                       "and proportions only")
+                why = (f"{kind} outcome '{outcome}': the report pools {medians}, survival rates, "
+                       "proportions and rates per person-time only")
             ctx.ledger.exclude(r.line, why)
 
 

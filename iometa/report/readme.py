@@ -159,6 +159,7 @@ def methods_text(sections: list[Section], cfg: ReportConfig | None = None) -> li
         override_text,
         proportion_method,
     )
+    from .rates import RATE_METHOD
     from .survival import method_text
 
     cfg = cfg or ReportConfig()
@@ -180,6 +181,7 @@ def methods_text(sections: list[Section], cfg: ReportConfig | None = None) -> li
             *([f"**Median survival.** {MEDIAN_METHOD}\n"] if "median" in kinds else []),
             *([f"**Survival rates.** {SURVIVAL_METHOD}\n"] if "survival_rate" in kinds
               else []),
+            *([f"**Rates per person-time.** {RATE_METHOD}\n"] if "rate" in kinds else []),
             *([f"**Per-outcome settings.** {over}\n"] if (over := override_text(cfg)) else []),
             "**Heterogeneity and intervals.** I² and τ² are shown for k ≥ 2 and prediction "
             "intervals for k ≥ 3 (Riley, Higgins & Deeks 2011, BMJ 342:d549); with k = 1 the "

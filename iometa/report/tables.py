@@ -133,6 +133,8 @@ def model_name(res) -> str:
     if res.method in ("MM", "WM"):
         return "median of medians" if res.method == "MM" else "weighted median of medians"
     scale = scale_name(res.measure, ascii=True)
+    if getattr(res, "kind", None) == "rate":
+        scale += " rate"
     return f"{scale}, {res.method}" + (", Knapp-Hartung" if res.test == "knha" else "")
 
 
@@ -223,7 +225,11 @@ def sources_display(src: pd.DataFrame, kind: str) -> pd.DataFrame:
         "Primary": [text(x, NA) for x in src["primary"]],
         "Design": [text(x, NA) for x in src["design"]],
     })
-    if "events_used" in src:
+    if "person_time_used" in src:
+        out["Events / person-time"] = [_person_time_cell(r) for r in src.to_dict("records")]
+        out["Rate per 100"] = [fmt_value(100 * float(e) / float(t), "rate") for e, t in
+                               zip(src["events_used"], src["person_time_used"])]
+    elif "events_used" in src:
         out["Events/total"] = [f"{fmt_count(e)}/{fmt_count(t)}"
                                for e, t in zip(src["events_used"], src["total_used"])]
         out["Counts"] = [text(x, NA) for x in src["count_source"]]
@@ -240,6 +246,15 @@ def sources_display(src: pd.DataFrame, kind: str) -> pd.DataFrame:
     if "outcome" in src:
         out.insert(2, "Outcome", [text(x, NA) for x in src["outcome"]])
     return out
+
+
+def _person_time_cell(r) -> str:
+    """"12 / 98.5 years"; a converted person-time as given, then as pooled."""
+    used = f"{float(r['person_time_used']):.4g} {r['person_time_unit_used']}"
+    given, unit = r.get("person_time"), r.get("person_time_unit")
+    if finite(given) and text(unit) and text(unit) != str(r["person_time_unit_used"]):
+        used = f"{float(given):.4g} {unit} ({used})"
+    return f"{fmt_count(r['events_used'])} / {used}"
 
 
 def _value_cell(v, lo, hi, kind, outcome) -> str:
