@@ -299,9 +299,10 @@ def assert_schema_dtypes(df: pd.DataFrame) -> None:
         "unit_reported": vocabulary.UNITS_REPORTED,
         "value_type": vocabulary.VALUE_TYPES,
         "source_kind": vocabulary.SOURCE_KINDS,
+        "person_time_unit": vocabulary.PERSON_TIME_UNITS,
     }
     ints = ("year", "ref_no", "n_patients", "n_lesions", "events", "total", "line")
-    floats = ("timepoint_months", "value", "ci_low", "ci_high", "lesion_size_cm")
+    floats = ("timepoint_months", "value", "ci_low", "ci_high", "lesion_size_cm", "person_time")
     for col, allowed in vocab.items():
         assert isinstance(df[col].dtype, pd.CategoricalDtype), col
         assert list(df[col].cat.categories) == list(allowed), col

@@ -70,15 +70,36 @@ class RegFit:
     n_iter: np.ndarray
 
 
-def _xtwx(X, w):
-    return np.einsum("bki,bk,bkj->bij", X, w, X)
+def _outer(X):
+    """xᵢxᵢ' of every row, flattened to (B, k, p·p), so that X'WX is one batched matmul (the
+    rows do not change while τ² is iterated: :func:`_fisher` computes this once)."""
+    B, k, p = X.shape
+    return (X[..., :, None] * X[..., None, :]).reshape(B, k, p * p)
 
 
-def _wls(y, X, w):
+def _xtwx(X, w, XX=None):
+    """X'WX of every fit: (B, p, p)."""
+    if XX is None:
+        return np.matmul(np.swapaxes(X * w[..., None], 1, 2), X)
+    B, k, p = X.shape
+    return np.matmul(w[:, None, :], XX).reshape(B, p, p)
+
+
+def _xtu(X, u):
+    """X'u of every fit: (B, p)."""
+    return np.matmul(u[:, None, :], X)[:, 0, :]
+
+
+def _mv(A, x):
+    """A x of every fit (A: (B, m, n), x: (B, n))."""
+    return np.matmul(A, x[:, :, None])[:, :, 0]
+
+
+def _wls(y, X, w, XX=None):
     """Weighted least squares: (A = (X'WX)⁻¹, β̂, residuals)."""
-    A = np.linalg.inv(_xtwx(X, w))
-    beta = np.einsum("bij,bj->bi", A, np.einsum("bki,bk->bi", X, w * y))
-    r = y - np.einsum("bki,bi->bk", X, beta)
+    A = np.linalg.inv(_xtwx(X, w, XX))
+    beta = _mv(A, _xtu(X, w * y))
+    r = y - _mv(X, beta)
     return A, beta, r
 
 
@@ -138,25 +159,27 @@ def _loglik(yc, v, X, tau2, reml):
     return ll
 
 
-def _score_steps(yc, v, X, tau2, kind):
+def _score_steps(yc, v, X, tau2, kind, XX=None):
     """Fisher-scoring step and Newton step of the (restricted) likelihood score at ``tau2``.
 
     Score f = y'PPy − tr P (REML) or y'PPy − Σw (ML); f' = tr(PP) − 2y'PPPy (REML) or
     Σw² − 2y'PPPy (ML); the Fisher step is f / E[−f'] (metafor's), the Newton step f / (−f').
     """
+    if XX is None:
+        XX = _outer(X)
     w = 1.0 / (v + tau2[:, None])
-    A, _, r = _wls(yc, X, w)
+    A, _, r = _wls(yc, X, w, XX)
     w2 = w * w
     u = w * r  # P y
     ypy = (u * u).sum(-1)
-    xu = np.einsum("bki,bk->bi", X, w * u)
-    yppp = (w * u * u).sum(-1) - np.einsum("bi,bij,bj->b", xu, A, xu)
+    xu = _xtu(X, w * u)
+    yppp = (w * u * u).sum(-1) - (xu * _mv(A, xu)).sum(-1)
     if kind == "ML":
         f, info = ypy - w.sum(-1), w2.sum(-1)
     else:
-        am2 = np.einsum("bij,bjk->bik", A, _xtwx(X, w2))
+        am2 = np.matmul(A, _xtwx(X, w2, XX))
         f = ypy - (w.sum(-1) - np.trace(am2, axis1=1, axis2=2))
-        info = w2.sum(-1) - 2 * _tr(A, _xtwx(X, w2 * w)) + _tr(am2, am2)
+        info = w2.sum(-1) - 2 * _tr(A, _xtwx(X, w2 * w, XX)) + _tr(am2, am2)
     with np.errstate(divide="ignore", invalid="ignore"):
         return f / info, f / (2 * yppp - info)
 
@@ -165,6 +188,7 @@ def _fisher(yc, v, X, k, p, kind):
     """ML/REML from max(0, HE): Fisher scoring as metafor, switching to Newton steps on the
     same score once the steps are small (same root, quadratic instead of linear convergence)."""
     tau2 = np.maximum(_tau2_closed("HE", yc, v, X, k, p), 0.0)
+    XX = _outer(X)
     B = tau2.size
     active = np.ones(B, bool)
     conv = np.zeros(B, bool)
@@ -174,7 +198,8 @@ def _fisher(yc, v, X, k, p, kind):
         if not active.any():
             break
         i = np.flatnonzero(active)
-        fisher, newton = _score_steps(yc[i], v[i], X[i], tau2[i], kind)
+        sub = slice(None) if i.size == B else i  # all active: no copies
+        fisher, newton = _score_steps(yc[sub], v[sub], X[sub], tau2[i], kind, XX[sub])
         close = np.isfinite(newton) & (np.abs(fisher) < 1e-3 * np.maximum(1.0, tau2[i])) & \
             (np.sign(newton) == np.sign(fisher))
         adj = np.where(close, newton, fisher)
