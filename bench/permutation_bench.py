@@ -98,7 +98,6 @@ def main(argv=None) -> int:
 
 def _write_results(rows, met: bool) -> None:
     import pymare
-
     from dask_bench import write_section
 
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -349,3 +349,42 @@ def test_everything_runs_on_the_study_table():
                 assert iometa.trim_and_fill(res).k0 >= 0
         ran += 1
     assert ran >= 1 or counts.groupby("outcome").size().max() < 2
+
+
+@pytest.mark.parametrize("case", ["random", "identical", "variances_1e18_apart", "offset"])
+def test_gosh_dl_shortcut_equals_the_batched_core(case):
+    """gosh's DerSimonian-Laird shortcut (moments by matrix products, issue 27) gives the
+    core's numbers on every subset, also where the core guards against cancellation."""
+    import importlib
+
+    from iometa.core.subsets import fit_masks
+
+    g = importlib.import_module("iometa.diagnostics.gosh")
+    rng = np.random.default_rng(27)
+    y, v = rng.normal(0.3, 0.4, 12), rng.uniform(0.01, 0.2, 12)
+    if case == "identical":
+        y[:] = 6.7e16
+        v[:] = 1e-6
+    elif case == "variances_1e18_apart":
+        v[[0, 5]] = 2.6e-19
+    elif case == "offset":
+        y += 1e4
+    incl, _ = g._all_subsets(12)
+    got = g._dl_columns(y, v, incl)
+    ref = fit_masks(y, v, incl, method="DL", test="z", level=0.95)
+    assert (got["k"] == ref.k).all()
+    for col in ("coef", "tau2", "q"):
+        np.testing.assert_allclose(got[col], getattr(ref, col), rtol=1e-9, atol=1e-9, err_msg=col)
+    df_q, q = ref.k - 1, ref.q  # metafor's gosh for DL: Q-based I² and H²
+    with np.errstate(invalid="ignore", divide="ignore"):
+        i2 = np.where(df_q > 0, np.maximum(0.0, 100 * (q - df_q) / q), 0.0)
+        h2 = np.where(df_q > 0, q / df_q, 1.0)
+    np.testing.assert_allclose(got["i2"], i2, rtol=1e-9, atol=1e-7)
+    np.testing.assert_allclose(got["h2"], h2, rtol=1e-9, atol=1e-9)
+    if case == "identical":
+        assert (got["q"] == 0).all() and (got["tau2"] == 0).all()
+    res = iometa.pool(y, v, method="DL")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = iometa.gosh(res)
+    np.testing.assert_allclose(df["tau2"], got["tau2"], rtol=0, atol=0)

@@ -86,6 +86,46 @@ def _chunk_rows(result, method, k):
     return max(2, CHUNK_CELLS["closed" if closed else "iterative"] // k)
 
 
+def _dl_columns(yi, vi, incl) -> dict:
+    """The GOSH columns of DerSimonian–Laird fits of the subsets ``incl`` (n, k).
+
+    The fixed-effect moments of every subset (Σw, Σw², Σwy, Σwy²; wᵢ = 1/vᵢ) are one matrix
+    product of the membership matrix; Q = Σwy² − (Σwy)²/Σw on effects shifted by the first
+    study's (identical effects give Q = 0 exactly, as in the core), or from the residuals
+    where that difference cancels; tr P with the core's
+    guard against cancellation; the random-effects mean needs one pass over the subsets for
+    their weights, whose sums are again one matrix product. I² and H² are metafor's Q-based
+    ones; a one-study subset has τ² = 0, Q = 0, I² = 0, H² = 1."""
+    from ..core.estimators import _trace_p0
+
+    c = float(yi[0])
+    y = yi - c
+    w = 1.0 / vi
+    m = incl.astype(float)
+    sw, s2, swy, swy2, kf = (m @ np.column_stack([w, w * w, w * y, w * y * y,
+                                                   np.ones_like(w)])).T
+    k = kf.astype(np.int64)  # sums of ones: exact
+    one = k == 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.maximum(0.0, swy2 - swy * swy / sw)
+        # where that difference cancels (Q a tiny part of Σwy², e.g. variances 1e18 apart),
+        # Q again from the residuals, for those subsets only
+        bad = np.flatnonzero(q <= 1e-7 * swy2)
+        if bad.size:
+            r = y - (swy[bad] / sw[bad])[:, None]
+            q[bad] = np.einsum("ij,ij->i", m[bad] * w, r * r)
+        q[one] = 0.0
+        trp = _trace_p0(np.broadcast_to(vi, m.shape), m, k, sw, s2)
+        tau2 = np.where(one, 0.0, np.maximum(0.0, (q - (k - 1)) / trp))
+        ws = np.add.outer(tau2, vi)  # random-effects weights (fixed-effect where τ² = 0)
+        np.divide(m, ws, out=ws)
+        swr, swry = (ws @ np.column_stack([np.ones_like(y), y])).T
+        coef = swry / swr
+        i2 = np.where(one, 0.0, np.maximum(0.0, 100 * (q - (k - 1)) / q))
+        h2 = np.where(one, 1.0, q / (k - 1))
+    return {"k": k, "coef": coef + c, "tau2": tau2, "i2": i2, "h2": h2, "q": q}
+
+
 def _fit_all(result, incl, method, bar) -> dict:
     """The GOSH columns of every subset, fitted chunk by chunk into preallocated arrays."""
     n = incl.shape[0]
@@ -94,6 +134,11 @@ def _fit_all(result, incl, method, bar) -> dict:
     bounds = np.arange(n_chunks + 1) * n // n_chunks  # equal chunks: none of a single row
     yi, vi, tau2 = result.yi, result.vi, tau2_fixed(result)
     for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        if method == "DL" and tau2 is None:
+            for name, x in _dl_columns(yi, vi, incl[start:stop]).items():
+                cols[name][start:stop] = x
+            bar.update(advance=stop - start)
+            continue
         fit = fit_masks(yi, vi, incl[start:stop], method=method, test="z",
                         level=result.level, tau2=tau2)
         q, k = fit.q, fit.k
