@@ -63,15 +63,25 @@ def _scan(path: Path) -> tuple[bytes, int] | None:
                 head = chunk[:1 << 16]
                 if not _plain_head(head):
                     return None
-            if b"\x00" in chunk.translate(_MARK_CONTROL):
-                return None
-            cr = chunk.count(b"\r")
-            if cr:
-                crlf = chunk.count(b"\r\n") + (1 if last == b"\r" and chunk[:1] == b"\n" else 0)
-                # a CR ending the previous chunk was counted there and is matched here
-                if cr - (1 if chunk[-1:] == b"\r" else 0) + (1 if last == b"\r" else 0) != crlf:
+            octets = np.frombuffer(chunk, dtype=np.uint8)
+            nl = int(np.count_nonzero(octets == 10))
+            if b"\x7f" not in chunk and nl == int(np.count_nonzero(octets < 32)):
+                # no byte below 32 but line feeds (the common case, in one pass): only a CR
+                # ending the previous chunk must be matched by a line feed here
+                if last == b"\r" and chunk[:1] != b"\n":
                     return None
-            lines += chunk.count(b"\n")
+            else:
+                if b"\x00" in chunk.translate(_MARK_CONTROL):
+                    return None
+                cr = chunk.count(b"\r")
+                if cr or last == b"\r":
+                    crlf = chunk.count(b"\r\n") + (
+                        1 if last == b"\r" and chunk[:1] == b"\n" else 0)
+                    # a CR ending the previous chunk was counted there and is matched here
+                    if cr - (1 if chunk[-1:] == b"\r" else 0) + (
+                            1 if last == b"\r" else 0) != crlf:
+                        return None
+            lines += nl
             last = chunk[-1:]
     if last == b"\r":
         return None
