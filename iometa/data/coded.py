@@ -102,13 +102,17 @@ def mapped(values: Any, rule: Callable[[Any], Any], dtype: Any = bool) -> np.nda
     return np.fromiter(map(memo.__getitem__, values), dtype=dtype, count=len(values))
 
 
-def value_ids(values: Any) -> np.ndarray:
-    """An integer per row, equal where the rows' values are equal (``==``, as in a dict)."""
+def value_ids(values: Any, rule: Callable[[Any], Any] | None = None) -> np.ndarray:
+    """An integer per row, equal where the rows' values (or rule(value)) are equal (``==``,
+    as in a dict)."""
     table: dict[Any, int] = {}
     if isinstance(values, Coded):
-        per = np.array([table.setdefault(v, len(table)) for v in values.uniques],
-                       dtype=np.int64)
-        return per[values.codes]
+        per = [v if rule is None else rule(v) for v in values.uniques]
+        ids = np.array([table.setdefault(v, len(table)) for v in per], dtype=np.int64)
+        return ids[values.codes]
+    if rule is not None:
+        memo = {v: rule(v) for v in dict.fromkeys(values)}
+        values = [memo[v] for v in values]
     return np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int64,
                        count=len(values))
 
