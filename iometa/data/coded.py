@@ -21,7 +21,8 @@ _CHUNK = 1 << 16
 
 
 class Coded:
-    """The parsed values of a column: ``uniques[codes[i]]`` is the value of row i.
+    """The parsed values of a column: ``uniques[codes[i]]`` is the value of row i (codes of
+    the narrowest integer type that holds them).
 
     Writing a row's value (``col[i] = v``, :meth:`assign`) gives the row a code of its own
     (the codes are copied first: they may be shared with another column or the table).
@@ -32,6 +33,10 @@ class Coded:
     >>> col[0] = "c"
     >>> list(col), nones(col).tolist()
     (['c', 'b', 'a', None], [False, False, False, True])
+    >>> full = Coded(np.zeros(2, dtype=np.int8), list(range(127)) + [None])  # codes 0..127
+    >>> full[1] = "new"
+    >>> full.codes.dtype.name, full[1], full[0]
+    ('int64', 'new', 0)
     """
 
     __slots__ = ("codes", "uniques", "_own")
@@ -60,11 +65,15 @@ class Coded:
 
     def assign(self, rows: np.ndarray, value: Any) -> None:
         """Give every row of ``rows`` the value ``value``."""
+        self.uniques.append(value)
+        code = len(self.uniques) - 1
+        if code > np.iinfo(self.codes.dtype).max:
+            self.codes = self.codes.astype(np.int64)
+            self._own = True
         if not self._own:
             self.codes = self.codes.copy()
             self._own = True
-        self.uniques.append(value)
-        self.codes[rows] = len(self.uniques) - 1
+        self.codes[rows] = code
 
     def per_code(self, rule: Callable[[Any], Any], dtype: Any) -> np.ndarray:
         """rule(value) of every code, as an array."""

@@ -258,11 +258,18 @@ def _factorize(t: _Table, col: str) -> tuple[np.ndarray, list[Any]]:
     ``pd.NA``, so that ``uniques[code]`` is every row's cell."""
     if col not in t.codes:
         codes, uniques = pd.factorize(t.cells[col], use_na_sentinel=True)
-        small = np.int32 if len(uniques) < 2**31 - 1 else np.intp  # half the memory
-        codes = np.asarray(codes, dtype=small)
+        codes = np.asarray(codes, dtype=_code_type(len(uniques)))  # 1-4 bytes a row
         codes[codes < 0] = len(uniques)
         t.codes[col] = (codes, list(uniques) + [pd.NA])
     return t.codes[col]
+
+
+def _code_type(n: int) -> type:
+    """The narrowest signed integer type holding the codes 0..n (n: that of a missing cell)."""
+    for kind in (np.int8, np.int16, np.int32):
+        if n <= np.iinfo(kind).max:
+            return kind
+    return np.int64
 
 
 def _parse_fast(t: _Table, col: str) -> Any:
