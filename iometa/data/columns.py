@@ -27,7 +27,7 @@ from .cells import (
     _parse_float,
     _parse_text,
 )
-from .coded import Coded
+from .coded import Coded, value_ids
 from .errors import Problem
 from .lexicon import Vocabulary
 from .schema import (
@@ -303,28 +303,39 @@ def _parse_fast(t: _Table, col: str) -> Any:
         messages.append(msg)
     column = t.values[col] = Coded(codes, values)
     flagged = np.array([m is not None for m in messages], dtype=bool)
-    shown = [_display(c) for c in uniques] if flagged.any() else []
-    for i in np.flatnonzero(flagged[codes]).tolist():
-        k = codes[i]
-        t.add(i, col, shown[k], messages[k])  # type: ignore[arg-type]
-        t.bad[col].add(i)
-    if rowwise.any():  # 'not reached' and numbers that cannot be read: rules of the row
-        memo: dict[tuple, tuple[Any, str | None]] = {}
-        changed: dict[tuple, list[int]] = {}  # rows whose value is not their cell's
-        for i in np.flatnonzero(rowwise[codes]).tolist():
+    bad = np.flatnonzero(flagged[codes])
+    for group in _groups(codes[bad], bad):
+        k = int(codes[group[0]])
+        _reject_rows(t, group, col, _display(uniques[k]), messages[k])  # type: ignore[arg-type]
+    rows = np.flatnonzero(rowwise[codes])
+    if rows.size:  # 'not reached' and numbers that cannot be read: rules of the row
+        outcome = value_ids(t.values["outcome"])[rows]  # the rules depend on the outcome
+        key = codes[rows].astype(np.int64) * (int(outcome.max()) + 1) + outcome
+        for group in _groups(key, rows):
+            i = int(group[0])
             k = int(codes[i])
-            key = (k, t.kinds[i], t.values["outcome"][i])
-            if key not in memo:
-                memo[key] = _float_value(t, col, i, uniques[k])
-            v, msg = memo[key]
+            v, msg = _float_value(t, col, i, uniques[k])
             if v is not values[k] and not (type(v) is type(values[k]) and v == values[k]):
-                changed.setdefault(key, []).append(i)
+                column.assign(group, v)  # rows whose value is not their cell's
             if msg is not None:
-                t.add(i, col, _display(uniques[k]), msg)
-                t.bad[col].add(i)
-        for key, rows in changed.items():
-            column.assign(np.array(rows, dtype=np.intp), memo[key][0])
+                _reject_rows(t, group, col, _display(uniques[k]), msg)
     return column
+
+
+def _groups(key: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+    """The rows (in order) of each distinct key (key[j]: that of rows[j])."""
+    if rows.size == 0:
+        return []
+    order = np.argsort(key, kind="stable")
+    return np.split(rows[order], np.flatnonzero(np.diff(key[order])) + 1)
+
+
+def _reject_rows(t: _Table, rows: np.ndarray, col: str, shown: str | None,
+                 message: str) -> None:
+    """Record the same problem for the cell of each of these rows, and mark them bad."""
+    file, sheet, lines, listed = t.file, t.sheet, t.lines, rows.tolist()
+    t.problems.extend([Problem(file, lines[i], col, shown, message, sheet) for i in listed])
+    t.bad[col].update(listed)
 
 
 def _categorical(t: _Table, col: str) -> list[str | None]:
