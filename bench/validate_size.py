@@ -3,9 +3,9 @@
     python bench/validate_size.py [--rows 1000000] [--rounds 3] [--out bench/RESULTS.md]
 
 Builds the table once from a fixed seed by repeating the rows of ``data/studies.csv`` with
-unique study_ids (``<id>x<copy>``) and a few perturbations: some counts and years changed,
-quote and notes cells with commas and doubled quotes, and a sprinkling of rows that
-deserve a warning (a study_id off the data dictionary's rule, a total above n_patients, an
+unique study_ids and comparison_ids (``<id>x<copy>``: the arms of a comparison stay rows of
+one study) and a few perturbations: some counts and years changed, quote and notes cells
+with commas and doubled quotes, and a sprinkling of rows that deserve a warning (a study_id off the data dictionary's rule, a total above n_patients, an
 Excel date serial as a time point). A second, pathological table has the same rows with
 every row invalid (a percentage in ``value`` and an unknown modality).
 
@@ -64,6 +64,8 @@ def make_table(path: Path, rows: int, *, invalid: bool = False, seed: int = SEED
                 k = c * nb + b
                 a, q, x, y = u[k]
                 r[col["study_id"]] = f"{src[col['study_id']]}x{c}"
+                if src[col["comparison_id"]]:  # a comparison belongs to one study (copy)
+                    r[col["comparison_id"]] = f"{src[col['comparison_id']]}x{c}"
                 if src[col["n_patients"]] and x < 0.3:  # a few more patients
                     r[col["n_patients"]] = str(int(src[col["n_patients"]]) + int(a * 20) + 1)
                 if src[col["year"]] and x > 0.9:
@@ -72,6 +74,8 @@ def make_table(path: Path, rows: int, *, invalid: bool = False, seed: int = SEED
                     r[col["notes"]] = f'{src[col["notes"]]}, see "table {k % 7 + 1}", p. {k % 300}'
                 if q > 0.98:
                     r[col["quote"]] = f'{src[col["quote"]]} ("copy {c}", row {b})'
+                if src[col["comparison_id"]]:
+                    y = 1.0  # an arm of a comparison: a warning's change would break the pair
                 if y < 0.001:  # warnings: off the study_id rule
                     r[col["study_id"]] = f"Copy{c}-{b}"
                 elif y < 0.002 and src[col["total"]] and src[col["n_patients"]]:

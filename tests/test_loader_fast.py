@@ -161,3 +161,38 @@ def test_frames_fast_equals_general(monkeypatch):
                         "value": ["0.5", "0.5", "not reached", "-1"]})
     _both(monkeypatch, validate_studies, raw)
     _both(monkeypatch, validate_studies, raw.astype("string"), path="m.csv")
+
+
+_ARM_CELLS = {
+    "comparison_id": ["", "c1", "c2", "c3", "c1"],
+    "study_id": ["kim2021", "kim2021", "kim2021", "lee2020", ""],
+    "arm": ["MWA", "RFA", "mwa", "RFA", ""],
+    "modality": ["MWA", "RFA"],
+    "outcome": ["complete_ablation", "local_progression", "median_os", ""],
+    "subgroup": ["", "arm: MWA", "arm: RFA; lesion >3 cm", "lesion >3 cm", "Lesion >3 cm"],
+    "timepoint_months": ["", "12", "24", "x"],
+    "unit_of_analysis": ["", "patients", "lesions"],
+    "unit": ["", "proportion", "months"],
+    "events": ["", "3"],
+    "total": ["", "10"],
+    "value": ["0.3", "", "12"],
+}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_comparisons_fast_equals_general(tmp_path, monkeypatch, seed):
+    """Arm rows of head-to-head comparisons: the column-wise choice of the comparisons to
+    check finds every problem the row-by-row rules find."""
+    rng = random.Random(1000 + seed)
+    cols = list(_ARM_CELLS)
+    base = [rng.choice(_ARM_CELLS[c][1:3]) for c in cols]  # a mostly regular comparison
+    lines = [",".join(cols)]
+    for _ in range(rng.randint(2, 40)):
+        row = [rng.choice(_ARM_CELLS[c]) if rng.random() < 0.25 else base[j]
+               for j, c in enumerate(cols)]
+        if rng.random() < 0.5:  # the other arm of the row before
+            row[cols.index("arm")] = rng.choice(["MWA", "RFA"])
+        lines.append(",".join(row))
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _both(monkeypatch, load_studies, path)

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import fastpath
 from .cells import _fmt
+from .coded import floats, mapped
 from .columns import _Table
 from .schema import (
     _CONSISTENCY_TOL,
@@ -72,7 +73,7 @@ def _check_rows(t: _Table) -> None:
 
 def _num(t: _Table, col: str) -> np.ndarray:
     """The parsed values of a numeric column as float64 (NaN where missing)."""
-    return np.array(t.values[col], dtype=float)
+    return floats(t.values[col])
 
 
 def _bad(t: _Table, col: str) -> np.ndarray:
@@ -84,18 +85,16 @@ def _bad(t: _Table, col: str) -> np.ndarray:
 
 def _by_value(t: _Table, col: str, rule: Callable[[Any], bool]) -> np.ndarray:
     """rule(value) of every row, computed once per distinct value."""
-    values = t.values[col]
-    memo = {v: bool(rule(v)) for v in dict.fromkeys(values)}
-    return np.fromiter(map(memo.__getitem__, values), dtype=bool, count=t.n)
+    return mapped(t.values[col], lambda v: bool(rule(v)))
 
 
 def _rows_to_check(t: _Table, this_year: int) -> np.ndarray:
     """Rows on which some row rule may record a problem or change a value (every other row
     passes every rule of :func:`_check_rows` unchanged)."""
     V = t.values
-    kinds = np.array(t.kinds, dtype=object)
-    proportion, duration = kinds == "proportion", kinds == "duration"
-    rate_kind = kinds == "rate"
+    proportion = mapped(t.kinds, lambda k: k == "proportion")
+    duration = mapped(t.kinds, lambda k: k == "duration")
+    rate_kind = mapped(t.kinds, lambda k: k == "rate")
     x = {c: _num(t, c) for c in ("n_patients", "n_lesions", "events", "total", "ref_no", "year",
                                  "value", "ci_low", "ci_high", "timepoint_months",
                                  "lesion_size_cm", "person_time")}
@@ -136,9 +135,9 @@ def _rows_to_check(t: _Table, this_year: int) -> np.ndarray:
             ~null["events"] & ~null["person_time"])
     rate = _by_value(t, "outcome", lambda o: o is not None and o.endswith("_rate"))
     need |= rate & ~rate_kind & null["timepoint_months"] & ~bad["timepoint_months"]
-    expected = np.array([_UNIT_OF_KIND.get(k or "") for k in t.kinds], dtype=object)
-    units = np.array(V["unit"], dtype=object)
-    need |= (units != None) & (expected != None) & (units != expected)  # noqa: E711
+    for unit in {u for u in _UNIT_OF_KIND.values() if u is not None}:  # unit vs kind
+        need |= mapped(t.kinds, lambda k, u=unit: _UNIT_OF_KIND.get(k or "") == u) & mapped(
+            V["unit"], lambda v, u=unit: v is not None and v != u)
     for col, rule in (("pmid", PMID_RULE), ("doi", DOI_RULE), ("url", URL_RULE)):
         need |= _by_value(t, col, lambda s, r=rule: s is not None and not r.match(s))
     primary = _by_value(t, "source_kind", lambda k: k == "primary")

@@ -27,6 +27,7 @@ from .cells import (
     _parse_float,
     _parse_text,
 )
+from .coded import Coded, value_ids
 from .errors import Problem
 from .lexicon import Vocabulary
 from .schema import (
@@ -71,11 +72,12 @@ class _Table:
         self.cells: dict[str, list[Any]] = {}  # schema column -> raw cells
         self.present: set[str] = set()
         self.extras: dict[str, pd.Series] = {}
-        self.values: dict[str, list[Any]] = {}  # schema column -> parsed values (None = missing)
+        #: schema column -> parsed values (None = missing): a list, or (fast path) Coded
+        self.values: dict[str, Any] = {}
         self.bad: dict[str, set[int]] = {c: set() for c in COLUMNS}
         self.vocab = {c: vocabulary.allowed(c) for c in _CATEGORICAL}
         self.lines: list[int] = []
-        self.kinds: list[str | None] = []  # outcome kind of each row
+        self.kinds: Any = []  # outcome kind of each row (a list, or Coded)
         #: fast path: column -> (code of each row's cell, the distinct cells)
         self.codes: dict[str, tuple[np.ndarray, list[Any]]] = {}
 
@@ -214,10 +216,21 @@ def _parse_columns(t: _Table) -> None:
             t.values[col] = _categorical(t, col)
     # an empty source_kind is a review row (the default of the data dictionary)
     bad_kind = t.bad["source_kind"]
-    t.values["source_kind"] = [DEFAULT_SOURCE_KIND if v is None and i not in bad_kind
-                               else v for i, v in enumerate(t.values["source_kind"])]
-    kind_of = {code: t.vocabulary.kind(code) for code in set(t.values["outcome"])}
-    t.kinds = [kind_of[code] for code in t.values["outcome"]]
+    kinds = t.values["source_kind"]
+    if isinstance(kinds, Coded):  # once per code (a bad cell is bad in every row)
+        bad_codes = set(kinds.codes[sorted(bad_kind)].tolist())
+        t.values["source_kind"] = Coded(kinds.codes, [
+            DEFAULT_SOURCE_KIND if v is None and k not in bad_codes else v
+            for k, v in enumerate(kinds.uniques)])
+    else:
+        t.values["source_kind"] = [DEFAULT_SOURCE_KIND if v is None and i not in bad_kind
+                                   else v for i, v in enumerate(kinds)]
+    outcome = t.values["outcome"]
+    if isinstance(outcome, Coded):
+        t.kinds = Coded(outcome.codes, [t.vocabulary.kind(v) for v in outcome.uniques])
+    else:
+        kind_of = {code: t.vocabulary.kind(code) for code in set(outcome)}
+        t.kinds = [kind_of[code] for code in outcome]
     for col in _INT:
         if _fast(t, col):
             _parse_fast(t, col)
@@ -241,13 +254,22 @@ def _fast(t: _Table, col: str) -> bool:
 
 
 def _factorize(t: _Table, col: str) -> tuple[np.ndarray, list[Any]]:
-    """(code of each row, distinct cells) with code -1 for a missing cell; the cell of code
-    -1 is ``pd.NA`` (the last element), so that ``uniques[code]`` is every row's cell."""
+    """(code of each row, distinct cells); a missing cell has the last code, whose cell is
+    ``pd.NA``, so that ``uniques[code]`` is every row's cell."""
     if col not in t.codes:
         codes, uniques = pd.factorize(t.cells[col], use_na_sentinel=True)
-        small = np.int32 if len(uniques) < 2**31 - 1 else np.intp  # half the memory
-        t.codes[col] = (np.asarray(codes, dtype=small), list(uniques) + [pd.NA])
+        codes = np.asarray(codes, dtype=_code_type(len(uniques)))  # 1-4 bytes a row
+        codes[codes < 0] = len(uniques)
+        t.codes[col] = (codes, list(uniques) + [pd.NA])
     return t.codes[col]
+
+
+def _code_type(n: int) -> type:
+    """The narrowest signed integer type holding the codes 0..n (n: that of a missing cell)."""
+    for kind in (np.int8, np.int16, np.int32):
+        if n <= np.iinfo(kind).max:
+            return kind
+    return np.int64
 
 
 def _parse_fast(t: _Table, col: str) -> Any:
@@ -279,28 +301,41 @@ def _parse_fast(t: _Table, col: str) -> Any:
                 msg = _DERIVED_MESSAGE
         values.append(v)
         messages.append(msg)
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    t.values[col] = arr[codes].tolist()
+    column = t.values[col] = Coded(codes, values)
     flagged = np.array([m is not None for m in messages], dtype=bool)
-    shown = [_display(c) for c in uniques] if flagged.any() else []
-    for i in np.flatnonzero(flagged[codes]).tolist():
-        k = codes[i]
-        t.add(i, col, shown[k], messages[k])  # type: ignore[arg-type]
-        t.bad[col].add(i)
-    if rowwise.any():  # 'not reached' and numbers that cannot be read: rules of the row
-        memo: dict[tuple, tuple[Any, str | None]] = {}
-        for i in np.flatnonzero(rowwise[codes]).tolist():
-            k = codes[i]
-            key = (k, t.kinds[i], t.values["outcome"][i])
-            if key not in memo:
-                memo[key] = _float_value(t, col, i, uniques[k])
-            v, msg = memo[key]
-            t.values[col][i] = v
+    bad = np.flatnonzero(flagged[codes])
+    for group in _groups(codes[bad], bad):
+        k = int(codes[group[0]])
+        _reject_rows(t, group, col, _display(uniques[k]), messages[k])  # type: ignore[arg-type]
+    rows = np.flatnonzero(rowwise[codes])
+    if rows.size:  # 'not reached' and numbers that cannot be read: rules of the row
+        outcome = value_ids(t.values["outcome"])[rows]  # the rules depend on the outcome
+        key = codes[rows].astype(np.int64) * (int(outcome.max()) + 1) + outcome
+        for group in _groups(key, rows):
+            i = int(group[0])
+            k = int(codes[i])
+            v, msg = _float_value(t, col, i, uniques[k])
+            if v is not values[k] and not (type(v) is type(values[k]) and v == values[k]):
+                column.assign(group, v)  # rows whose value is not their cell's
             if msg is not None:
-                t.add(i, col, _display(uniques[k]), msg)
-                t.bad[col].add(i)
-    return t.values[col]
+                _reject_rows(t, group, col, _display(uniques[k]), msg)
+    return column
+
+
+def _groups(key: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+    """The rows (in order) of each distinct key (key[j]: that of rows[j])."""
+    if rows.size == 0:
+        return []
+    order = np.argsort(key, kind="stable")
+    return np.split(rows[order], np.flatnonzero(np.diff(key[order])) + 1)
+
+
+def _reject_rows(t: _Table, rows: np.ndarray, col: str, shown: str | None,
+                 message: str) -> None:
+    """Record the same problem for the cell of each of these rows, and mark them bad."""
+    file, sheet, lines, listed = t.file, t.sheet, t.lines, rows.tolist()
+    t.problems.extend([Problem(file, lines[i], col, shown, message, sheet) for i in listed])
+    t.bad[col].update(listed)
 
 
 def _categorical(t: _Table, col: str) -> list[str | None]:

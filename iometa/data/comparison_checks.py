@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from . import fastpath
 from .cells import _fmt
+from .coded import nones, value_ids
 from .columns import _Table
 
 __all__ = ["ARM_PREFIX", "stratum"]
@@ -37,7 +42,10 @@ def _check_comparisons(t: _Table) -> None:
         return
     w = t.row_word
     groups: dict[str, list[int]] = {}
-    for i, cid in enumerate(V["comparison_id"]):
+    rows: Any = enumerate(V["comparison_id"])
+    if fastpath.ENABLED:  # only the comparisons that may break a rule
+        rows = ((i, V["comparison_id"][i]) for i in np.flatnonzero(_to_check(t)).tolist())
+    for i, cid in rows:
         if cid is not None:
             groups.setdefault(cid, []).append(i)
     for cid, idx in groups.items():
@@ -68,6 +76,67 @@ def _check_comparisons(t: _Table) -> None:
                           "on a single-arm row")
         if len(arms) >= 2:
             _check_pairs(t, cid, [i for i in idx if V["arm"][i] is not None], arms)
+
+
+def _to_check(t: _Table) -> np.ndarray:
+    """The rows of the comparisons on which some rule of :func:`_check_comparisons` may
+    record a problem (a superset): every other comparison has one study, two or more arms,
+    every arm in each outcome and stratum at every time point of it, and one unit of
+    analysis and one unit (where given) at each time point."""
+    V = t.values
+    rows = np.flatnonzero(~nones(V["comparison_id"]))
+    if rows.size == 0:
+        return np.zeros(t.n, dtype=bool)
+    group = value_ids(V["comparison_id"])[rows]
+    group = pd.factorize(group)[0]
+    size = int(group.max()) + 1
+    arm = value_ids(V["arm"], lambda a: None if a is None else a.casefold())[rows]
+    strat = value_ids(V["subgroup"], lambda s: stratum(s, None).casefold())[rows]
+    out, tp = value_ids(V["outcome"])[rows], value_ids(V["timepoint_months"])[rows]
+    suspect = np.zeros(size, dtype=bool)
+    for col in ("arm", "outcome"):
+        suspect[group[nones(V[col])[rows]]] = True
+    if t.bad["timepoint_months"]:
+        bad = np.zeros(t.n, dtype=bool)
+        bad[list(t.bad["timepoint_months"])] = True
+        suspect[group[bad[rows]]] = True
+    sid = ~nones(V["study_id"])[rows]
+    suspect |= _count_per(group[sid], value_ids(V["study_id"])[rows][sid], size) > 1
+    arms = _count_per(group, arm, size)
+    suspect |= arms < 2
+    key = _dense(group, out, strat)  # one outcome and stratum of a comparison
+    of_key = np.zeros(int(key.max()) + 1, dtype=np.int64)
+    of_key[key] = group
+    n = of_key.size
+    arms_k, times_k = _count_per(key, arm, n), _count_per(key, tp, n)
+    wrong = (arms_k != arms[of_key]) | (_count_per(key, _dense(arm, tp), n) != arms_k * times_k)
+    at = _dense(key, tp)  # one time point of it
+    of_at = np.zeros(int(at.max()) + 1, dtype=np.int64)
+    of_at[at] = group
+    for col in ("unit_of_analysis", "unit"):
+        given = ~nones(V[col])[rows]
+        units = _count_per(at[given], value_ids(V[col])[rows][given], of_at.size)
+        suspect[of_at[units > 1]] = True
+    suspect[of_key[wrong]] = True
+    need = np.zeros(t.n, dtype=bool)
+    need[rows[suspect[group]]] = True
+    return need
+
+
+def _dense(*parts: np.ndarray) -> np.ndarray:
+    """Dense ids (0, 1, ...) of the combinations of the parts (non-negative ids)."""
+    key = np.zeros(len(parts[0]), dtype=np.int64)
+    for part in parts:
+        key = pd.factorize(key * (int(part.max(initial=0)) + 1) + part)[0].astype(np.int64)
+    return key
+
+
+def _count_per(group: np.ndarray, value: np.ndarray, size: int) -> np.ndarray:
+    """The number of distinct values in each group (group ids below size)."""
+    if group.size == 0:
+        return np.zeros(size, dtype=np.int64)
+    m = int(value.max()) + 1
+    return np.bincount(np.unique(group * m + value) // m, minlength=size)
 
 
 def _check_pairs(t: _Table, cid: str, idx: list[int], arms: dict[str, str]) -> None:

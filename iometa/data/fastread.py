@@ -63,15 +63,25 @@ def _scan(path: Path) -> tuple[bytes, int] | None:
                 head = chunk[:1 << 16]
                 if not _plain_head(head):
                     return None
-            if b"\x00" in chunk.translate(_MARK_CONTROL):
-                return None
-            cr = chunk.count(b"\r")
-            if cr:
-                crlf = chunk.count(b"\r\n") + (1 if last == b"\r" and chunk[:1] == b"\n" else 0)
-                # a CR ending the previous chunk was counted there and is matched here
-                if cr - (1 if chunk[-1:] == b"\r" else 0) + (1 if last == b"\r" else 0) != crlf:
+            octets = np.frombuffer(chunk, dtype=np.uint8)
+            nl = int(np.count_nonzero(octets == 10))
+            if b"\x7f" not in chunk and nl == int(np.count_nonzero(octets < 32)):
+                # no byte below 32 but line feeds (the common case, in one pass): only a CR
+                # ending the previous chunk must be matched by a line feed here
+                if last == b"\r" and chunk[:1] != b"\n":
                     return None
-            lines += chunk.count(b"\n")
+            else:
+                if b"\x00" in chunk.translate(_MARK_CONTROL):
+                    return None
+                cr = chunk.count(b"\r")
+                if cr or last == b"\r":
+                    crlf = chunk.count(b"\r\n") + (
+                        1 if last == b"\r" and chunk[:1] == b"\n" else 0)
+                    # a CR ending the previous chunk was counted there and is matched here
+                    if cr - (1 if chunk[-1:] == b"\r" else 0) + (
+                            1 if last == b"\r" else 0) != crlf:
+                        return None
+            lines += nl
             last = chunk[-1:]
     if last == b"\r":
         return None
@@ -163,11 +173,13 @@ def _frame(table: Any, skip: int, delimiter: str, path: Any) -> pd.DataFrame | N
     n = table.num_rows
     # a cell starting with a space: the general reader skips spaces after a delimiter (and
     # then reads a quoted cell); such rows are read again with the csv module
-    spaced = np.zeros(n, dtype=bool)
-    for c in cols:
-        spaced |= pc.starts_with(c, " ").to_numpy(zero_copy_only=False)
-    if spaced.any():
-        cols = _reread_rows(cols, np.flatnonzero(spaced), skip, delimiter, path)
+    spaced = {}
+    for j, c in enumerate(cols):
+        rows = np.flatnonzero(pc.starts_with(c, " ").to_numpy(zero_copy_only=False))
+        if rows.size:
+            spaced[j] = rows
+    if spaced:
+        cols = _reread_rows(cols, spaced, skip, delimiter, path)
         if cols is None:
             return None
     # a quote never closed swallows the file's last line ending into the last row
@@ -245,41 +257,59 @@ def _shifted(cols: list, names: list[str], filled: np.ndarray, delimiter: str) -
     )
 
 
-def _reread_rows(cols: list, rows: np.ndarray, skip: int, delimiter: str,
+def _reread_rows(cols: list, spaced: dict[int, np.ndarray], skip: int, delimiter: str,
                  path: Any) -> list | None:
-    """Replace the cells of these rows (row k = physical line skip + k + 1) by the csv
-    module's reading of their lines; None if a line does not give as many cells."""
+    """Replace the cells starting with a space (``spaced``: column -> its rows; row k =
+    physical line skip + k) by the csv module's reading of their lines; None if a line does
+    not give as many cells.
+
+    Only those cells can differ: the csv module (skipinitialspace) reads as quoted every
+    cell pyarrow reads as quoted and also a cell of spaces and a quote, so when it finds as
+    many cells in the line, the cells are split at the same delimiters and differ only
+    where that cell starts with spaces.
+    """
     import csv
 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    wanted = {int(k) + skip for k in rows}  # 0-based physical line numbers
+    rows = np.unique(np.concatenate(list(spaced.values())))
     found: dict[int, list[str]] = {}
+    for n, raw in _lines(path, (rows + skip).tolist()):
+        line = raw.decode("utf-8-sig" if n == 0 else "utf-8")
+        rec = next(csv.reader([line], delimiter=delimiter, quotechar='"',
+                              skipinitialspace=True), [])
+        if len(rec) != len(cols):
+            return None
+        found[n - skip] = rec
+    if len(found) != len(rows):
+        return None
+    out = list(cols)
+    for j, col_rows in spaced.items():
+        order = col_rows.tolist()
+        cells = [found[k][j] for k in order]
+        if _values_at(cols[j], order) == cells:
+            continue  # the same cells (e.g. a quoted cell starting with a space)
+        mask = np.zeros(len(cols[j]), dtype=bool)
+        mask[order] = True
+        out[j] = pc.replace_with_mask(cols[j], pa.array(mask),
+                                      pa.array(cells, type=cols[j].type))
+    return out
+
+
+def _lines(path: Any, wanted: list[int]) -> Any:
+    """(n, bytes of physical line n with its line feed) for the line numbers wanted
+    (0-based)."""
+    left = set(wanted)
+    if not left:
+        return
     with open(path, "rb") as fh:
         for n, raw in enumerate(fh):
-            if n in wanted:
-                line = raw.decode("utf-8-sig" if n == 0 else "utf-8")
-                rec = next(csv.reader([line], delimiter=delimiter, quotechar='"',
-                                      skipinitialspace=True), [])
-                if len(rec) != len(cols):
-                    return None
-                found[n - skip] = rec
-                if len(found) == len(wanted):
-                    break
-    if len(found) != len(wanted):
-        return None
-    order = sorted(found)
-    out = []
-    for j, c in enumerate(cols):
-        new = pa.array([found[k][j] for k in order], type=c.type)
-        if _values_at(c, order) == [found[k][j] for k in order]:
-            out.append(c)  # the same cells (e.g. a quoted cell starting with a space)
-            continue
-        mask = np.zeros(len(c), dtype=bool)
-        mask[order] = True
-        out.append(pc.replace_with_mask(c, pa.array(mask), new))
-    return out
+            if n in left:
+                yield n, raw
+                left.discard(n)
+                if not left:
+                    return
 
 
 def _values_at(chunked: Any, rows: list[int]) -> list[Any]:

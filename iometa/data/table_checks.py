@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import fastpath
 from .cells import _display, _fmt
+from .coded import Coded, distinct, mapped, nones, value_ids
 from .columns import _Table
 from .schema import (
     COLUMNS,
@@ -22,7 +23,7 @@ from .schema import (
 #: the data dictionary's rule for study_id (data/README.md, column 1)
 def _none(t: _Table, col: str) -> np.ndarray:
     """Which rows have no value in ``col``."""
-    return np.fromiter((v is None for v in t.values[col]), dtype=bool, count=t.n)
+    return nones(t.values[col])
 
 
 STUDY_ID_RULE = re.compile(r"^[a-z][a-z0-9]*$")
@@ -40,15 +41,16 @@ def _check_study_ids(t: _Table) -> None:
     off: set[str] = set()
     ids: Any = enumerate(t.values["study_id"])
     if fastpath.ENABLED:  # the rule once per distinct id; rows only for ids that need them
-        distinct = [s for s in dict.fromkeys(t.values["study_id"]) if s is not None]
-        off = {s for s in distinct if not STUDY_ID_RULE.match(s)}
+        values = t.values["study_id"]
+        ids_seen = [s for s in distinct(values) if s is not None]
+        off = {s for s in ids_seen if not STUDY_ID_RULE.match(s)}
         folded: dict[str, set[str]] = {}
-        for s in distinct:
+        for s in ids_seen:
             folded.setdefault(s.casefold(), set()).add(s)
         clash = {s for group in folded.values() if len(group) > 1 for s in group}
-        off_rule = [s for s in distinct if s in off] if not t.strict else []
+        off_rule = [s for s in ids_seen if s in off] if not t.strict else []
         rows = off | clash if t.strict else clash
-        ids = ((i, sid) for i, sid in enumerate(t.values["study_id"]) if sid in rows)
+        ids = ((i, values[i]) for i in np.flatnonzero(mapped(values, rows.__contains__)).tolist())
         if not t.strict:
             off = set()
     for i, sid in ids:
@@ -145,35 +147,34 @@ def _ids(t: _Table, col: str | None, bad_marked: bool, extra: pd.Series | None =
         return per[np.asarray(codes, dtype=np.intp)]
     assert col is not None
     values = t.values[col]
+    out = value_ids(values) if not isinstance(values, Coded) else np.array(
+        [table.setdefault(v, len(table)) for v in values.uniques], dtype=np.int64)[values.codes]
     bad = t.bad[col] if bad_marked else set()
-    if col in t.codes:
-        codes = t.codes[col][0]
-        good = np.ones(t.n, dtype=bool)
-        if bad:
-            good[list(bad)] = False
-        # one row of each distinct cell that is not bad: its value is that of every such row
-        pos = np.where(codes < 0, len(t.codes[col][1]) - 1, codes)
-        rows = np.flatnonzero(good)
-        rep = np.full(len(t.codes[col][1]), -1, dtype=np.int64)
-        rep[pos[rows][::-1]] = rows[::-1]  # the first good row of each distinct cell
-        per = np.zeros(len(t.codes[col][1]), dtype=np.int64)
-        for k in np.flatnonzero(rep >= 0).tolist():
-            per[k] = table.setdefault(values[int(rep[k])], len(table))
-        out = per[pos]
+    if bad and col in t.codes:  # once per distinct cell
+        rows = np.fromiter(bad, dtype=np.intp, count=len(bad))
+        codes, cells = t.codes[col][0][rows], t.codes[col][1]
+        used = np.unique(codes)
+        per = np.zeros(len(cells), dtype=np.int64)
+        per[used] = [table.setdefault(("?", _display(cells[k])), len(table))
+                     for k in used.tolist()]
+        out[rows] = per[codes]
     else:
-        out = np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int64,
-                          count=t.n)
-    for i in bad:
-        out[i] = table.setdefault(("?", _display(t.cells[col][i])), len(table))
+        for i in bad:
+            out[i] = table.setdefault(("?", _display(t.cells[col][i])), len(table))
     return out
 
 
 def _combine(parts: Iterable[np.ndarray], n: int) -> np.ndarray:
-    """One integer per row, equal where every part is equal."""
+    """One integer per row, equal where every part is equal (parts of non-negative ids)."""
     key = np.zeros(n, dtype=np.int64)
+    bound = 1  # every key is below it
     for part in parts:
-        key = key * (int(part.max(initial=0)) + 1) + part
-        key = pd.factorize(key)[0].astype(np.int64)
+        m = int(part.max(initial=0)) + 1
+        if bound * m >= 2**62:  # renumber the keys before they could overflow
+            key = pd.factorize(key)[0].astype(np.int64)
+            bound = int(key.max(initial=0)) + 1
+        key = key * m + part
+        bound *= m
     return key
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .._warnings import DataWarning
 from . import fastpath
+from .coded import Coded, floats, mapped, nones, value_ids
 from .columns import _Table
 from .errors import _outside_loader
 from .schema import _CATEGORICAL, _FLOAT, _INT, _TEXT, COLUMNS
@@ -36,6 +37,8 @@ def _typed_frame(t: _Table) -> pd.DataFrame:
             data[col] = pd.array(vals, dtype=pd.StringDtype())
         elif col in _CATEGORICAL:
             data[col] = pd.Categorical(vals, categories=list(t.vocab[col]))
+        elif isinstance(vals, Coded) and col not in _TEXT and col not in _CATEGORICAL:
+            data[col] = _typed_coded(vals, col)
         elif col in _INT:
             data[col] = pd.array(vals, dtype="Int64")
         elif col in _FLOAT:
@@ -52,6 +55,18 @@ def _typed_frame(t: _Table) -> pd.DataFrame:
         out.attrs["sheet"] = t.sheet
     out.attrs["vocabulary"] = t.vocabulary
     return out
+
+
+def _typed_coded(vals: Coded, col: str) -> Any:
+    """A count, measurement or boolean column from the values of its codes."""
+    if col in _FLOAT:
+        return floats(vals)
+    missing = vals.per_code(lambda v: v is None, bool)[vals.codes]
+    if col in _INT:
+        per = vals.per_code(lambda v: 0 if v is None else v, np.int64)
+        return pd.arrays.IntegerArray(per[vals.codes], missing)
+    per = vals.per_code(lambda v: False if v is None else v, bool)
+    return pd.arrays.BooleanArray(per[vals.codes], missing)
 
 
 def _typed_from_codes(t: _Table, col: str) -> Any:
@@ -130,11 +145,15 @@ def _lines_text(lines: Sequence[int]) -> str:
 def _unit_warnings(t: _Table) -> list[str]:
     """Per-lesion and per-patient rows of one outcome and modality; totals above n."""
     V = t.values
-    groups: dict[tuple[str, str], dict[str, list[int]]] = {}
+    groups: dict[tuple[str, str], dict[str, Sequence[int]]] = {}
     big: list[str] = []
-    for line, u, out, mod in zip(t.lines, V["unit_of_analysis"], V["outcome"], V["modality"]):
-        if u in ("patients", "lesions") and out is not None and mod is not None:
-            groups.setdefault((out, mod), {}).setdefault(u, []).append(line)
+    if fastpath.ENABLED:
+        groups = _unit_groups(t)
+    else:
+        for line, u, out, mod in zip(t.lines, V["unit_of_analysis"], V["outcome"],
+                                     V["modality"]):
+            if u in ("patients", "lesions") and out is not None and mod is not None:
+                groups.setdefault((out, mod), {}).setdefault(u, []).append(line)
     for i in _maybe(t, _total_above_n):
         u = V["unit_of_analysis"][i]
         tot = V["total"][i]
@@ -157,6 +176,32 @@ def _unit_warnings(t: _Table) -> list[str]:
             f"rows: {'; '.join(big)}"
         )
     return found
+
+
+def _unit_groups(t: _Table) -> dict[tuple[str, str], dict[str, Sequence[int]]]:
+    """The lines of the per-patient and per-lesion rows of each outcome and modality (in the
+    order of their first row), as the loop of :func:`_unit_warnings` collects them."""
+    V = t.values
+    units = ("patients", "lesions")
+    unit = mapped(V["unit_of_analysis"], lambda u: units.index(u) if u in units else -1,
+                  np.int8)
+    rows = np.flatnonzero((unit >= 0) & ~nones(V["outcome"]) & ~nones(V["modality"]))
+    groups: dict[tuple[str, str], dict[str, Sequence[int]]] = {}
+    if rows.size == 0:
+        return groups
+    out, mod = value_ids(V["outcome"])[rows], value_ids(V["modality"])[rows]
+    group, _ = pd.factorize(out * (int(mod.max()) + 1) + mod)  # in order of first row
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    lines = np.asarray(t.lines, dtype=np.int64)
+    for members in np.split(rows[order], bounds):
+        first = int(members[0])
+        by = groups.setdefault((V["outcome"][first], V["modality"][first]), {})
+        for k, name in enumerate(units):
+            picked = members[unit[members] == k]
+            if picked.size:
+                by[name] = lines[picked]
+    return groups
 
 
 #: a duration or time point beyond this many months (100 years) is absurd
@@ -200,7 +245,7 @@ def _maybe(t: _Table, rows: Callable[[_Table], np.ndarray]) -> Iterable[int]:
 
 
 def _num(t: _Table, col: str) -> np.ndarray:
-    return np.array(t.values[col], dtype=float)
+    return floats(t.values[col])
 
 
 def _total_above_n(t: _Table) -> np.ndarray:
@@ -211,18 +256,14 @@ def _total_above_n(t: _Table) -> np.ndarray:
 
 def _absurd_rows(t: _Table) -> np.ndarray:
     """Rows with a number of months out of range, or a duration reported in other units."""
-    kinds = np.array(t.kinds, dtype=object)
-    duration = kinds == "duration"
+    duration = mapped(t.kinds, lambda k: k == "duration")
     out = np.zeros(t.n, dtype=bool)
     with np.errstate(invalid="ignore"):
         for col in ("timepoint_months", "value", "ci_low", "ci_high"):
             x = _num(t, col)
             hit = np.isfinite(x) & ((x > _MAX_MONTHS) | (x >= _EXCEL_SERIALS[0]))
             out |= hit if col == "timepoint_months" else hit & duration
-    units = np.array(t.values["unit_reported"], dtype=object)
-    other = np.zeros(t.n, dtype=bool)
-    for unit in _MONTHS_PER:
-        other |= units == unit
+    other = mapped(t.values["unit_reported"], lambda u: u in _MONTHS_PER)
     return out | (duration & other)
 
 
