@@ -82,15 +82,20 @@ def _gosh_core(y, v):
     return fit.coef, fit.tau2, fit.q
 
 
+def _forest_data() -> pd.DataFrame:
+    """W6's studies: 20 (fixed seed) in 3 subgroups (also drawn by metafor, first_forest.py)."""
+    y, v = _studies(2029, 20)
+    return pd.DataFrame({"study": [f"Study {i + 1}" for i in range(20)], "yi": y, "vi": v,
+                         "group": np.repeat(["Group A", "Group B", "Group C"], [7, 7, 6])})
+
+
 def _forest_workload(tmp: Path):
     """One forest plot, 3 subgroups and 20 studies, written to PNG (300 dpi) with
     ``save_figure``, as ``iometa report`` and users write figures."""
     import iometa
 
-    y, v = _studies(2029, 20)
-    data = pd.DataFrame({"study": [f"Study {i + 1}" for i in range(20)], "yi": y, "vi": v,
-                         "group": np.repeat(["Group A", "Group B", "Group C"], [7, 7, 6])})
-    sub = iometa.subgroups(iometa.pool("yi", "vi", data=data, labels="study"), by="group")
+    sub = iometa.subgroups(iometa.pool("yi", "vi", data=_forest_data(), labels="study"),
+                           by="group")
 
     def run():
         import matplotlib.pyplot as plt

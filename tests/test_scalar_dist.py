@@ -91,3 +91,48 @@ def test_first_pooled_result_imports_no_scipy_stats():
             "res.pval, str(res)\n"
             "assert 'scipy.stats' not in sys.modules, 'scipy.stats imported (knha)'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# iometa.core.tails: scipy.stats' sf/ppf from scipy.special, the same bits and edge cases
+_X = np.array([-np.inf, -3, -0.5, 0, 1e-300, 0.3, 1.96, 5, 40, 1e10, np.inf, np.nan])
+_DF = [0, -1, 0.5, 1, 2, 3.5, 10, 1e6, np.inf, np.nan]
+_Q = np.array([0, 1e-300, 0.025, 0.5, 0.975, 1, 1.5, -0.1, np.nan])
+
+
+def _same(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("df", _DF)
+def test_tails_equal_scipy_stats_bit_for_bit(df):
+    from scipy import stats
+
+    from iometa.core import tails
+
+    with np.errstate(all="ignore"):
+        assert _same(tails.t_sf(_X, df), stats.t.sf(_X, df))
+        assert _same(tails.chi2_sf(_X, df), stats.chi2.sf(_X, df))
+        assert _same(tails.t_ppf(_Q, df), stats.t.ppf(_Q, df))
+        for df2 in _DF:
+            assert _same(tails.f_sf(_X, df, df2), stats.f.sf(_X, df, df2)), df2
+        for x in _X:  # scalars stay numpy scalars, as scipy.stats returns them
+            a, b = tails.chi2_sf(x, df), stats.chi2.sf(x, df)
+            assert type(a) is type(b) and _same(a, b)
+        assert _same(tails.norm_sf(_X), stats.norm.sf(_X))
+        assert _same(tails.norm_ppf(_Q), stats.norm.ppf(_Q))
+        x = np.abs(np.random.default_rng(1).normal(size=(4, 5))) * 3  # broadcasting
+        assert _same(tails.t_sf(x, np.arange(1, 6)), stats.t.sf(x, np.arange(1, 6)))
+
+
+def test_subgroups_and_meta_regression_import_no_scipy_stats():
+    code = ("import sys, iometa\n"
+            "import pandas as pd\n"
+            "d = pd.DataFrame({'yi': [0.1, 0.3, 0.2, 0.5, 0.4, 0.6], 'vi': [0.02] * 6,\n"
+            "                  'g': list('aabbcc'), 'x': [1, 2, 3, 4, 5, 6]})\n"
+            "res = iometa.pool('yi', 'vi', data=d)\n"
+            "str(iometa.subgroups(res, by='g'))\n"
+            "str(iometa.meta_regression(res, 'x'))\n"
+            "str(iometa.meta_regression(res, 'x', test='knha'))\n"
+            "assert 'scipy.stats' not in sys.modules, 'scipy.stats imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

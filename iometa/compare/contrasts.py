@@ -68,16 +68,16 @@ def _deriv(res: MetaResult, theta: float) -> float:
 
 
 def _crit(level, df):
-    from scipy import stats
+    from ..core import tails  # scipy.stats' values without importing scipy.stats
 
     a = 1 - level
-    return float(stats.norm.ppf(1 - a / 2) if df is None else stats.t.ppf(1 - a / 2, df))
+    return float(tails.norm_ppf(1 - a / 2) if df is None else tails.t_ppf(1 - a / 2, df))
 
 
 def _pval(stat, df):
-    from scipy import stats
+    from ..core import tails
 
-    return float(2 * (stats.norm.sf(abs(stat)) if df is None else stats.t.sf(abs(stat), df)))
+    return float(2 * (tails.norm_sf(abs(stat)) if df is None else tails.t_sf(abs(stat), df)))
 
 
 def _level_rows(sub) -> np.ndarray:

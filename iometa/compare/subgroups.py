@@ -282,7 +282,7 @@ def _no_se_reason(res: MetaResult) -> str:
 
 
 def _test_separate(groups: dict[str, MetaResult]) -> BetweenGroupTest:
-    from scipy import stats
+    from ..core.tails import chi2_sf  # scipy.stats.chi2.sf without importing scipy.stats
 
     names = [g for g, r in groups.items() if np.isfinite(r.se) and r.se > 0]
     if len(names) < len(groups):
@@ -297,7 +297,7 @@ def _test_separate(groups: dict[str, MetaResult]) -> BetweenGroupTest:
     w = 1 / np.array([groups[g].se for g in names]) ** 2
     q = float((w * (b - (w * b).sum() / w.sum()) ** 2).sum())
     df = len(names) - 1
-    return BetweenGroupTest("separate", q, df, float(stats.chi2.sf(q, df)), groups=tuple(names))
+    return BetweenGroupTest("separate", q, df, float(chi2_sf(q, df)), groups=tuple(names))
 
 
 def _test_common(result: MetaResult, values: pd.Series, order: list, notes: list[str]):

@@ -253,15 +253,15 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
     for col, want in filters.items():
         mask = mask & _filter_mask(studies, col, want, voc)
     df = studies[mask].copy()
-    df["label"] = [study_label(r) for r in df.to_dict("records")]
-    vt = value_type(df)
+    records = df.to_dict("records")  # once: the labels and the row checks read them
+    df["label"] = [study_label(r) for r in records]
     keep, excluded = {}, []
-    for i, row in zip(df.index, df.to_dict("records")):
+    for i, row, vt in zip(df.index, records, value_type(df).tolist()):
         if i in superseded:
             excluded.append((i, SUPERSEDED))
             continue
-        if vt.loc[i] in NOT_ESTIMATES:
-            excluded.append((i, f"{vt.loc[i].replace('_', ' ')} of a printed range, not an "
+        if vt in NOT_ESTIMATES:
+            excluded.append((i, f"{vt.replace('_', ' ')} of a printed range, not an "
                                 "estimate"))
             continue
         if OUTCOMES[outcome] == "rate":

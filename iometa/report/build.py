@@ -13,8 +13,10 @@ dates, machine names, absolute paths or dict/set ordering, so two runs give iden
 
 from __future__ import annotations
 
+import gc
 import shutil
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from .._warnings import DataWarning
@@ -112,9 +114,39 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     """
     progress = Progress(verbose, bar)
     try:
-        return _build(progress, data, out, vocabulary, sheet, source, config)
+        with collector_tuned():
+            return _build(progress, data, out, vocabulary, sheet, source, config)
     finally:
         progress.close()  # no status line left behind, whatever happened
+
+
+#: allocations between collections of the youngest generation during a report (Python: 700)
+GC_YOUNG_THRESHOLD = 5000
+
+
+@contextmanager
+def collector_tuned():
+    """Python's cyclic garbage collector tuned for one report run, restored afterwards.
+
+    The objects alive when the run starts (numpy, pandas and matplotlib, imported first for
+    that reason, and the caller's own) are moved out of the collector's scans (``gc.freeze``;
+    not when the caller has frozen objects itself), and the youngest generation is collected
+    every :data:`GC_YOUNG_THRESHOLD` allocations: otherwise each full collection rescans the
+    ~10⁶ objects of those libraries (~80 ms each, ~0.5 s of garbage collection per report;
+    ~0.3 s with the tuning, peak memory unchanged). Collected objects are the same."""
+    import matplotlib.pyplot  # noqa: F401 - the report draws figures: frozen with the rest
+
+    old = gc.get_threshold()
+    froze = gc.get_freeze_count() == 0
+    if froze:
+        gc.freeze()
+    gc.set_threshold(max(old[0], GC_YOUNG_THRESHOLD), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        if froze:
+            gc.unfreeze()
 
 
 def _build(progress, data, out, vocabulary, sheet, source, config) -> Path:

@@ -38,7 +38,6 @@ def section_builders():
 def _outside_reasons(ctx: Context) -> None:
     """Reasons for rows no builder looked at (outcomes or scopes the report does not pool)."""
     from ..data.lexicon import vocabulary_of
-    from ..data.outcomes import outcome_rows
 
     OUTCOMES = vocabulary_of(ctx.studies).outcomes  # the table's own vocabulary
     cfg = ctx.config
@@ -50,7 +49,7 @@ def _outside_reasons(ctx: Context) -> None:
                 ctx.ledger.exclude(line, f"outcome '{outcome}' is not among the outcomes of the "
                                          f"report configuration ({cfg.where})")
             continue
-        sel = outcome_rows(ctx.studies, outcome, timepoint="all")
+        sel = ctx.outcome_rows(outcome)
         report_sections.record_excluded(ctx, sel.excluded)
         kind = OUTCOMES.get(outcome)
         for r in sel.rows.itertuples():

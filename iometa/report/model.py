@@ -55,6 +55,8 @@ class Context:
     internal: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     config: ReportConfig = field(default_factory=ReportConfig)
+    #: outcome -> its OutcomeRows at every time point (see :meth:`outcome_rows`)
+    _rows: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, studies: pd.DataFrame, config: ReportConfig | None = None) -> Context:
@@ -73,6 +75,19 @@ class Context:
         """Line numbers (in the study table's file) of the rows of ``outcome``."""
         return [int(x) for x in self.studies.loc[self.studies["outcome"].astype(str) == outcome,
                                                  "line"]]
+
+    def outcome_rows(self, outcome: str):
+        """``outcome_rows(studies, outcome, timepoint="all")``, computed once per outcome:
+        the sections and the rows-not-pooled pass (``content._outside_reasons``) ask for the
+        same outcomes (~15 ms each). The frames are copies: callers may change them."""
+        from dataclasses import replace
+
+        from ..data.outcomes import outcome_rows
+
+        if outcome not in self._rows:
+            self._rows[outcome] = outcome_rows(self.studies, outcome, timepoint="all")
+        sel = self._rows[outcome]
+        return replace(sel, rows=sel.rows.copy(), excluded=sel.excluded.copy())
 
     def attempt(self, name: str, lines, fn, *args):
         """``fn(*args)``, or None when the analysis refuses the data (ValueError): the

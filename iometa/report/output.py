@@ -81,10 +81,14 @@ def write_table(df: pd.DataFrame, stem: Path, digits: int = 6,
     (``display`` if given: a formatted version of the same table)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     csv = stem.with_name(stem.name + ".csv")
-    safe = df.copy()
-    for c in safe.columns:
-        if safe[c].dtype == object or isinstance(safe[c].dtype, pd.StringDtype):
-            safe[c] = safe[c].map(csv_text, na_action="ignore")
+    safe = df
+    for c in df.columns:  # only columns with a cell to neutralise are rewritten (rare)
+        col = df[c]
+        if (col.dtype == object or isinstance(col.dtype, pd.StringDtype)) and any(
+                csv_text(v) is not v for v in col.tolist()):
+            if safe is df:
+                safe = df.copy()
+            safe[c] = col.map(csv_text, na_action="ignore")
     safe.to_csv(csv, index=False, float_format=f"%.{digits}g", lineterminator="\n")
     md = stem.with_name(stem.name + ".md")
     md.write_text(markdown_table(df if display is None else display), encoding="utf-8",

@@ -251,7 +251,7 @@ def proportion_sections(ctx: Context) -> list[Section]:
             continue
         if not ctx.config.wants(outcome):
             continue
-        sel = outcome_rows(ctx.studies, outcome, timepoint="all")  # split by time point below
+        sel = ctx.outcome_rows(outcome)  # split by time point below
         record_excluded(ctx, survival_without_time(sel.excluded, ctx.studies))
         rows, left = one_row_per_population(sel.rows, outcome)
         record_excluded(ctx, left)

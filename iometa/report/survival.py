@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from ..data.outcomes import outcome_rows, study_label
+from ..data.outcomes import study_label
 from .caveats import head_to_head, plural_of
 from .model import Context, Section, Table, collect
 from .sections import group_rows, record_excluded
@@ -70,7 +70,7 @@ def _rows_with_labels(studies: pd.DataFrame, lines) -> pd.DataFrame:
 
 
 def _rate_rows(ctx: Context, outcome: str) -> pd.DataFrame:
-    sel = outcome_rows(ctx.studies, outcome, timepoint="all")  # pooled per time point
+    sel = ctx.outcome_rows(outcome)  # pooled per time point
     surv = sel.excluded["reason"].astype(str).str.startswith("survival rate")
     record_excluded(ctx, sel.excluded[~surv])
     rows, left = one_row_per_population(_rows_with_labels(ctx.studies,
@@ -197,7 +197,7 @@ def survival_section(ctx: Context, rate: str, median: str, what: str) -> Section
     rates = _groups(ctx, _rate_rows(ctx, rate))
     if rates.empty:
         return None
-    medians, _ = one_row_per_population(outcome_rows(ctx.studies, median, timepoint="all").rows,
+    medians, _ = one_row_per_population(ctx.outcome_rows(median).rows,
                                         median, ctx.studies)
     # a scratch ledger: the medians' own sections (or the outside reasons) account for them
     medians = _groups(Context.of(ctx.studies, ctx.config), medians)

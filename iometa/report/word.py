@@ -109,12 +109,12 @@ def table_xml(frame: pd.DataFrame, table_style: str, cell_style: str) -> str:
             + "".join(tr(r, False) for r in rows) + "</w:tbl>")
 
 
-def _add_table(doc, frame: pd.DataFrame) -> None:
-    """Append the table and an empty paragraph after it."""
+def _add_table(doc, frame: pd.DataFrame, styles: tuple[str, str]) -> None:
+    """Append the table (``styles``: the table's and its cells' style ids) and an empty
+    paragraph after it."""
     from docx.oxml import parse_xml
 
-    tbl = parse_xml(table_xml(frame, doc.styles["Table Grid"].style_id,
-                              _cell_style(doc).style_id))
+    tbl = parse_xml(table_xml(frame, *styles))
     doc.add_paragraph()._p.addprevious(tbl)
 
 
@@ -142,6 +142,8 @@ def docx_bytes(sections: list[Section], excluded: pd.DataFrame, overview: pd.Dat
     doc.add_heading(title, level=0)
     if subtitle:
         doc.add_paragraph(_plain(subtitle))
+    # looked up once: python-docx walks every style of the document for each lookup
+    styles = (doc.styles["Table Grid"].style_id, _cell_style(doc).style_id)
     for heading, tabs in report_tables(sections, excluded, overview):
         doc.add_heading(heading, level=1)
         for caption, file, frame in tabs:
@@ -149,7 +151,7 @@ def docx_bytes(sections: list[Section], excluded: pd.DataFrame, overview: pd.Dat
             _set_font(p.add_run(_plain(caption) + " "), bold=True, size=10)
             _set_font(p.add_run(f"({file})"), size=9)
             p.paragraph_format.keep_with_next = True
-            _add_table(doc, frame)
+            _add_table(doc, frame, styles)
     props = doc.core_properties
     props.author = props.last_modified_by = "iometa report"
     props.title, props.revision = title, 1
