@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..data.outcomes import outcome_rows
 from . import caveats as cav
 from .config import RATE_MEASURES
 from .model import Context, Section, Table, add_notes, collect, pretty_outcome
@@ -67,7 +66,7 @@ def rate_sections(ctx: Context) -> list[Section]:
     """
     sections = []
     for outcome in rate_outcomes(ctx):
-        sel = outcome_rows(ctx.studies, outcome, timepoint="all")
+        sel = ctx.outcome_rows(outcome)
         record_excluded(ctx, sel.excluded)
         rows, left = one_row_per_population(sel.rows, outcome)
         record_excluded(ctx, left)
