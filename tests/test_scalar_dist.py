@@ -136,3 +136,34 @@ def test_subgroups_and_meta_regression_import_no_scipy_stats():
             "str(iometa.meta_regression(res, 'x', test='knha'))\n"
             "assert 'scipy.stats' not in sys.modules, 'scipy.stats imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_first_subgrouped_forest_imports_no_scipy():
+    """A subgroup analysis and its forest plot (z test) need no scipy at all: study CIs,
+    the between-group χ² test and the common-τ² test's regression take their quantiles and
+    tails from math (issue 27: the first forest in a fresh interpreter)."""
+    code = ("import sys, matplotlib\n"
+            "matplotlib.use('Agg')\n"
+            "import iometa\n"
+            "res = iometa.pool([0.1, 0.3, 0.2, 0.5, 0.4, 0.6], [0.02] * 6)\n"
+            "sub = iometa.subgroups(res, by=list('aabbcc'))\n"
+            "iometa.forest_plot(sub)\n"
+            "str(sub)\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'scipy')\n"
+            "assert not bad, bad[:5]\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_regression_z_path_equals_scipy():
+    """The math path of one regression (B = 1, z test) against scipy.stats' values."""
+    from scipy import stats
+
+    from iometa.core.regression import fit_regression_arrays
+
+    X = np.column_stack([np.ones(6), [0, 0, 1, 1, 2, 2]])
+    fit = fit_regression_arrays([0.1, 0.3, 0.2, 0.5, 0.4, 0.9], [0.02] * 6, X, level=0.9)
+    np.testing.assert_allclose(fit.pval, 2 * stats.norm.sf(np.abs(fit.stat)), rtol=1e-13)
+    z = stats.norm.ppf(0.95)
+    np.testing.assert_allclose(fit.ci_low, fit.beta - z * fit.se, rtol=1e-14)
+    np.testing.assert_allclose(fit.qm_pval, stats.chi2.sf(fit.qm, 1), rtol=1e-13)
+    np.testing.assert_allclose(fit.qe_pval, stats.chi2.sf(fit.qe, 4), rtol=1e-13)

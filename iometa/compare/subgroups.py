@@ -282,8 +282,6 @@ def _no_se_reason(res: MetaResult) -> str:
 
 
 def _test_separate(groups: dict[str, MetaResult]) -> BetweenGroupTest:
-    from ..core.tails import chi2_sf  # scipy.stats.chi2.sf without importing scipy.stats
-
     names = [g for g, r in groups.items() if np.isfinite(r.se) and r.se > 0]
     if len(names) < len(groups):
         why = "; ".join(f"group {g!r}: {_no_se_reason(r)}" for g, r in groups.items()
@@ -297,7 +295,20 @@ def _test_separate(groups: dict[str, MetaResult]) -> BetweenGroupTest:
     w = 1 / np.array([groups[g].se for g in names]) ** 2
     q = float((w * (b - (w * b).sum() / w.sum()) ** 2).sum())
     df = len(names) - 1
-    return BetweenGroupTest("separate", q, df, float(chi2_sf(q, df)), groups=tuple(names))
+    return BetweenGroupTest("separate", q, df, _chi2_sf(q, df), groups=tuple(names))
+
+
+def _chi2_sf(q: float, df: int) -> float:
+    """P(χ²(df) ≥ q): in closed form for integer df (no scipy import: a first subgrouped
+    forest plot), else scipy.special's chdtrc as scipy.stats computes it."""
+    from ..core._scalar_dist import chi2_sf
+
+    p = chi2_sf(float(df), q)
+    if p is not None:
+        return float(p)
+    from ..core.tails import chi2_sf as tail
+
+    return float(tail(q, df))
 
 
 def _test_common(result: MetaResult, values: pd.Series, order: list, notes: list[str]):

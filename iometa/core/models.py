@@ -296,9 +296,11 @@ def _tau2_ci(yi, vi, level, tau2, extra):
 
 
 def _zcrit(level):
-    from scipy.special import ndtri
+    """The two-sided normal critical value at ``level`` (the cached quantile the pooled CIs
+    use, so the study CIs need no scipy import)."""
+    from .fitting import quantile
 
-    return float(ndtri(1 - (1 - level) / 2))
+    return float(quantile("z", 1 - (1 - level) / 2))
 
 
 def _subset_data(data, index):

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _solve
+from . import _scalar_dist, _solve
 from ._solve import chi2_median, iterate_fixed_point
 from .estimators import REGISTRY, check_method
 
@@ -333,6 +333,18 @@ def _heterogeneity(yc, v, X, tau2, k, p, fe):
         return qe, 100 * tau2 / (vt + tau2), tau2 / vt + 1
 
 
+def _chi2_upper(x, df):
+    """P(χ²(df) ≥ x) per fit: for one fit in closed form where exact (no scipy import),
+    else scipy.special's chdtrc as scipy.stats computes it."""
+    if x.size == 1:
+        p = _scalar_dist.chi2_sf(float(df), float(x[0]))
+        if p is not None:
+            return np.array([p])
+    from . import tails
+
+    return tails.chi2_sf(x, df)
+
+
 def fit_regression_arrays(y, v, X, *, method="REML", test="z", level=0.95, tau2=None,
                           btt=None) -> RegFit:
     """Fit B meta-regressions (see the module docstring); ``btt`` are the columns Q_M tests.
@@ -375,6 +387,11 @@ def fit_regression_arrays(y, v, X, *, method="REML", test="z", level=0.95, tau2=
     if knha:
         crit = tails.t_ppf(1 - a / 2, k - p)
         pval = 2 * tails.t_sf(np.abs(stat), k - p)
+    elif B == 1:  # one regression (a subgroup test): math, no scipy import
+        from .fitting import quantile
+
+        crit = float(quantile("z", 1 - a / 2))
+        pval = np.array([[2.0 * _scalar_dist.ndtr(-abs(float(z))) for z in stat[0]]])
     else:
         crit = tails.norm_ppf(1 - a / 2)
         pval = 2 * tails.norm_sf(np.abs(stat))
@@ -391,9 +408,9 @@ def fit_regression_arrays(y, v, X, *, method="REML", test="z", level=0.95, tau2=
         qm = qm / m
         qm_pval = tails.f_sf(qm, m, k - p)
     else:
-        qm_pval = tails.chi2_sf(qm, m)
+        qm_pval = _chi2_upper(qm, m)
     yc = y - y.mean(-1, keepdims=True)
     qe, i2, h2 = _heterogeneity(yc, v, X, t2, k, p, method == "FE" and tau2 is None)
-    qe_pval = tails.chi2_sf(qe, k - p) if k > p else np.ones(B)
+    qe_pval = _chi2_upper(qe, k - p) if k > p else np.ones(B)
     return RegFit(beta, A, se, stat, pval, beta - crit * se, beta + crit * se, ddf, t2, qm, m,
                   qm_pval, qe, k - p, qe_pval, i2, h2, conv, nit)
