@@ -69,7 +69,10 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--results", action="store_true",
+                    help="replace the section 'first-forest' of bench/RESULTS.md")
     args = ap.parse_args(argv)
+    load0 = os.getloadavg()[0]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     with tempfile.TemporaryDirectory() as d:
         csv = Path(d) / "forest.csv"
@@ -90,7 +93,28 @@ def main(argv=None) -> int:
     ok = np.median(times["iometa"]) <= np.median(times["metafor"])
     print(f"target (iometa median <= metafor median): {'yes' if ok else 'no'}; load average "
           f"{os.getloadavg()[0]:.2f}")
+    if args.results:
+        _write_results(times, ok, load0, os.getloadavg()[0])
     return 0
+
+
+def _write_results(times, ok, load0, load1) -> None:
+    import datetime as dt
+
+    from dask_bench import write_section
+
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    n = len(times["iometa"])
+    lines = [f"## First forest plot in a fresh process ({now})", "",
+             f"`python bench/first_forest.py --rounds {n} --results` (bench/first_forest.py: "
+             "the W6 figure, 20 studies in 3 subgroups, 300-dpi PNG, from a fresh `python -c` "
+             "against `Rscript` with metafor, whole-process wall time, alternating order).", "",
+             "| | min | median | max |", "|---|---|---|---|"]
+    for name, t in times.items():
+        lines.append(f"| {name} | {min(t):.2f} s | {np.median(t):.2f} s | {max(t):.2f} s |")
+    lines += ["", f"Target (issue 27: iometa's median ≤ metafor's): **{'yes' if ok else 'no'}**. "
+              f"Load average at start {load0:.2f}, at end {load1:.2f}."]
+    write_section(HERE / "RESULTS.md", "first-forest", lines)
 
 
 if __name__ == "__main__":
