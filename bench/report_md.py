@@ -94,9 +94,9 @@ def _met(name, check, rounds, med_iometa, ratios) -> str:
         ok = med_iometa is not None and med_iometa < W6_TARGET_S
         per = [rd["iometa"].get(name, np.inf) < W6_TARGET_S for rd in rounds]
     else:
-        ok = check(ratios)
+        ok = check(ratios, med_iometa)
         per = [check({p: rd[p][name] / rd["iometa"][name] for p in ("metafor", "PyMARE")
-                      if name in rd[p]}) for rd in rounds]
+                      if name in rd[p]}, rd["iometa"][name]) for rd in rounds]
     n = sum(per)
     text = "yes" if ok else "no"
     return text if n in (0, len(rounds)) else f"{text} (in {n} of {len(rounds)} rounds)"
