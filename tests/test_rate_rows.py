@@ -236,3 +236,29 @@ def test_report_config_refuses_a_rate_measure_for_a_proportion(tmp_path):
     cfg.write_text('measure = "IRLN"\n', encoding="utf-8")  # top level: proportions only
     with pytest.raises(ReportConfigError, match="unknown measure 'IRLN'"):
         read_report_config(cfg)
+
+
+def test_rate_sections_have_leave_one_out_and_bayesian_tables(tmp_path):
+    """Leave-one-out and Bayesian small-k tables of a rate section are the section's own
+    model refitted (per 100 person-years), not proportions."""
+    from iometa.core.bayes import pool_bayes
+
+    data = _fixture_table(tmp_path, "hart1999_control", months=())
+    out = tmp_path / "rep"
+    build_report(data=data, out=out, verbose=False)
+    stem = out / "tables" / f"{OUT}_by_modality"
+    loo = pd.read_csv(f"{stem}_leave_one_out.csv")
+    bayes = pd.read_csv(f"{stem}_bayes.csv")
+    c = CASES["hart1999_control"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IometaWarning)
+        res = iometa.pool_rates(c["xi"], c["ti"], per=100, unit="person-years")
+        drop0 = iometa.pool_rates(c["xi"][1:], c["ti"][1:], per=100, unit="person-years")
+    assert len(loo) == 6 and loo.at[0, "k"] == 5
+    assert loo.at[0, "estimate"] == pytest.approx(drop0.estimate, rel=1e-5)
+    b = pool_bayes(res)
+    assert bayes.at[0, "bayes_median"] == pytest.approx(b.estimate, rel=1e-5)
+    assert 1 < bayes.at[0, "bayes_median"] < 100  # per 100 person-years, not a proportion
+    md = open(f"{stem}_bayes.md", encoding="utf-8").read()
+    assert "%" not in md.split("\n")[2]  # rates are not shown as percentages
+    assert not (out / "tables" / f"{OUT}_by_modality_method_sensitivity.csv").exists()

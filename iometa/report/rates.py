@@ -18,6 +18,7 @@ from .model import Context, Section, Table, add_notes, collect, pretty_outcome
 from .sections import (
     _by_unit,
     _forest,
+    _group_fits,
     _slug_title,
     _split,
     group_rows,
@@ -25,6 +26,7 @@ from .sections import (
     record_excluded,
 )
 from .select import one_row_per_population
+from .sensitivity import sensitivity_tables
 from .tables import sources_frame
 
 #: the report gives rates per this many units of person-time
@@ -96,6 +98,8 @@ def _rate_section(ctx: Context, outcome: str, rows: pd.DataFrame, unit=None) -> 
                          measure=measure, method=opts.method, test=opts.test, level=opts.level,
                          per=PER, unit=name)
         sub = _split(res, rows, order)
+        extra = sensitivity_tables(slug, _group_fits(res, sub, rows, order), opts.level,
+                                   kind="rate")
     add_notes(notes, res.warnings)
     add_notes(notes, sub.notes if sub is not None else ())
     ctx.ledger.use(rows["line"], slug)
@@ -111,7 +115,7 @@ def _rate_section(ctx: Context, outcome: str, rows: pd.DataFrame, unit=None) -> 
             " by group ", f" by {ctx.config.group_label} ", 1),
         method=rate_short(measure, opts, name),
         tables=[Table(f"tables/{slug}", f"Pooled {what} by {ctx.config.group_label}", table,
-                      display)],
+                      display)] + extra,
         sources=src, figure=_forest(sub if sub is not None else res, False, rows),
         caveats=(cav.common_caveats(table, rows, sub, group=ctx.config.group_label)
                  + rate_caveats(rows, measure)),
@@ -157,7 +161,9 @@ RATE_METHOD = (
     "`rma(measure = \"IRLN\", xi, ti)`; `iometa.pool_rates`), or the rate measure the report "
     "configuration sets for the outcome, with the τ² method and test of the proportions; "
     f"rates are shown per {PER} units of person-time, study CIs are exact Poisson intervals. "
-    "Per-patient and per-lesion rows are pooled apart.")
+    "Per-patient and per-lesion rows are pooled apart. Groups with k ≥ 3 get a leave-one-out "
+    "table and groups of 2 to 9 studies the exact Bayesian random-effects model on the log "
+    "rate (`iometa.pool_bayes`, half-normal(0.5) prior on τ), as the proportions do.")
 
 
 def rate_caveats(rows: pd.DataFrame, measure: str) -> list[str]:

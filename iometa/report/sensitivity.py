@@ -62,10 +62,11 @@ def _loo_table(fits: dict) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def _loo_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def _loo_display(tab: pd.DataFrame, level: float = 0.95, kind: str = "proportion"
+                 ) -> pd.DataFrame:
     return pd.DataFrame({
         "Group": tab["group"], "Study omitted": tab["omitted"], "k": tab["k"].astype(str),
-        f"Estimate [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
+        f"Estimate [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, kind)
                                         for r in tab.itertuples()],
         "I²": [f"{x:.0f}%" if finite(x) else NA for x in tab["i2"]],
     })
@@ -137,26 +138,32 @@ def _bayes_table(fits: dict, level: float = 0.95) -> pd.DataFrame | None:
     return pd.DataFrame(out) if out else None
 
 
-def _bayes_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def _bayes_display(tab: pd.DataFrame, level: float = 0.95, kind: str = "proportion"
+                   ) -> pd.DataFrame:
     return pd.DataFrame({
         "Group": tab["group"], "k": tab["k"].astype(str),
         f"Frequentist [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high,
-                                                     "proportion") for r in tab.itertuples()],
+                                                     kind) for r in tab.itertuples()],
         f"Bayesian median [{pct(level)} CrI]": [
-            fmt_estci(r.bayes_median, r.bayes_ci_low, r.bayes_ci_high, "proportion")
+            fmt_estci(r.bayes_median, r.bayes_ci_low, r.bayes_ci_high, kind)
             for r in tab.itertuples()],
         f"Bayesian {pct(level)} PI": [fmt_interval(r.bayes_pi_low, r.bayes_pi_high,
-                                                   "proportion") for r in tab.itertuples()],
+                                                   kind) for r in tab.itertuples()],
         "τ (posterior median)": [f"{x:.3g}" for x in tab["tau_median"]],
         "BF₀₁ (τ = 0)": [f"{x:.2f}" if finite(x) else NA for x in tab["bf01"]],
     })
 
 
-def sensitivity_tables(slug: str, fits: dict, level: float = 0.95) -> list[Table]:
+def sensitivity_tables(slug: str, fits: dict, level: float = 0.95,
+                       kind: str = "proportion") -> list[Table]:
     """Method-sensitivity and leave-one-out tables of the groups of one proportion section
-    (intervals at ``level``; leave-one-out refits the section's own model)."""
+    (intervals at ``level``; leave-one-out refits the section's own model). ``kind="rate"``
+    (a rate section: values per 100 units of person-time) gives the leave-one-out and
+    Bayesian small-k tables only: the method-sensitivity grid and the three-level model are
+    built for proportions."""
     out = []
-    tab = _method_table(fits, level)
+    prop = kind == "proportion"
+    tab = _method_table(fits, level) if prop else None
     if tab is not None:
         out.append(Table(f"tables/{slug}_method_sensitivity",
                          "Method sensitivity (groups with k ≥ 2; per-model warnings in the CSV)",
@@ -164,14 +171,14 @@ def sensitivity_tables(slug: str, fits: dict, level: float = 0.95) -> list[Table
     loo = _loo_table(fits)
     if loo is not None:
         out.append(Table(f"tables/{slug}_leave_one_out", "Leave-one-out (groups with k ≥ 3)",
-                         loo, _loo_display(loo, level)))
+                         loo, _loo_display(loo, level, kind)))
     bayes = _bayes_table(fits, level)
     if bayes is not None:
         out.append(Table(f"tables/{slug}_bayes",
                          f"Bayesian small-k analysis (groups with 2 ≤ k ≤ {BAYES_MAX_K}; "
                          "half-normal(0.5) prior on τ, flat prior on the mean)",
-                         bayes, _bayes_display(bayes, level)))
-    ml = _multilevel_table(fits, level)
+                         bayes, _bayes_display(bayes, level, kind)))
+    ml = _multilevel_table(fits, level) if prop else None
     if ml is not None:
         out.append(Table(f"tables/{slug}_three_level",
                          "Three-level sensitivity analysis (rows clustered in studies; groups "
