@@ -22,13 +22,20 @@ def _special():
     return special
 
 
-def _sf(fn, x, lower, *params):
+def _prepare(x, params):
+    """``x`` and the parameters as broadcast float arrays, and where the parameters are valid
+    (every one > 0; NaN is invalid), as scipy.stats' argument check."""
     x = np.asarray(x, dtype=float)
     params = [np.asarray(p, dtype=float) for p in params]
     x, *params = np.broadcast_arrays(x, *params)
     valid = np.ones(x.shape, dtype=bool)
     for p in params:
         valid &= p > 0
+    return x, params, valid
+
+
+def _sf(fn, x, lower, *params):
+    x, params, valid = _prepare(x, params)
     out = np.zeros(x.shape)
     out[~valid | np.isnan(x)] = np.nan
     out[valid & (x <= lower)] = 1.0
@@ -59,12 +66,7 @@ def f_sf(x, dfn, dfd):
 
 
 def _ppf(fn, q, lower, *params):
-    q = np.asarray(q, dtype=float)
-    params = [np.asarray(p, dtype=float) for p in params]
-    q, *params = np.broadcast_arrays(q, *params)
-    valid = np.ones(q.shape, dtype=bool)
-    for p in params:
-        valid &= p > 0
+    q, params, valid = _prepare(q, params)
     out = np.full(q.shape, np.nan)
     out[valid & (q == 0)] = lower
     out[valid & (q == 1)] = np.inf

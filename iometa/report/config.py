@@ -54,7 +54,7 @@ DEFAULT_TITLE = "iometa report"
 #: measures a proportion outcome may be pooled with
 PROPORTION_MEASURES = tuple(c for c, m in MEASURES.items() if m.family == "proportion")
 #: measures a rate outcome (events per person-time) may be pooled with, per outcome
-RATE_MEASURES = ("IRLN", "IR", "IRS", "IRFT")
+RATE_MEASURES = tuple(c for c, m in MEASURES.items() if m.family == "rate")
 TESTS = ("z", "knha")
 #: spellings of ``test`` accepted for the Knapp-Hartung test
 _TEST_ALIASES = {"z": "z", "knha": "knha", "t": "knha", "hksj": "knha"}

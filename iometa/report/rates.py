@@ -130,10 +130,6 @@ def rate_summary(table: pd.DataFrame, outcome: str, name: str) -> str:
             + cav._test_sentence(table))
 
 
-_SCALE = {"IRLN": "Log-rate", "IR": "Raw-rate", "IRS": "Square-root-rate",
-          "IRFT": "Freeman–Tukey-rate"}
-
-
 def rate_short(measure: str, opts, name: str) -> str:
     """The one-line method of a rate section.
 
@@ -143,7 +139,10 @@ def rate_short(measure: str, opts, name: str) -> str:
     >>> rate_short("IRLN", OutcomeOptions(), "person-years")
     'Log-rate random-effects model, REML τ², rates per 100 person-years (see [Methods](#methods)).'
     """
-    scale = _SCALE[measure]
+    from ..core.measures import scale_name
+
+    name_ = scale_name(measure)  # the registry's name of the scale ("log", "square root")
+    scale = f"{name_[0].upper()}{name_[1:]}-rate"
     kind = cav._model_kind(opts).lower()
     tau = "τ² = 0" if kind == "common-effect" else f"{opts.method} τ²"
     test = ", Knapp–Hartung test" if opts.test == "knha" else ""
