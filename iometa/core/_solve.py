@@ -7,6 +7,8 @@ single fit and the batched fit run the same code.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: convergence: |Δτ²| < THRESHOLD · max(1, τ²)
@@ -123,16 +125,64 @@ def solve_root(slope, y, v, m, t0, lo, hi, active, extra=()):
 
 
 def _solve_one(slope, y, v, m, t, lo, hi, active, extra):
+    """One analysis: the array passes in numpy, the step logic on Python floats
+    (:func:`_step_one`, the same arithmetic as :func:`bracketed_step`)."""
     if not active:
         return t, True, 0
     work = work_arrays(y)
+    t, lo, hi = float(t), float(lo), float(hi)
     for it in range(1, MAXITER + 1):
         u, d_newton, d_fisher = slope(y, v, m, t, work, *extra)
-        new, lo, hi = bracketed_step(t, u, d_newton, d_fisher, lo, hi)
+        new, lo, hi = _step_one(t, float(u), float(d_newton), float(d_fisher), lo, hi)
         if abs(new - t) < THRESHOLD * (new if new > 1.0 else 1.0):
-            return new, True, it
+            return np.float64(new), True, it
         t = new
-    return t, False, MAXITER
+    return np.float64(t), False, MAXITER
+
+
+def _div(a, b):
+    """a / b with IEEE results where b is ±0 (as numpy: ±inf, or nan for 0/0 and nan/0)."""
+    if b != 0.0 or b != b:
+        return a / b
+    if a != a or a == 0.0:
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _halve_one(t, step):
+    """:func:`halve_until_nonnegative` for Python floats."""
+    new = t + step
+    if not new < 0:
+        return new
+    j = 0
+    if t > 0:
+        x = -step / t
+        if x < math.inf:  # finite (x > 1 here): skip the halvings that certainly fail
+            j = min(max(math.floor(math.log2(x)) - 1, 0), 2100)
+    s = math.ldexp(step, -j)
+    new = t + s
+    for _ in range(2200):
+        if not (new < 0 and t > 0) or s == -math.inf:
+            break
+        s = s / 2
+        new = t + s
+    return 0.0 if (t <= 0 or new < 0 or new != new) else new
+
+
+def _step_one(t, u, d_newton, d_fisher, lo, hi):
+    """:func:`bracketed_step` for one analysis on Python floats (no numpy scalar dispatch)."""
+    if u > 0 and t > lo:
+        lo = t
+    if u < 0 and t < hi:
+        hi = t
+    closed = lo >= 0 and hi < math.inf
+    fisher = _div(u, d_fisher)
+    newton = d_newton > 0 and (closed or abs(fisher) <= NEWTON_NEAR * t)
+    new = _halve_one(t, _div(u, d_newton) if newton else fisher)
+    bad = new <= lo or new >= hi or d_newton <= 0 or new != new
+    if closed and bad:
+        new = 0.5 * ((lo if lo > 0 else 0.0) + hi)
+    return (t if new != new else new), lo, hi
 
 
 def _rows(a, sel):
