@@ -243,7 +243,12 @@ def gosh(result, *, subsets=None, seed=None, method=None, progress=True) -> pd.D
     if limit < 2:
         raise ValueError("subsets must be >= 2")
     exact = k < 63 and 2**k - 1 <= limit
-    incl, codes = _all_subsets(k) if exact else (_random_subsets(k, limit, seed), None)
+    if exact:
+        incl, codes = _all_subsets(k)
+    else:
+        incl = _random_subsets(k, limit, seed)
+        codes = _codes(incl) if k <= 62 else None  # packbits reads rows: before the layout
+        incl = np.ascontiguousarray(incl.T).T  # study by study, as the exhaustive matrix
     refitted = ("GLMM", "MH", "Peto")  # no batched core: one refit per subset (slow)
     if is_glmm(result) != (method in refitted) or (method in refitted and
                                                    method != result.method):
@@ -260,7 +265,7 @@ def gosh(result, *, subsets=None, seed=None, method=None, progress=True) -> pd.D
     cols = {"k": cols["k"], "coef": cols["coef"], "estimate": result.backtransform(cols["coef"]),
             **{name: cols[name] for name in COLUMNS[2:]}}
     if k <= 62:
-        cols["subset"] = codes if codes is not None else _codes(incl)
+        cols["subset"] = codes
     df = pd.DataFrame(cols, copy=False)
     df.attrs.update(incl=incl, labels=result.labels, exact=exact, method=method,
                     n_possible=2**k - 1)
