@@ -6,12 +6,13 @@ sizes are drawn from Binomial(k, ½) restricted to 1…k (metafor: ``sample(1:k,
 dbinom(1:k, k, 0.5))``) and whose members are then drawn uniformly.
 
 The exhaustive subsets are built from their numbers (bit j ⇔ study j): sorted by size in 1-d,
-then unpacked to the membership matrix; the numbers are the ``subset`` column. The fits go
-through the batched core in equal chunks of at most :data:`CHUNK_CELLS` rows × k: a few
-(rows, k) float arrays that stay in the CPU cache (measured: one 65,535-row batch of k = 16 is
-2.5× slower than chunks of 8,192 rows) and bound memory for any number of subsets (10⁶ random
-subsets of k = 40: ~160 MB above the data). Their columns go into preallocated arrays and the
-table is built once.
+then unpacked to the membership matrix, stored study by study (a (k, rows) array seen
+transposed); the numbers are the ``subset`` column. The fits go through the batched core, or
+for DerSimonian–Laird through a shortcut of matrix products (:class:`_DLShortcut`), in equal
+chunks of at most :data:`CHUNK_CELLS` rows × k: a few float arrays of that size that stay in
+the CPU cache (measured: one 65,535-row batch of k = 16 is about twice as slow as chunks of
+8,192 rows) and bound memory for any number of subsets (10⁶ random subsets of k = 40: ~160 MB
+above the data). Their columns go into preallocated arrays and the table is built once.
 """
 
 from __future__ import annotations
@@ -48,12 +49,17 @@ def _popcount(codes):  # numpy < 2.0 has no bitwise_count
 
 
 def _unpack(codes, k):
-    """(n, k) membership matrix of little-endian uint64 subset numbers (only the bytes that
-    hold the k bits are unpacked; the result is C-contiguous, as the fits read it)."""
+    """(n, k) membership matrix of little-endian uint64 subset numbers, as the transpose of a
+    C-contiguous (k, n) array: a study's column is contiguous, as the DerSimonian–Laird
+    shortcut reads it. Each study's row is one shift of the byte that holds its bit (only the
+    bytes that hold the k bits are read); masked to 0/1 at the end."""
     nbytes = -(-k // 8)
-    bits = np.unpackbits(codes.view(np.uint8).reshape(-1, 8)[:, :nbytes], axis=1,
-                         bitorder="little")
-    return np.ascontiguousarray(bits[:, :k]).view(bool)
+    by = np.ascontiguousarray(codes.view(np.uint8).reshape(-1, 8)[:, :nbytes].T)
+    bits = np.empty((k, codes.size), dtype=np.uint8)
+    for j in range(k):
+        np.right_shift(by[j >> 3], j & 7, out=bits[j])
+    np.bitwise_and(bits, 1, out=bits)
+    return bits.view(bool).T
 
 
 def _codes(incl):
@@ -86,44 +92,91 @@ def _chunk_rows(result, method, k):
     return max(2, CHUNK_CELLS["closed" if closed else "iterative"] // k)
 
 
-def _dl_columns(yi, vi, incl) -> dict:
-    """The GOSH columns of DerSimonian–Laird fits of the subsets ``incl`` (n, k).
+class _DLShortcut:
+    """DerSimonian–Laird fits of chunks of subsets of the studies ``yi``, ``vi``.
 
     The fixed-effect moments of every subset (Σw, Σw², Σwy, Σwy²; wᵢ = 1/vᵢ) are one matrix
     product of the membership matrix; Q = Σwy² − (Σwy)²/Σw on effects shifted by the first
     study's (identical effects give Q = 0 exactly, as in the core), or from the residuals
-    where that difference cancels; tr P with the core's
-    guard against cancellation; the random-effects mean needs one pass over the subsets for
-    their weights, whose sums are again one matrix product. I² and H² are metafor's Q-based
-    ones; a one-study subset has τ² = 0, Q = 0, I² = 0, H² = 1."""
-    from ..core.estimators import _trace_p0
+    where that difference cancels; tr P with the core's guard against cancellation; the
+    random-effects mean needs one pass over the subsets for their weights, whose sums are
+    again one matrix product. I² and H² are metafor's Q-based ones; a one-study subset has
+    τ² = 0, Q = 0, I² = 0, H² = 1.
 
-    c = float(yi[0])
-    y = yi - c
-    w = 1.0 / vi
-    m = incl.astype(float)
-    sw, s2, swy, swy2, kf = (m @ np.column_stack([w, w * w, w * y, w * y * y,
-                                                   np.ones_like(w)])).T
-    k = kf.astype(np.int64)  # sums of ones: exact
-    one = k == 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = np.maximum(0.0, swy2 - swy * swy / sw)
-        # where that difference cancels (Q a tiny part of Σwy², e.g. variances 1e18 apart),
-        # Q again from the residuals, for those subsets only
-        bad = np.flatnonzero(q <= 1e-7 * swy2)
-        if bad.size:
-            r = y - (swy[bad] / sw[bad])[:, None]
-            q[bad] = np.einsum("ij,ij->i", m[bad] * w, r * r)
-        q[one] = 0.0
-        trp = _trace_p0(np.broadcast_to(vi, m.shape), m, k, sw, s2)
-        tau2 = np.where(one, 0.0, np.maximum(0.0, (q - (k - 1)) / trp))
-        ws = np.add.outer(tau2, vi)  # random-effects weights (fixed-effect where τ² = 0)
-        np.divide(m, ws, out=ws)
-        swr, swry = (ws @ np.column_stack([np.ones_like(y), y])).T
-        coef = swry / swr
-        i2 = np.where(one, 0.0, np.maximum(0.0, 100 * (q - (k - 1)) / q))
-        h2 = np.where(one, 1.0, q / (k - 1))
-    return {"k": k, "coef": coef + c, "tau2": tau2, "i2": i2, "h2": h2, "q": q}
+    The membership is read as (k, rows): a study's row is contiguous, so the elementwise
+    steps run along rows of a chunk's length. The per-study vectors and the two (k, rows)
+    float buffers (membership, random-effects weights) are made once and reused by every
+    chunk of at most ``rows`` subsets."""
+
+    def __init__(self, yi, vi, rows):
+        self.c = float(yi[0])
+        y = yi - self.c
+        w = 1.0 / vi
+        self.vi = vi
+        self.vcol = vi[:, None]
+        self.y, self.w = y, w
+        self.fe = np.stack([w, w * w, w * y, w * y * y, np.ones_like(w)])
+        self.re = np.stack([np.ones_like(y), y])
+        self._m = np.empty((vi.size, rows))
+        self._ws = np.empty((vi.size, rows))
+        self._mom = np.empty((5, rows))
+        self._sums = np.empty((2, rows))
+        self._v = np.broadcast_to(vi, (rows, vi.size))  # as the core's guard reads it
+
+    def columns(self, incl, out) -> None:
+        """The GOSH columns of the subsets ``incl`` (n ≤ rows, k) into ``out`` (name → array
+        of n)."""
+        from ..core.estimators import _trace_p0
+
+        n = incl.shape[0]
+        m, ws = self._m[:, :n], self._ws[:, :n]
+        np.copyto(m, incl.T)
+        mom = np.matmul(self.fe, m, out=self._mom[:, :n])
+        sw, s2, swy, swy2, kf = mom
+        k, q, tau2 = out["k"], out["q"], out["tau2"]
+        np.copyto(k, kf, casting="unsafe")  # sums of ones: exact
+        one = k == 1
+        df = kf - 1.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.multiply(swy, swy, out=q)
+            np.divide(q, sw, out=q)
+            np.subtract(swy2, q, out=q)
+            np.maximum(0.0, q, out=q)
+            # where that difference cancels (Q a tiny part of Σwy², e.g. variances 1e18
+            # apart), Q again from the residuals, for those subsets only
+            bad = np.flatnonzero(q <= 1e-7 * swy2)
+            if bad.size:
+                r = self.y - (swy[bad] / sw[bad])[:, None]
+                q[bad] = np.einsum("ij,ij->i", incl[bad] * self.w, r * r)
+            q[one] = 0.0
+            trp = _trace_p0(self._v[:n], m.T, k, sw, s2)
+            excess = q - df
+            np.divide(excess, trp, out=tau2)
+            np.maximum(0.0, tau2, out=tau2)
+            tau2[one] = 0.0
+            np.add(tau2, self.vcol, out=ws)  # random-effects weights (fixed-effect: τ² = 0)
+            np.divide(m, ws, out=ws)
+            swr, swry = np.matmul(self.re, ws, out=self._sums[:, :n])
+            coef = out["coef"]
+            np.divide(swry, swr, out=coef)
+            coef += self.c
+            i2 = out["i2"]
+            np.multiply(excess, 100, out=i2)
+            np.divide(i2, q, out=i2)
+            np.maximum(0.0, i2, out=i2)
+            i2[one] = 0.0
+            h2 = out["h2"]
+            np.divide(q, df, out=h2)
+            h2[one] = 1.0
+
+
+def _dl_columns(yi, vi, incl) -> dict:
+    """The GOSH columns of DerSimonian–Laird fits of the subsets ``incl`` (n, k), in one
+    chunk (:class:`_DLShortcut`)."""
+    n = incl.shape[0]
+    out = {name: np.empty(n, dtype=np.int64 if name == "k" else float) for name in COLUMNS}
+    _DLShortcut(yi, vi, n).columns(incl, out)
+    return out
 
 
 def _fit_all(result, incl, method, bar) -> dict:
@@ -133,13 +186,14 @@ def _fit_all(result, incl, method, bar) -> dict:
     n_chunks = -(-n // _chunk_rows(result, method, incl.shape[1]))
     bounds = np.arange(n_chunks + 1) * n // n_chunks  # equal chunks: none of a single row
     yi, vi, tau2 = result.yi, result.vi, tau2_fixed(result)
+    dl = _DLShortcut(yi, vi, int(np.diff(bounds).max())) if method == "DL" and tau2 is None \
+        else None
     for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        if method == "DL" and tau2 is None:
-            for name, x in _dl_columns(yi, vi, incl[start:stop]).items():
-                cols[name][start:stop] = x
+        if dl is not None:
+            dl.columns(incl[start:stop], {name: x[start:stop] for name, x in cols.items()})
             bar.update(advance=stop - start)
             continue
-        fit = fit_masks(yi, vi, incl[start:stop], method=method, test="z",
+        fit = fit_masks(yi, vi, np.ascontiguousarray(incl[start:stop]), method=method, test="z",
                         level=result.level, tau2=tau2)
         q, k = fit.q, fit.k
         i2, h2 = fit.i2, fit.h2
@@ -189,7 +243,12 @@ def gosh(result, *, subsets=None, seed=None, method=None, progress=True) -> pd.D
     if limit < 2:
         raise ValueError("subsets must be >= 2")
     exact = k < 63 and 2**k - 1 <= limit
-    incl, codes = _all_subsets(k) if exact else (_random_subsets(k, limit, seed), None)
+    if exact:
+        incl, codes = _all_subsets(k)
+    else:
+        incl = _random_subsets(k, limit, seed)
+        codes = _codes(incl) if k <= 62 else None  # packbits reads rows: before the layout
+        incl = np.ascontiguousarray(incl.T).T  # study by study, as the exhaustive matrix
     refitted = ("GLMM", "MH", "Peto")  # no batched core: one refit per subset (slow)
     if is_glmm(result) != (method in refitted) or (method in refitted and
                                                    method != result.method):
@@ -206,7 +265,7 @@ def gosh(result, *, subsets=None, seed=None, method=None, progress=True) -> pd.D
     cols = {"k": cols["k"], "coef": cols["coef"], "estimate": result.backtransform(cols["coef"]),
             **{name: cols[name] for name in COLUMNS[2:]}}
     if k <= 62:
-        cols["subset"] = codes if codes is not None else _codes(incl)
+        cols["subset"] = codes
     df = pd.DataFrame(cols, copy=False)
     df.attrs.update(incl=incl, labels=result.labels, exact=exact, method=method,
                     n_possible=2**k - 1)
