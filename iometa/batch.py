@@ -129,15 +129,15 @@ def pool_many(data, *, by, yi="yi", vi="vi", method="REML", test="z", level=0.95
     def fit(Y, V, M, k):
         return _fit_chunk(Y, V, M, k, method, test, level, heterogeneity_ci, pi_method, adhoc)
 
-    frame = _pooled_frame(data, cols, yi, vi, names, fit, progress, "analyses")
-    frame["note"] = _notes(frame, method, test, pi_method)
-    return frame
+    return _pooled_frame(data, cols, yi, vi, names, fit, progress, "analyses",
+                         lambda out: _notes(out, method, test, pi_method))
 
 
-def _pooled_frame(data, cols, yi, vi, names, fit, progress, text):
+def _pooled_frame(data, cols, yi, vi, names, fit, progress, text, notes):
     """The analyses of ``data`` (grouped by ``cols``) fitted in chunks of similar k by
-    ``fit(Y, V, M, k) -> {name: array}``: one row per analysis with the ``by`` values and the
-    columns ``names``."""
+    ``fit(Y, V, M, k) -> {name: array}``: one row per analysis with the ``by`` values, the
+    columns ``names`` (but ``_capped``, which only feeds the notes) and ``note``, the array
+    ``notes(columns)`` returns. The table is built once (not column by column)."""
     y = _numeric(data, yi, "yi")
     v = _numeric(data, vi, "vi")
     codes, n_groups = _group_codes(data, cols)
@@ -152,13 +152,20 @@ def _pooled_frame(data, cols, yi, vi, names, fit, progress, text):
         for ids in _chunks(counts):
             Y, V, M = _padded(y, v, order, starts, counts, ids)
             res = fit(Y, V, M, counts[ids])
+            whole = ids.size == n_groups  # one chunk of all analyses, in order (ids sorted)
             for name in names:
                 values = np.asarray(res[name])
+                if whole and values.shape == (n_groups,) and values.flags.writeable:
+                    out[name] = values
+                    continue
                 if name not in out:
                     out[name] = np.empty(n_groups, dtype=values.dtype)
                 out[name][ids] = values
             bar.update(advance=len(ids), text=text)
-    return keys.assign(**{name: out[name] for name in names})
+    columns = {c: keys[c] for c in keys.columns}
+    columns.update((name, out[name]) for name in names if name != "_capped")
+    columns["note"] = notes(out)
+    return pd.DataFrame(columns, copy=False)
 
 
 #: result columns of method="bayes" (posterior summaries, as iometa.core.bayes_batch.BayesBatch)
@@ -188,15 +195,16 @@ def _pool_many_bayes(data, by, yi, vi, level, tau_prior, tau_scale, mu_prior, ot
                                level=level)
         return {name: getattr(res, name) for name in BAYES_COLUMNS}
 
-    frame = _pooled_frame(data, cols, yi, vi, BAYES_COLUMNS, fit, progress,
-                          "analyses (bayes)")
-    note = np.where(frame["k"].to_numpy() == 1, "one study: the posterior of tau is driven by "
-                    "its prior", "")
-    note = np.where(np.isinf(frame["mu_sd"].to_numpy()),
+    return _pooled_frame(data, cols, yi, vi, BAYES_COLUMNS, fit, progress,
+                         "analyses (bayes)", _bayes_notes)
+
+
+def _bayes_notes(out):
+    note = np.where(out["k"] == 1, "one study: the posterior of tau is driven by its prior", "")
+    note = np.where(np.isinf(out["mu_sd"]),
                     np.where(note == "", "", note + "; ") + "the posterior SD of mu does not "
                     "exist (reported as inf)", note)
-    frame["note"] = note.astype(object)
-    return frame
+    return note.astype(object)
 
 
 def _check_args(data, by, yi, vi, method, test, level, lazy=False):
@@ -433,10 +441,11 @@ KNHA_ZERO_SE_NOTE = ("identical effects: the Knapp-Hartung SE is 0 (zero-width C
                      "t), as in metafor; use test='z'")
 
 
-def _notes(frame, method, test, pi_method="metafor"):
-    """Per-analysis notes (what pool() would say in its warnings), "" when nothing to say."""
-    notes = np.full(len(frame), "", dtype=object)
-    k = frame["k"].to_numpy()
+def _notes(out, method, test, pi_method="metafor"):
+    """Per-analysis notes (what pool() would say in its warnings), "" when nothing to say
+    (``out``: the result columns as arrays)."""
+    k = out["k"]
+    notes = np.full(k.size, "", dtype=object)
 
     def add(mask, text):
         notes[mask] = np.where(notes[mask] == "", text, notes[mask] + "; " + text)
@@ -445,12 +454,12 @@ def _notes(frame, method, test, pi_method="metafor"):
         ("; z test instead of Knapp-Hartung" if test == "knha" else ""))
     if method == "FE" and test == "knha":
         add(k > 1, "Knapp-Hartung with a common-effect model: SE scaled by sqrt(Q/(k - 1))")
-    add(~frame["converged"].to_numpy(), f"{method} did not converge: last value reported")
+    add(~out["converged"], f"{method} did not converge: last value reported")
     if pi_method in ("hts", "hk-pr") and method != "FE":
         add(k < 3, f"pi_method={pi_method!r} needs k >= 3 (t with k - 2 df): PI not defined")
     if test == "knha":
-        add((k > 1) & (frame["se"].to_numpy() == 0), KNHA_ZERO_SE_NOTE)
-    if "_capped" in frame:
-        add(frame.pop("_capped").to_numpy(dtype=bool),
+        add((k > 1) & (out["se"] == 0), KNHA_ZERO_SE_NOTE)
+    if "_capped" in out:
+        add(out["_capped"].astype(bool),
             "upper Q-profile limit of tau^2 beyond max(100, 10 tau^2): reported as that limit")
     return notes
