@@ -67,21 +67,30 @@ def halve_until_nonnegative(t, step):
     a negative step ends at 0)."""
     new = t + step
     neg = new < 0
-    if not (neg.any() if ndim(neg) else neg):
+    if not ndim(neg):
+        return _halve_one(float(t), float(step)) if neg else new
+    if not neg.any():
         return new
+    i = np.flatnonzero(neg)  # the halving works on those analyses only
+    new[i] = _halve_rows(np.broadcast_to(t, new.shape)[i], np.broadcast_to(step, new.shape)[i])
+    return new
+
+
+def _halve_rows(t, step):
+    """:func:`halve_until_nonnegative` of rows whose full step is negative (t + step < 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        j = np.floor(np.log2(np.where(neg & (t > 0), -step / t, 1.0))) - 1
+        j = np.floor(np.log2(np.where(t > 0, -step / t, 1.0))) - 1
     j = np.where(np.isfinite(j), j, 0.0)
     s = np.ldexp(step, -np.minimum(np.maximum(j, 0), 2100).astype(int))  # the first j that fails
-    new = where(neg, t + s, new)
+    new = t + s
     for _ in range(2200):  # bounded: 2200 halvings take any finite double below τ²
-        bad = neg & (new < 0) & (t > 0)
+        bad = (new < 0) & (t > 0)
         if not np.any(bad):
             break
-        s = where(bad, s / 2, s)
-        new = where(bad, t + s, new)
+        s = np.where(bad, s / 2, s)
+        new = np.where(bad, t + s, new)
     # a step of -inf (or one that never fits) ends at 0, as a negative step from τ² = 0 does
-    return where(neg & ((t <= 0) | (new < 0) | (new != new)), 0.0, new)
+    return np.where((t <= 0) | (new < 0) | (new != new), 0.0, new)
 
 
 def bracketed_step(t, u, d_newton, d_fisher, lo, hi):
