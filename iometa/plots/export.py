@@ -109,9 +109,17 @@ def _save_png(fig, path, dpi, transparent):
     straight from the renderer's buffer (:class:`_PixelSink`: no copy of the raw pixels).
     If the canvas is not the figure's size (a ``savefig.bbox = "tight"`` setting crops it),
     matplotlib writes the PNG itself (Pillow, zlib level :data:`PNG_COMPRESS_LEVEL`)."""
+    from . import glyphs
+
     w, h = (int(x) for x in fig.get_size_inches() * dpi)  # Agg: int(inches × dpi) pixels
     sink = _PixelSink(w, h, dpi)
-    fig.savefig(sink, format="rgba", dpi=dpi, transparent=transparent)
+    canvas = fig.canvas
+    if glyphs.supported():
+        glyphs.GlyphCacheCanvas(fig)  # becomes fig.canvas for this draw
+    try:
+        fig.savefig(sink, format="rgba", dpi=dpi, transparent=transparent)
+    finally:
+        fig.set_canvas(canvas)
     if sink.png is None:
         fig.savefig(path, format="png", dpi=dpi, transparent=transparent,
                     pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
