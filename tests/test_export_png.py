@@ -62,3 +62,20 @@ def test_text_is_hinted_below_150_dpi_only(tmp_path):
         a = mimage.imread(str(ours))[..., :3]  # ours is RGB (opaque), matplotlib's RGBA
         b = mimage.imread(str(tmp_path / f"hinted{dpi}.png"))[..., :3]
         assert np.array_equal(a, b) == (dpi < UNHINTED_DPI), dpi
+
+
+@pytest.mark.parametrize("shape", [(70, 9), (64, 5), (1, 1), (33, 300)])
+def test_png_bytes_rgb_unless_a_pixel_is_transparent(shape):
+    import io
+
+    from iometa.plots.export import _png_bytes
+
+    h, w = shape
+    rgba = np.random.default_rng(h * w).integers(0, 256, (h, w, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    for last in (255, 254):  # the last pixel (last block of rows) opaque, then not
+        rgba[-1, -1, 3] = last
+        with Image.open(io.BytesIO(_png_bytes(rgba, 300))) as im:
+            assert im.mode == ("RGB" if last == 255 else "RGBA")
+            assert im.size == (w, h)
+            assert np.array_equal(np.asarray(im.convert("RGBA")), rgba)

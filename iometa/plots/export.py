@@ -172,25 +172,12 @@ def _png_bytes(rgba, dpi, level=PNG_COMPRESS_LEVEL) -> bytes:
     (True, 'RGB')
     """
     import matplotlib
-    import numpy as np
 
     h, w, _ = rgba.shape
-    opaque = h * w == 0 or int(rgba[..., 3].min()) == 255
-    channels = 3 if opaque else 4
-    # rows are copied (alpha dropped if opaque) into a small buffer and deflated 32 at a time:
-    # the same stream as one zlib.compress of the whole image, without a 13-17 MB copy
-    block = np.empty((_PNG_BLOCK_ROWS, 1 + channels * w), dtype=np.uint8)
-    block[:, 0] = 0  # filter type 0 (none) on every row
-    pixels = block[:, 1:].reshape(_PNG_BLOCK_ROWS, w, channels)
-    deflate = zlib.compressobj(level)
-    stream = []
-    for i in range(0, h, _PNG_BLOCK_ROWS):
-        n = min(_PNG_BLOCK_ROWS, h - i)
-        for c in range(channels):  # one strided copy per channel: 4x faster than [..., :3]
-            pixels[:n, :, c] = rgba[i:i + n, :, c]
-        stream.append(deflate.compress(block[:n]))  # type: ignore[arg-type]
-    stream.append(deflate.flush())
-    data = b"".join(stream)
+    data = _deflate_rows(rgba, 3, level)  # None once a pixel is not opaque
+    opaque = data is not None
+    if data is None:
+        data = _deflate_rows(rgba, 4, level)
     ppm = int(dpi / 0.0254 + 0.5)  # pixels per metre, rounded as Pillow does
     software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
     colour_type = 2 if opaque else 6
@@ -199,6 +186,32 @@ def _png_bytes(rgba, dpi, level=PNG_COMPRESS_LEVEL) -> bytes:
              _chunk(b"tEXt", b"Software\0" + software.encode("latin-1"))]
     parts += [_chunk(b"IDAT", data[i:i + (1 << 30)]) for i in range(0, len(data), 1 << 30)]
     return b"".join([*parts, _chunk(b"IEND", b"")])
+
+
+def _deflate_rows(rgba, channels, level):
+    """The zlib stream of the image's unfiltered rows with ``channels`` = 3 (RGB; None as soon
+    as an alpha is below 255) or 4 (RGBA). Rows are copied into a small buffer and deflated
+    :data:`_PNG_BLOCK_ROWS` at a time, the alpha checked on each block while it is in the
+    cache: the same stream as one ``zlib.compress`` of the whole image, without a 13-17 MB
+    copy of it."""
+    import numpy as np
+
+    h, w, _ = rgba.shape
+    block = np.empty((_PNG_BLOCK_ROWS, 1 + channels * w), dtype=np.uint8)
+    block[:, 0] = 0  # filter type 0 (none) on every row
+    pixels = block[:, 1:].reshape(_PNG_BLOCK_ROWS, w, channels)
+    deflate = zlib.compressobj(level)
+    stream = []
+    for i in range(0, h, _PNG_BLOCK_ROWS):
+        n = min(_PNG_BLOCK_ROWS, h - i)
+        rows = rgba[i:i + n]
+        if channels == 3 and w and int(rows[..., 3].min()) != 255:
+            return None
+        for c in range(channels):  # one strided copy per channel: 4x faster than [..., :3]
+            pixels[:n, :, c] = rows[..., c]
+        stream.append(deflate.compress(block[:n]))  # type: ignore[arg-type]
+    stream.append(deflate.flush())
+    return b"".join(stream)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
