@@ -79,3 +79,30 @@ def test_png_bytes_rgb_unless_a_pixel_is_transparent(shape):
             assert im.mode == ("RGB" if last == 255 else "RGBA")
             assert im.size == (w, h)
             assert np.array_equal(np.asarray(im.convert("RGBA")), rgba)
+
+
+def test_canvas_size_rounded_by_matplotlib_and_tight_bbox(tmp_path):
+    """A height a float tick below 6.875 in (as a layout's sum gives): int(h * 200) is 1374,
+    matplotlib's canvas 1375 pixels (it rounds within 1e-8 px); and a canvas cropped by
+    savefig.bbox = "tight". Both encoded by save_figure (RGB), with matplotlib's pixels."""
+    from matplotlib.figure import Figure
+
+    h = float(np.nextafter(6.875, 0))
+    assert int(h * 200) == 1374
+    fig = Figure(figsize=(7.0866, h))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [1, 0])
+    ax.set_title("rounded canvas")
+    for rc in ({}, {"savefig.bbox": "tight"}):
+        with matplotlib.rc_context(rc):
+            ours = iometa.save_figure(fig, tmp_path / "ours", formats=("png",), dpi=200)[0]
+            with matplotlib.rc_context({"text.hinting": "no_hinting"}):
+                fig.savefig(tmp_path / "theirs.png", dpi=200)
+        with Image.open(ours) as im:
+            assert im.mode == "RGB", rc
+            a = np.asarray(im.convert("RGBA"))
+        with Image.open(tmp_path / "theirs.png") as im:
+            b = np.asarray(im.convert("RGBA"))
+        assert a.shape == b.shape and np.array_equal(a, b), rc
+        if not rc:
+            assert a.shape[0] == 1375

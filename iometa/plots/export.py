@@ -104,15 +104,17 @@ def _metadata(fmt):
 
 
 def _save_png(fig, path, dpi, transparent):
-    """Draw ``fig`` with Agg (``savefig(format="rgba")``: the same dpi, face colour and
-    transparency handling as a PNG savefig) and write the pixels with :func:`_png_bytes`,
-    straight from the renderer's buffer (:class:`_PixelSink`: no copy of the raw pixels).
-    If the canvas is not the figure's size (a ``savefig.bbox = "tight"`` setting crops it),
-    matplotlib writes the PNG itself (Pillow, zlib level :data:`PNG_COMPRESS_LEVEL`)."""
+    """Draw ``fig`` with Agg (``savefig(format="rgba")``: the same dpi, face colour,
+    transparency and ``savefig.bbox`` cropping as a PNG savefig) and write the pixels with
+    :func:`_png_bytes`, straight from the renderer's buffer (:class:`_PixelSink`: no copy of
+    the raw pixels), whatever its size (matplotlib sizes the canvas itself: int(inches × dpi),
+    rounded up within 1e-8 pixel, so a height a float tick below 6.875 in is 1375 pixels at
+    200 dpi, not 1374, as the report's median survival figure is). Only if the
+    buffer does not come as one ``(height, width, 4)`` array does matplotlib write the PNG
+    itself (Pillow, zlib level :data:`PNG_COMPRESS_LEVEL`)."""
     from . import glyphs
 
-    w, h = (int(x) for x in fig.get_size_inches() * dpi)  # Agg: int(inches × dpi) pixels
-    sink = _PixelSink(w, h, dpi)
+    sink = _PixelSink(dpi)
     canvas = fig.canvas
     if glyphs.supported():
         glyphs.GlyphCacheCanvas(fig)  # becomes fig.canvas for this draw
@@ -129,23 +131,24 @@ def _save_png(fig, path, dpi, transparent):
 
 class _PixelSink:
     """File-like target of ``savefig(format="rgba")``: matplotlib writes the renderer's
-    buffer in one ``write`` call, which is encoded to PNG bytes while the buffer is alive
-    (``png`` stays None if the buffer is not ``w × h`` pixels)."""
+    buffer (a ``(height, width, 4)`` memoryview) in one ``write`` call, which is encoded to
+    PNG bytes while the buffer is alive (``png`` is None after any other write)."""
 
-    def __init__(self, w, h, dpi):
-        self.w, self.h, self.dpi = w, h, dpi
+    def __init__(self, dpi):
+        self.dpi = dpi
         self.png = None
+        self._writes = 0
 
     def write(self, data):
         import numpy as np
 
-        buf = memoryview(data).cast("B")
-        if self.png is None and buf.nbytes == self.w * self.h * 4:
-            rgba = np.frombuffer(buf, dtype=np.uint8).reshape(self.h, self.w, 4)
-            self.png = _png_bytes(rgba, self.dpi)
+        view = memoryview(data)
+        self._writes += 1
+        if self._writes == 1 and view.ndim == 3 and view.shape[2] == 4 and view.format == "B":
+            self.png = _png_bytes(np.asarray(view), self.dpi)
         else:
             self.png = None
-        return buf.nbytes
+        return view.nbytes
 
     def seek(self, offset, whence=0):  # matplotlib takes objects with ``seek`` as files
         raise OSError("a pixel sink cannot seek")
