@@ -20,7 +20,16 @@ from . import sections as report_sections
 from . import survival as report_survival
 from .model import Context, Section, collect, plural, pretty_outcome
 from .output import Progress, write_table
-from .tables import NA, plain_columns, row_source, sources_display, text
+from .tables import (
+    NA,
+    SOURCE_CELLS,
+    cells,
+    plain_columns,
+    records,
+    row_source,
+    sources_display,
+    text,
+)
 
 EXCLUDED_COLUMNS = ["line", "study_id", "label", "source", "ref_no", "pmid", "doi", "url",
                     "outcome", "modality", "site", "subgroup", "timepoint_months", "value",
@@ -52,9 +61,9 @@ def _outside_reasons(ctx: Context) -> None:
         sel = ctx.outcome_rows(outcome)
         report_sections.record_excluded(ctx, sel.excluded)
         kind = OUTCOMES.get(outcome)
-        for r in sel.rows.itertuples():
+        for line, modality, site in cells(sel.rows, "line", "modality", "site"):
             if outcome == "median_os" and report_sections.builtin_comparisons(ctx):
-                why = (f"median OS of {r.modality} ({text(r.site, 'no site')}): outside the "
+                why = (f"median OS of {modality} ({text(site, 'no site')}): outside the "
                        f"report's built-in comparisons ({comps}); list median_os under "
                        "`outcomes` in a report configuration (`--config`) to pool every "
                        "median OS by group")
@@ -71,16 +80,16 @@ def _outside_reasons(ctx: Context) -> None:
                            else "medians")
                 why = (f"{kind} outcome '{outcome}': the report pools {medians}, survival rates, "
                        "proportions and rates per person-time only")
-            ctx.ledger.exclude(r.line, why)
+            ctx.ledger.exclude(line, why)
 
 
 def excluded_table(ctx: Context) -> pd.DataFrame:
     """Every row of the study table not used by any section, with its reason (line order)."""
-    from ..data.outcomes import study_label
+    from ..data.outcomes import LABEL_COLUMNS, study_label
 
     unused = ctx.ledger.unused()
     rows = ctx.studies[ctx.studies["line"].isin(list(unused))].copy()
-    rows["label"] = [study_label(r) for r in rows.to_dict("records")]
+    rows["label"] = [study_label(r) for r in records(rows, LABEL_COLUMNS)]
     rows["reason"] = [unused[int(x)] for x in rows["line"]]
     cols = [c for c in EXCLUDED_COLUMNS if c in rows.columns]
     return plain_columns(rows[cols].sort_values("line").reset_index(drop=True))
@@ -93,7 +102,7 @@ def excluded_display(ex: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({
         "Line": ex["line"].astype(str), "Study": ex["label"],
-        "Source": [row_source(r) for r in ex.to_dict("records")],
+        "Source": [row_source(r) for r in records(ex, SOURCE_CELLS)],
         "Outcome": [text(x, NA) for x in ex["outcome"]],
         "Modality": [text(x, NA) for x in ex["modality"]],
         "Site": [text(x, NA) for x in ex["site"]],

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .html import cell_text
 from .model import Section
+from .tables import table_cells
 
 #: the date stored in the document properties and on every ZIP entry
 FIXED_DATE = dt.datetime(1980, 1, 1, tzinfo=dt.timezone.utc)
@@ -90,7 +91,7 @@ def table_xml(frame: pd.DataFrame, table_style: str, cell_style: str) -> str:
     every page; widths left to Word's autofit). Written as text and parsed once: building it
     cell by cell through python-docx took ~1 ms a cell (~20 s for the report's tables)."""
     head = [str(c) for c in frame.columns]
-    rows = [[cell_text(v) for v in row] for row in frame.itertuples(index=False)]
+    rows = [[cell_text(v) for v in row] for row in table_cells(frame)]
     ppr = f'<w:pPr><w:pStyle w:val="{cell_style}"/></w:pPr>'
 
     def tr(cells, header):
