@@ -27,7 +27,6 @@ from .tables import (
     plain_columns,
     records,
     row_source,
-    sources_display,
     text,
 )
 
@@ -163,7 +162,7 @@ def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progr
     if section.sources is not None:
         stem = f"tables/{section.slug}_sources"
         paths = write_table(section.sources, outdir / stem,
-                            display=sources_display(section.sources, section.kind))
+                            display=section.sources_shown())
         progress("table", stem, paths, plural(len(section.sources), "row") + " used")
 
 
@@ -194,24 +193,24 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
                    len(builders) + 1)
     _outside_reasons(ctx)
     excluded = excluded_table(ctx)
-    paths = write_table(excluded, outdir / "tables" / "excluded_rows",
-                        display=excluded_display(excluded))
+    shown = excluded_display(excluded)  # one display for its table, README, HTML and Word
+    paths = write_table(excluded, outdir / "tables" / "excluded_rows", display=shown)
     progress("table", "tables/excluded_rows", paths, plural(len(excluded), "row") + " not pooled")
     overview = overview_table(ctx)
     paths = write_table(overview, outdir / "tables" / "study_table_overview")
     progress("table", "tables/study_table_overview", paths, plural(len(overview), "row"))
     readme = outdir / "README.md"
-    readme.write_text(readme_text(studies, data_path, sections, excluded_display(excluded),
+    readme.write_text(readme_text(studies, data_path, sections, shown,
                                   overview, ctx.failures, ctx.config),
                       encoding="utf-8", newline="\n")
     progress("text", "README.md", [readme], f"{len(sections)} sections")
     from .html import write_html  # the same content as one self-contained page, and Word
     from .word import write_docx
 
-    page = write_html(outdir, studies, data_path, sections, excluded_display(excluded), overview,
+    page = write_html(outdir, studies, data_path, sections, shown, overview,
                       ctx.failures, ctx.config)
     progress("text", "index.html", [page], f"{len(sections)} sections")
-    doc = write_docx(outdir, studies, data_path, sections, excluded_display(excluded), overview)
+    doc = write_docx(outdir, studies, data_path, sections, shown, overview)
     progress("table", "tables.docx", [doc], "every table")
     progress.stage("done", len(builders) + 2)
     return ctx

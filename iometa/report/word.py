@@ -32,15 +32,13 @@ FONT, FONT_PT = "Arial", 8
 def report_tables(sections: list[Section], excluded: pd.DataFrame, overview: pd.DataFrame):
     """``(heading, [(caption, file, frame), ...])`` for every section, then the rows not
     pooled and the overview, numbered as in ``index.html``."""
-    from .tables import sources_display
-
     out = []
     for i, s in enumerate(sections, 1):
         tabs = [(f"Table {i}.{j}. {t.caption}", f"{t.stem}.csv", t.display)
                 for j, t in enumerate(s.tables, 1)]
         if s.sources is not None:
             tabs.append((f"Table {i}.{len(tabs) + 1}. Rows used", f"tables/{s.slug}_sources.csv",
-                         sources_display(s.sources, s.kind)))
+                         s.sources_shown()))
         out.append((f"{i}. {s.title}", tabs))
     n = len(sections)
     out.append((f"{n + 1}. Rows not pooled",
