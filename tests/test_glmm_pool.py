@@ -69,3 +69,28 @@ def test_glmm_refit_and_subgroup_ready():
 def test_glmm_needs_two_studies():
     with pytest.raises(ValueError, match="at least 2 studies"):
         iometa.pool_proportions([3], [10], method="GLMM")
+
+
+def test_shared_glmm_fits_fit_each_set_of_counts_once(monkeypatch):
+    """Within shared_glmm_fits (method_sensitivity uses it) the z and t results of the same
+    counts come from one fit, and give what two separate fits give; nothing is kept after."""
+    from iometa.core import glmm, glmm_result
+    from iometa.diagnostics.sensitivity import method_sensitivity
+
+    x, n = [13, 4, 9, 7, 11, 3], [51, 30, 40, 35, 44, 20]
+    alone = [iometa.pool_proportions(x, n, method="GLMM", test=t) for t in ("z", "knha")]
+    calls = []
+    real = glmm.fit_glmm_logit
+    monkeypatch.setattr(glmm, "fit_glmm_logit", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with glmm_result.shared_glmm_fits():
+        shared = [iometa.pool_proportions(x, n, method="GLMM", test=t) for t in ("z", "knha")]
+        iometa.pool_proportions([1, 2], [10, 10], method="GLMM")  # other counts: own fit
+    assert len(calls) == 2
+    for a, b in zip(alone, shared):
+        assert (a.estimate, a.ci_low, a.pi_high, a.pval, a.tau2, a.warnings) == \
+            (b.estimate, b.ci_low, b.pi_high, b.pval, b.tau2, b.warnings)
+    assert glmm_result._SHARED.get() is None
+    calls.clear()
+    tab = method_sensitivity(x, n, measures=("GLMM",))
+    assert len(calls) == 1 and tab["test"].tolist() == ["z", "knha"]
+    assert tab["estimate"].tolist() == [alone[0].estimate, alone[1].estimate]

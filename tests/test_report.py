@@ -367,3 +367,38 @@ def test_selection_types_and_strata_are_not_pooled():
         "complication")
     assert kept.empty
     assert "one type of complication" in left[0][1] and "stratum" in left[2][1]
+
+
+def test_row_loops_read_the_cells_itertuples_and_to_dict_give():
+    """The report's row loops read only the columns they need (report.tables.cells,
+    table_cells, records); the cells are those of itertuples / to_dict, type for type
+    (numpy scalars of Int64 columns, None for missing cells in records)."""
+    from iometa.report.tables import cells, records, table_cells
+
+    df = iometa.load_studies().head(40)
+    cols = ["line", "events", "value", "modality", "subgroup", "derived"]
+    assert list(cells(df, *cols)) == [tuple(getattr(r, c) for c in cols)
+                                      for r in df.itertuples()]
+    tuples = [tuple(r) for r in df.itertuples(index=False)]
+    got = list(table_cells(df))
+    assert len(got) == len(tuples) == 40
+    for a, b in zip(got, tuples):
+        assert [type(x) for x in a] == [type(x) for x in b]
+        assert all(x is y or x == y or (pd.isna(x) and pd.isna(y)) for x, y in zip(a, b))
+    want = [{c: r[c] for c in ("events", "pmid")} for r in df.to_dict("records")]
+    assert records(df, ("events", "pmid", "no_such_column")) == want
+
+
+def test_section_sources_views_are_computed_once_and_follow_the_sources():
+    from iometa.report.model import Section
+    from iometa.report.tables import source_list, sources_display, sources_frame
+
+    rows = iometa.load_studies().head(6).assign(label=[f"S{i}" for i in range(6)])
+    src = sources_frame(rows, "modality", ["value"])
+    s = Section("x", "X", "proportion", "", "", [], sources=src)
+    shown = s.sources_shown()
+    assert shown is s.sources_shown() and s.source_lines() is s.source_lines()
+    pd.testing.assert_frame_equal(shown, sources_display(src, "proportion"))
+    assert s.source_lines() == source_list(src)
+    s.sources = src.head(2)
+    assert len(s.sources_shown()) == 2 and s.source_lines() == source_list(src.head(2))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,36 @@ from .._warnings import ConvergenceWarning, SmallSampleWarning
 from .effects import proportion_effects, study_columns_proportions
 from .results import MetaResult
 from .transforms import ilogit
+
+#: the GLMM fits of one :func:`shared_glmm_fits` block, by counts and quadrature points
+_SHARED: ContextVar[dict | None] = ContextVar("iometa_shared_glmm_fits", default=None)
+
+
+@contextmanager
+def shared_glmm_fits():
+    """Within the block, :func:`glmm_result` fits the GLMM once per set of counts (and
+    ``nagq``): the z and t (``test="knha"``) results of the same counts differ only in their
+    inference (:func:`~iometa.core.glmm.glmm_inference`), not in the fit. The fits are
+    forgotten when the block ends (nothing outlives it)."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _fit(x, n, nagq):
+    """:func:`~iometa.core.glmm.fit_glmm_logit` of ``x``/``n``, shared within a
+    :func:`shared_glmm_fits` block (a fit that raises is not kept: it raises again)."""
+    from .glmm import fit_glmm_logit
+
+    memo = _SHARED.get()
+    if memo is None:
+        return fit_glmm_logit(x, n, nagq=nagq)
+    key = (x.tobytes(), n.tobytes(), int(nagq))
+    if key not in memo:
+        memo[key] = fit_glmm_logit(x, n, nagq=nagq)
+    return memo[key]
 
 
 def glmm_result(x, n, *, labels, data, spec, inputs, measure="PLO", method="GLMM", test="z",
@@ -25,7 +57,7 @@ def glmm_result(x, n, *, labels, data, spec, inputs, measure="PLO", method="GLMM
     variance weights 1/(vᵢ + τ̂²) on the logit scale, for display only (the GLMM has no weights).
     """
 
-    from .glmm import NOT_IDENTIFIABLE, fit_glmm_logit, glmm_inference
+    from .glmm import NOT_IDENTIFIABLE, glmm_inference
 
     if measure not in ("PLO", "GLMM"):
         raise ValueError("method='GLMM' models the logit of the proportion: use measure='PLO'")
@@ -40,7 +72,7 @@ def glmm_result(x, n, *, labels, data, spec, inputs, measure="PLO", method="GLMM
                          "proportion and exact CI (or use measure='PLO', method='FE')")
     with warnings.catch_warnings():  # re-issued below with the result's wording
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = fit_glmm_logit(x, n, nagq=nagq)
+        fit = _fit(x, n, nagq)
     msgs = []
     if not fit.converged:
         msgs.append(f"the GLMM did not converge ({fit.message}); estimates may be unreliable")

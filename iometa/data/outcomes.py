@@ -57,6 +57,14 @@ class OutcomeRows:
         return "\n".join(lines)
 
 
+#: the cells :func:`study_label` reads
+LABEL_COLUMNS = ("author", "year", "study_id", "subgroup")
+#: the cells the row checks of :func:`outcome_rows` read (labels, counts, rates, values)
+ROW_COLUMNS = LABEL_COLUMNS + ("events", "total", "value", "outcome", "arm", "unit_of_analysis",
+                               "n_lesions", "n_patients", "value_reported", "unit_reported",
+                               "person_time", "person_time_unit")
+
+
 def study_label(row) -> str:
     """Display label "Author Year" (first word of ``author``), falling back to ``study_id``."""
     author = row.get("author")
@@ -253,7 +261,9 @@ def outcome_rows(studies: pd.DataFrame, outcome: str, *, reconstruct: bool = Tru
     for col, want in filters.items():
         mask = mask & _filter_mask(studies, col, want, voc)
     df = studies[mask].copy()
-    records = df.to_dict("records")  # once: the labels and the row checks read them
+    # once, and only the cells the labels and the row checks read (every other column
+    # converted per cell would cost more than the checks)
+    records = df[[c for c in ROW_COLUMNS if c in df.columns]].to_dict("records")
     df["label"] = [study_label(r) for r in records]
     keep, excluded = {}, []
     for i, row, vt in zip(df.index, records, value_type(df).tolist()):

@@ -88,12 +88,15 @@ def method_sensitivity(events, n=None, *, data=None, labels=None, level=None,
     >>> tab[["measure", "method", "test"]].values.tolist()
     [['PLO', 'DL', 'z'], ['PLO', 'DL', 'knha'], ['PAS', 'DL', 'z'], ['PAS', 'DL', 'knha']]
     """
+    from ..core.glmm_result import shared_glmm_fits
+
     x, nn, labs, level = _counts(events, n, data, labels, level)
     rows = []
-    for measure in measures:
-        for method in ("GLMM",) if measure == "GLMM" else methods:
-            for test in tests:
-                rows.append(_fit_row(x, nn, labs, level, measure, method, test, add, to))
+    with shared_glmm_fits():  # the GLMM rows of the two tests share one fit
+        for measure in measures:
+            for method in ("GLMM",) if measure == "GLMM" else methods:
+                for test in tests:
+                    rows.append(_fit_row(x, nn, labs, level, measure, method, test, add, to))
     small = (f"only {x.size} stud{'y' if x.size == 1 else 'ies'}: tau^2, the confidence and the prediction intervals are "
              "imprecise, and the analysis choices matter more" if x.size < 5 else None)
     for row in rows:

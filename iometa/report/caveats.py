@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import OutcomeOptions, ReportConfig
-from .tables import fmt_estci, fmt_p, pct, text
+from .tables import cells, fmt_estci, fmt_p, pct, text
 
 MM_FOOTNOTE = ("Median of medians (McGrath et al. 2019): each study weighs the same; CIs of the "
                "pooled medians invert the sign test; no heterogeneity statistics exist without "
@@ -203,12 +203,11 @@ def median_method(res) -> str:
 
 def _group_sentences(table: pd.DataFrame, kind: str, unit: str) -> list[str]:
     out = []
-    for r in table.itertuples():
-        if r.k == 0:
-            out.append(f"{r.group}: no usable study")
+    for group, k, est, lo, hi in cells(table, "group", "k", "estimate", "ci_low", "ci_high"):
+        if k == 0:
+            out.append(f"{group}: no usable study")
         else:
-            out.append(f"{r.group}: {fmt_estci(r.estimate, r.ci_low, r.ci_high, kind)}{unit} "
-                       f"(k = {r.k})")
+            out.append(f"{group}: {fmt_estci(est, lo, hi, kind)}{unit} (k = {k})")
     return out
 
 

@@ -20,7 +20,15 @@ from . import sections as report_sections
 from . import survival as report_survival
 from .model import Context, Section, collect, plural, pretty_outcome
 from .output import Progress, write_table
-from .tables import NA, plain_columns, row_source, sources_display, text
+from .tables import (
+    NA,
+    SOURCE_CELLS,
+    cells,
+    plain_columns,
+    records,
+    row_source,
+    text,
+)
 
 EXCLUDED_COLUMNS = ["line", "study_id", "label", "source", "ref_no", "pmid", "doi", "url",
                     "outcome", "modality", "site", "subgroup", "timepoint_months", "value",
@@ -52,9 +60,9 @@ def _outside_reasons(ctx: Context) -> None:
         sel = ctx.outcome_rows(outcome)
         report_sections.record_excluded(ctx, sel.excluded)
         kind = OUTCOMES.get(outcome)
-        for r in sel.rows.itertuples():
+        for line, modality, site in cells(sel.rows, "line", "modality", "site"):
             if outcome == "median_os" and report_sections.builtin_comparisons(ctx):
-                why = (f"median OS of {r.modality} ({text(r.site, 'no site')}): outside the "
+                why = (f"median OS of {modality} ({text(site, 'no site')}): outside the "
                        f"report's built-in comparisons ({comps}); list median_os under "
                        "`outcomes` in a report configuration (`--config`) to pool every "
                        "median OS by group")
@@ -71,16 +79,16 @@ def _outside_reasons(ctx: Context) -> None:
                            else "medians")
                 why = (f"{kind} outcome '{outcome}': the report pools {medians}, survival rates, "
                        "proportions and rates per person-time only")
-            ctx.ledger.exclude(r.line, why)
+            ctx.ledger.exclude(line, why)
 
 
 def excluded_table(ctx: Context) -> pd.DataFrame:
     """Every row of the study table not used by any section, with its reason (line order)."""
-    from ..data.outcomes import study_label
+    from ..data.outcomes import LABEL_COLUMNS, study_label
 
     unused = ctx.ledger.unused()
     rows = ctx.studies[ctx.studies["line"].isin(list(unused))].copy()
-    rows["label"] = [study_label(r) for r in rows.to_dict("records")]
+    rows["label"] = [study_label(r) for r in records(rows, LABEL_COLUMNS)]
     rows["reason"] = [unused[int(x)] for x in rows["line"]]
     cols = [c for c in EXCLUDED_COLUMNS if c in rows.columns]
     return plain_columns(rows[cols].sort_values("line").reset_index(drop=True))
@@ -93,7 +101,7 @@ def excluded_display(ex: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({
         "Line": ex["line"].astype(str), "Study": ex["label"],
-        "Source": [row_source(r) for r in ex.to_dict("records")],
+        "Source": [row_source(r) for r in records(ex, SOURCE_CELLS)],
         "Outcome": [text(x, NA) for x in ex["outcome"]],
         "Modality": [text(x, NA) for x in ex["modality"]],
         "Site": [text(x, NA) for x in ex["site"]],
@@ -154,7 +162,7 @@ def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progr
     if section.sources is not None:
         stem = f"tables/{section.slug}_sources"
         paths = write_table(section.sources, outdir / stem,
-                            display=sources_display(section.sources, section.kind))
+                            display=section.sources_shown())
         progress("table", stem, paths, plural(len(section.sources), "row") + " used")
 
 
@@ -185,24 +193,24 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
                    len(builders) + 1)
     _outside_reasons(ctx)
     excluded = excluded_table(ctx)
-    paths = write_table(excluded, outdir / "tables" / "excluded_rows",
-                        display=excluded_display(excluded))
+    shown = excluded_display(excluded)  # one display for its table, README, HTML and Word
+    paths = write_table(excluded, outdir / "tables" / "excluded_rows", display=shown)
     progress("table", "tables/excluded_rows", paths, plural(len(excluded), "row") + " not pooled")
     overview = overview_table(ctx)
     paths = write_table(overview, outdir / "tables" / "study_table_overview")
     progress("table", "tables/study_table_overview", paths, plural(len(overview), "row"))
     readme = outdir / "README.md"
-    readme.write_text(readme_text(studies, data_path, sections, excluded_display(excluded),
+    readme.write_text(readme_text(studies, data_path, sections, shown,
                                   overview, ctx.failures, ctx.config),
                       encoding="utf-8", newline="\n")
     progress("text", "README.md", [readme], f"{len(sections)} sections")
     from .html import write_html  # the same content as one self-contained page, and Word
     from .word import write_docx
 
-    page = write_html(outdir, studies, data_path, sections, excluded_display(excluded), overview,
+    page = write_html(outdir, studies, data_path, sections, shown, overview,
                       ctx.failures, ctx.config)
     progress("text", "index.html", [page], f"{len(sections)} sections")
-    doc = write_docx(outdir, studies, data_path, sections, excluded_display(excluded), overview)
+    doc = write_docx(outdir, studies, data_path, sections, shown, overview)
     progress("table", "tables.docx", [doc], "every table")
     progress.stage("done", len(builders) + 2)
     return ctx

@@ -28,7 +28,7 @@ from .readme import (
     methods_text,
     reading_text,
 )
-from .tables import source_list
+from .tables import table_cells
 
 #: ids of the two sections after the analyses (the README's anchors)
 EXCLUDED_ID, OVERVIEW_ID = "excluded_rows", "study_table_overview"
@@ -165,7 +165,7 @@ def html_table(df: pd.DataFrame, caption: str, file: str | None = None,
     >>> "&lt;b&gt;x&lt;/b&gt;" in t and '<td class="num">3</td>' in t
     True
     """
-    cells = [[cell_text(v) for v in row] for row in df.itertuples(index=False)]
+    cells = [[cell_text(v) for v in row] for row in table_cells(df)]
     numeric = [any(r[j] for r in cells) and all(_NUMERIC.match(r[j]) for r in cells if r[j])
                for j in range(len(df.columns))]
     cls = [' class="num"' if n else "" for n in numeric]
@@ -246,7 +246,7 @@ def section_html(s: Section, number: int, outdir: Path) -> str:
     parts.append(_bullets("Notes from the analysis (warnings raised by the data)", s.notes))
     if s.sources is not None:
         parts.append(_bullets(f"Sources ({plural(len(s.sources), 'row')}; "
-                              f"`tables/{s.slug}_sources.csv`)", source_list(s.sources),
+                              f"`tables/{s.slug}_sources.csv`)", s.source_lines(),
                               "sources"))
     parts.append("</section>\n")
     return "".join(parts)

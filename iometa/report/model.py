@@ -43,6 +43,26 @@ class Section:
     figure_files: list[str] = field(default_factory=list)
     figure_missing: str | None = None
     in_words: str = ""  # the pooled results in one paragraph (results_text), "" if none
+    #: (sources, kind, its display, its lines) of the last sources_shown / source_lines call
+    _shown: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _sources_views(self) -> tuple:
+        from .tables import source_list, sources_display
+
+        if self._shown is None or self._shown[0] is not self.sources or \
+                self._shown[1] != self.kind:
+            self._shown = (self.sources, self.kind, sources_display(self.sources, self.kind),
+                           source_list(self.sources))
+        return self._shown
+
+    def sources_shown(self) -> pd.DataFrame:
+        """``sources_display(sources, kind)``: computed once for the Markdown table, the
+        HTML page and the Word document (do not change it)."""
+        return self._sources_views()[2]
+
+    def source_lines(self) -> list[str]:
+        """``source_list(sources)``: computed once for the README and the HTML page."""
+        return self._sources_views()[3]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from .caveats import plural_of
 from .config import ReportConfig
 from .model import Section, plural
 from .output import MARKER, markdown_table, md_text
-from .tables import pct, source_list, text
+from .tables import pct, text
 
 
 def _names(values, most: int = 4) -> str:
@@ -219,7 +219,7 @@ def section_text(s: Section, number: int) -> list[str]:
     parts += _bullets("Notes from the analysis (warnings raised by the data)", s.notes)
     if s.sources is not None:
         parts += _bullets(f"Sources ({plural(len(s.sources), 'row')}; "
-                          f"`tables/{s.slug}_sources.csv`)", source_list(s.sources))
+                          f"`tables/{s.slug}_sources.csv`)", s.source_lines())
     return parts
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..core.measures import scale_name
 from .model import Table
-from .tables import NA, finite, fmt_estci, fmt_interval, pct
+from .tables import NA, cells, finite, fmt_estci, fmt_interval, pct
 
 
 def _method_table(fits: dict, level: float = 0.95) -> pd.DataFrame | None:
@@ -31,19 +31,19 @@ def _method_table(fits: dict, level: float = 0.95) -> pd.DataFrame | None:
 
 
 def _method_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    def scale(r):
-        return "logit (binomial GLMM)" if r.method == "GLMM" else scale_name(r.measure,
-                                                                             ascii=True)
+    def scale(method, measure):
+        return "logit (binomial GLMM)" if method == "GLMM" else scale_name(measure,
+                                                                           ascii=True)
 
     return pd.DataFrame({
-        "Group": tab["group"], "Scale": [scale(r) for r in tab.itertuples()],
+        "Group": tab["group"], "Scale": [scale(*r) for r in cells(tab, "method", "measure")],
         "τ² estimator": ["ML (GLMM)" if m == "GLMM" else m for m in tab["method"]],
         "Test": ["Knapp-Hartung" if t == "knha" else "z" for t in tab["test"]],
         "k": tab["k"].astype(str),
-        f"Estimate [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
-                                        for r in tab.itertuples()],
-        f"{pct(level)} PI": [fmt_interval(r.pi_low, r.pi_high, "proportion")
-                             for r in tab.itertuples()],
+        f"Estimate [{pct(level)} CI]": [fmt_estci(*r, "proportion")
+                                        for r in cells(tab, "estimate", "ci_low", "ci_high")],
+        f"{pct(level)} PI": [fmt_interval(*r, "proportion")
+                             for r in cells(tab, "pi_low", "pi_high")],
         "I²": [f"{x:.0f}%" if finite(x) else NA for x in tab["i2"]],
     })
 
@@ -66,8 +66,8 @@ def _loo_display(tab: pd.DataFrame, level: float = 0.95, kind: str = "proportion
                  ) -> pd.DataFrame:
     return pd.DataFrame({
         "Group": tab["group"], "Study omitted": tab["omitted"], "k": tab["k"].astype(str),
-        f"Estimate [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, kind)
-                                        for r in tab.itertuples()],
+        f"Estimate [{pct(level)} CI]": [fmt_estci(*r, kind)
+                                        for r in cells(tab, "estimate", "ci_low", "ci_high")],
         "I²": [f"{x:.0f}%" if finite(x) else NA for x in tab["i2"]],
     })
 
@@ -105,10 +105,10 @@ def _multilevel_display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame({
         "Group": tab["group"], "k (rows)": tab["k"].astype(str),
         "Studies": tab["studies"].astype(str), "Studies with several rows": tab["repeated"],
-        f"One row = one study {ci}": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
-                                      for r in tab.itertuples()],
-        f"Three-level {ci}": [fmt_estci(r.estimate_3l, r.ci_low_3l, r.ci_high_3l,
-                                        "proportion") for r in tab.itertuples()],
+        f"One row = one study {ci}": [fmt_estci(*r, "proportion") for r in
+                                      cells(tab, "estimate", "ci_low", "ci_high")],
+        f"Three-level {ci}": [fmt_estci(*r, "proportion") for r in
+                              cells(tab, "estimate_3l", "ci_low_3l", "ci_high_3l")],
         "σ² between studies": [f"{x:.3g}" for x in tab["sigma2_between"]],
         "σ² within studies": [f"{x:.3g}" for x in tab["sigma2_within"]],
         "LRT p (σ² between = 0)": [f"{x:.3f}" if finite(x) else NA for x in tab["lrt_pval"]],
@@ -142,13 +142,13 @@ def _bayes_display(tab: pd.DataFrame, level: float = 0.95, kind: str = "proporti
                    ) -> pd.DataFrame:
     return pd.DataFrame({
         "Group": tab["group"], "k": tab["k"].astype(str),
-        f"Frequentist [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high,
-                                                     kind) for r in tab.itertuples()],
+        f"Frequentist [{pct(level)} CI]": [fmt_estci(*r, kind) for r in
+                                           cells(tab, "estimate", "ci_low", "ci_high")],
         f"Bayesian median [{pct(level)} CrI]": [
-            fmt_estci(r.bayes_median, r.bayes_ci_low, r.bayes_ci_high, kind)
-            for r in tab.itertuples()],
-        f"Bayesian {pct(level)} PI": [fmt_interval(r.bayes_pi_low, r.bayes_pi_high,
-                                                   kind) for r in tab.itertuples()],
+            fmt_estci(*r, kind)
+            for r in cells(tab, "bayes_median", "bayes_ci_low", "bayes_ci_high")],
+        f"Bayesian {pct(level)} PI": [fmt_interval(*r, kind) for r in
+                                      cells(tab, "bayes_pi_low", "bayes_pi_high")],
         "τ (posterior median)": [f"{x:.3g}" for x in tab["tau_median"]],
         "BF₀₁ (τ = 0)": [f"{x:.2f}" if finite(x) else NA for x in tab["bf01"]],
     })

@@ -7,12 +7,23 @@ import math
 
 import pandas as pd
 
-from ..data.outcomes import study_label
+from ..data.outcomes import LABEL_COLUMNS, study_label
 from .caveats import head_to_head, plural_of
 from .model import Context, Section, Table, collect
 from .sections import group_rows, record_excluded
 from .select import one_row_per_population
-from .tables import NA, finite, fmt_count, fmt_estci, fmt_interval, fmt_p, pct, sources_frame
+from .tables import (
+    NA,
+    cells,
+    finite,
+    fmt_count,
+    fmt_estci,
+    fmt_interval,
+    fmt_p,
+    pct,
+    records,
+    sources_frame,
+)
 
 PAIRS = (("os_rate", "median_os", "Overall survival"),
          ("pfs_rate", "median_pfs", "Progression-free survival"))
@@ -65,7 +76,7 @@ SHORT = short_text()
 
 def _rows_with_labels(studies: pd.DataFrame, lines) -> pd.DataFrame:
     rows = studies[studies["line"].isin(list(lines))].copy()
-    rows["label"] = [study_label(r) for r in rows.to_dict("records")]
+    rows["label"] = [study_label(r) for r in records(rows, LABEL_COLUMNS)]
     return rows.reset_index(drop=True)
 
 
@@ -143,26 +154,28 @@ def _table(rates, medians, order, opts):
 
 
 def _display(tab: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    def med(r):
-        if not finite(r.median):
+    def med(median, lo, hi, k, route):
+        if not finite(median):
             return NA
-        route = {"mm": ", median of medians", "wm": ", weighted median"}.get(r.median_route, "")
-        route = route if r.median_k > 1 else ""
-        return f"{fmt_estci(r.median, r.median_ci_low, r.median_ci_high, 'median')} (k = " \
-               f"{r.median_k}{route})"
+        route = {"mm": ", median of medians", "wm": ", weighted median"}.get(route, "")
+        route = route if k > 1 else ""
+        return f"{fmt_estci(median, lo, hi, 'median')} (k = {k}{route})"
 
     agree = {True: "no", False: "yes"}
     return pd.DataFrame({
         "Months": [fmt_count(t) for t in tab["time"]], "Group": tab["group"],
         "k": tab["k"].astype(str), "N": [fmt_count(n) for n in tab["N"]],
-        f"S(t) [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, "proportion")
-                                    for r in tab.itertuples()],
-        f"{pct(level)} PI": [fmt_interval(r.pi_low, r.pi_high, "proportion")
-                             for r in tab.itertuples()],
+        f"S(t) [{pct(level)} CI]": [fmt_estci(*r, "proportion")
+                                    for r in cells(tab, "estimate", "ci_low", "ci_high")],
+        f"{pct(level)} PI": [fmt_interval(*r, "proportion")
+                             for r in cells(tab, "pi_low", "pi_high")],
         "I²": [f"{x:.0f}%" if finite(x) else NA for x in tab["i2"]],
-        f"Median (months) [{pct(level)} CI]": [med(r) for r in tab.itertuples()],
-        "S(t) implied by the median": [fmt_estci(r.exp_rate, r.exp_rate_low, r.exp_rate_high,
-                                                 "proportion") for r in tab.itertuples()],
+        f"Median (months) [{pct(level)} CI]": [
+            med(*r) for r in cells(tab, "median", "median_ci_low", "median_ci_high", "median_k",
+                                   "median_route")],
+        "S(t) implied by the median": [
+            fmt_estci(*r, "proportion")
+            for r in cells(tab, "exp_rate", "exp_rate_low", "exp_rate_high")],
         "Agrees": ["–" if pd.isna(x) else agree[bool(x)] for x in tab["exp_disagree"]],
         "p (subgroup differences)": [fmt_p(p) for p in tab["p_between"]],
     })

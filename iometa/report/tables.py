@@ -18,6 +18,10 @@ POOLED_COLUMNS = ["group", "k", "N", "k_with_n", "estimate", "ci_low", "ci_high"
 SOURCE_COLUMNS = ["group", "label", "study_id", "source", "ref_no", "pmid", "doi", "url", "line",
                   "modality", "site", "primary", "design", "subgroup", "timepoint_months"]
 NA = "–"
+#: the cells :func:`row_source` reads, and those of :func:`_person_time_cell`
+SOURCE_CELLS = ("source", "ref_no", "pmid", "doi", "url")
+PERSON_TIME = ("person_time_used", "person_time_unit_used", "person_time", "person_time_unit",
+               "events_used")
 
 
 def text(x, empty: str = "") -> str:
@@ -63,10 +67,28 @@ def row_source(r) -> str:
 
 def plain_columns(df: pd.DataFrame) -> pd.DataFrame:
     """Categorical columns as text with missing cells kept missing (not "nan")."""
-    for c in df.columns:
-        if isinstance(df[c].dtype, pd.CategoricalDtype):
-            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    for c in [c for c, dtype in df.dtypes.items() if isinstance(dtype, pd.CategoricalDtype)]:
+        df[c] = df[c].astype(object).where(df[c].notna(), None)
     return df
+
+
+def cells(df: pd.DataFrame, *cols: str):
+    """The cells of the columns ``cols``, row by row, as ``df.itertuples()`` gives them,
+    without iterating the other columns (pandas converts each extension-dtype column it
+    iterates: the cost of a row loop is its number of columns)."""
+    return zip(*(df[c] for c in cols))
+
+
+def table_cells(df: pd.DataFrame):
+    """Every row of ``df`` as a tuple of its cells, as ``df.itertuples(index=False)`` gives
+    them (without building a named-tuple class per call)."""
+    return zip(*(df.iloc[:, j] for j in range(df.shape[1])))
+
+
+def records(df: pd.DataFrame, cols) -> list[dict]:
+    """``df.to_dict("records")`` restricted to the columns of ``cols`` that ``df`` has (the
+    same values; a missing column is a missing key, as ``.get`` reads it)."""
+    return df[[c for c in cols if c in df.columns]].to_dict("records")
 
 
 def finite(x) -> bool:
@@ -182,19 +204,19 @@ def pct(level: float) -> str:
 
 def pooled_display(df: pd.DataFrame, kind: str, level: float = 0.95) -> pd.DataFrame:
     """The Markdown version of a pooled-results table (intervals at ``level``)."""
-    def n_cell(r):
-        if not finite(r.N):
+    def n_cell(n, k_with_n, k):
+        if not finite(n):
             return NA
-        return fmt_count(r.N) + ("" if r.k_with_n == r.k else f" ({r.k_with_n} of {r.k})")
+        return fmt_count(n) + ("" if k_with_n == k else f" ({k_with_n} of {k})")
 
     out = pd.DataFrame({
         "Group": df["group"], "k": df["k"].astype(str),
-        "N": [n_cell(r) for r in df.itertuples()],
-        f"Estimate [{pct(level)} CI]": [fmt_estci(r.estimate, r.ci_low, r.ci_high, kind)
-                                        for r in df.itertuples()],
-        f"{pct(level)} PI": [fmt_interval(r.pi_low, r.pi_high, kind) for r in df.itertuples()],
-        "I²": [f"{r.i2:.0f}%" if finite(r.i2) else NA for r in df.itertuples()],
-        "τ²": [f"{r.tau2:.3g}" if finite(r.tau2) else NA for r in df.itertuples()],
+        "N": [n_cell(*r) for r in cells(df, "N", "k_with_n", "k")],
+        f"Estimate [{pct(level)} CI]": [fmt_estci(*r, kind)
+                                        for r in cells(df, "estimate", "ci_low", "ci_high")],
+        f"{pct(level)} PI": [fmt_interval(*r, kind) for r in cells(df, "pi_low", "pi_high")],
+        "I²": [f"{x:.0f}%" if finite(x) else NA for x in df["i2"]],
+        "τ²": [f"{x:.3g}" if finite(x) else NA for x in df["tau2"]],
         "p (subgroup differences)": [fmt_p(p) for p in df["p_between"]],
         "Model": df["model"],
     })
@@ -219,14 +241,14 @@ def sources_display(src: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Markdown version of a sources table."""
     out = pd.DataFrame({
         "Group": src["group"], "Study": src["label"],
-        "Source": [row_source(r) for r in src.to_dict("records")],
+        "Source": [row_source(r) for r in records(src, SOURCE_CELLS)],
         "Line": [fmt_count(x) for x in src["line"]],
         "Site": [text(x, NA) for x in src["site"]],
         "Primary": [text(x, NA) for x in src["primary"]],
         "Design": [text(x, NA) for x in src["design"]],
     })
     if "person_time_used" in src:
-        out["Events / person-time"] = [_person_time_cell(r) for r in src.to_dict("records")]
+        out["Events / person-time"] = [_person_time_cell(r) for r in records(src, PERSON_TIME)]
         out["Rate per 100"] = [fmt_value(100 * float(e) / float(t), "rate") for e, t in
                                zip(src["events_used"], src["person_time_used"])]
     elif "events_used" in src:
@@ -268,7 +290,7 @@ def source_list(src: pd.DataFrame) -> list[str]:
     and time point when the analysis uses several; the source as the table gives it, a
     missing part left out)."""
     out = []
-    for r in src.to_dict("records"):
+    for r in records(src, ("outcome", "timepoint_months", "label", "line") + SOURCE_CELLS):
         what = [text(r["outcome"])] if "outcome" in r else []
         t = r.get("timepoint_months")
         what += [f"{t:g} months"] if finite(t) else []

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .html import cell_text
 from .model import Section
+from .tables import table_cells
 
 #: the date stored in the document properties and on every ZIP entry
 FIXED_DATE = dt.datetime(1980, 1, 1, tzinfo=dt.timezone.utc)
@@ -31,15 +32,13 @@ FONT, FONT_PT = "Arial", 8
 def report_tables(sections: list[Section], excluded: pd.DataFrame, overview: pd.DataFrame):
     """``(heading, [(caption, file, frame), ...])`` for every section, then the rows not
     pooled and the overview, numbered as in ``index.html``."""
-    from .tables import sources_display
-
     out = []
     for i, s in enumerate(sections, 1):
         tabs = [(f"Table {i}.{j}. {t.caption}", f"{t.stem}.csv", t.display)
                 for j, t in enumerate(s.tables, 1)]
         if s.sources is not None:
             tabs.append((f"Table {i}.{len(tabs) + 1}. Rows used", f"tables/{s.slug}_sources.csv",
-                         sources_display(s.sources, s.kind)))
+                         s.sources_shown()))
         out.append((f"{i}. {s.title}", tabs))
     n = len(sections)
     out.append((f"{n + 1}. Rows not pooled",
@@ -90,7 +89,7 @@ def table_xml(frame: pd.DataFrame, table_style: str, cell_style: str) -> str:
     every page; widths left to Word's autofit). Written as text and parsed once: building it
     cell by cell through python-docx took ~1 ms a cell (~20 s for the report's tables)."""
     head = [str(c) for c in frame.columns]
-    rows = [[cell_text(v) for v in row] for row in frame.itertuples(index=False)]
+    rows = [[cell_text(v) for v in row] for row in table_cells(frame)]
     ppr = f'<w:pPr><w:pStyle w:val="{cell_style}"/></w:pPr>'
 
     def tr(cells, header):
