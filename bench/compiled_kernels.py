@@ -138,7 +138,9 @@ def _score(y, v, t, w):
 
 @njit(cache=True, error_model="numpy")
 def _sweep(y, v, t, w):
-    """w = 1/(v + t) into ``w``; returns (Σw, μ̂, Q(t))."""
+    """w = 1/(v + t) into ``w``; returns (Σw, μ̂, Q(t)). Its first loops are _score's, written
+    out in both: as one shared njit helper the W2 kernel measured ~15 % slower (13.5-14.2 ms
+    against 11-12.7 ms, alternating runs)."""
     k = y.size
     for i in range(k):
         w[i] = 1.0 / (v[i] + t)
