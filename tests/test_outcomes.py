@@ -91,3 +91,18 @@ def test_loader_types_value_type():
 
     studies = iometa.load_studies()
     assert list(studies["value_type"].cat.categories) == list(VALUE_TYPES)
+
+
+def test_row_checks_read_only_the_cells_outcome_rows_hands_them():
+    """outcome_rows gives its row checks records of ROW_COLUMNS only, and they read cells with
+    ``row.get``: a cell read in iometa/data/outcomes.py but missing from ROW_COLUMNS would
+    silently be None. Every literal key the module reads from a row must be listed."""
+    import re
+    from pathlib import Path
+
+    from iometa.data import outcomes
+
+    source = Path(outcomes.__file__).read_text(encoding="utf-8")
+    read = set(re.findall(r"\brow(?:\.get\(|\[)[\"'](\w+)[\"']", source))
+    assert {"author", "events", "person_time", "value_reported"} <= read  # the scan works
+    assert read <= set(outcomes.ROW_COLUMNS), sorted(read - set(outcomes.ROW_COLUMNS))
