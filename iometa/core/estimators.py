@@ -49,6 +49,7 @@ from ._solve import (
     iterate_fixed_point,
     msum,
     ndim,
+    scratch,
     solve_root,
     where,
     work_arrays,
@@ -104,12 +105,13 @@ def sweep(y, v, m, tau2, work=None, residuals=True):
     """One pass over the data at τ² = ``tau2``: ``(w, Σw, μ̂, r, w·r)``.
 
     wᵢ = mᵢ/(vᵢ + τ²), μ̂ = Σwᵢyᵢ/Σwᵢ, rᵢ = yᵢ − μ̂. ``m`` is None (no padding) or the 0/1 float
-    mask (padding may hold any finite y and v > 0: its weight is exactly 0); ``work`` optional
-    scratch arrays (w, r, wr) shaped like ``y`` (no allocation); ``residuals=False`` skips r
-    and w·r (returned as None).
+    mask (padding may hold any finite y and v > 0: its weight is exactly 0); ``work`` the
+    arrays (w, r, wr) to write, shaped like ``y``: by default the thread's :func:`scratch`
+    arrays, so the returned arrays are overwritten by the next sweep (callers that keep them
+    pass their own); ``residuals=False`` skips r and w·r (returned as None).
     """
     if work is None:
-        work = work_arrays(y) if residuals else (np.empty(y.shape, order="F"), None, None)
+        work = scratch(y) if residuals else (scratch(y, 1)[0], None, None)
     w, r, wr = work
     if type(tau2) is float and tau2 == 0.0:  # the inverse-variance weights: v + 0 is v
         np.divide(1.0 if m is None else m, v, out=w)
@@ -133,7 +135,8 @@ def fixed_moments(y, v, m):
 
 def weighted(y, v, m, tau2):
     """Weights, weighted mean and generalised Q at ``tau2`` (shape (B,)): ``(w, Σw, μ̂, r, Q)``."""
-    w, sw, mu, r, wr = sweep(y, v, as_weights_mask(m), np.asarray(tau2, dtype=float))
+    w, sw, mu, r, wr = sweep(y, v, as_weights_mask(m), np.asarray(tau2, dtype=float),
+                             work_arrays(np.asarray(y, dtype=float)))
     return w, sw, mu, r, dot(wr, r)
 
 
@@ -149,7 +152,7 @@ def _done(tau2, conv=None, it=None):
 
 def _he_raw(y, v, m, k):
     ybar = msum(m, y) / k
-    d = y - col(ybar)
+    d = np.subtract(y, col(ybar), out=scratch(y, 1)[0])
     rss = dot(d if m is None else d * m, d)
     return rss / (k - 1) - msum(m, v) / k
 
@@ -255,7 +258,19 @@ def _loglik(k, sw, q, logdet, kind):
 
 def _loglik_at(y, v, m, k, tau2, kind):
     _, sw, _, r, wr = sweep(y, v, m, tau2)
-    return _loglik(k, sw, dot(wr, r), msum(m, np.log(v + col(tau2))), kind)
+    return _loglik(k, sw, dot(wr, r), _logdet(y, v, m, tau2), kind)
+
+
+def _logdet(y, v, m, tau2=None):
+    """Σ log(vᵢ + τ²) over the studies present (τ² None: Σ log vᵢ), in the fourth scratch
+    array (the sweep's three stay intact)."""
+    a = scratch(y, 4)[3]
+    if tau2 is None:
+        np.log(v, out=a)
+    else:
+        np.add(v, col(tau2), out=a)
+        np.log(a, out=a)
+    return msum(m, a)
 
 
 def _likelihood(y, v, m, k, kind, z0=None):
@@ -270,7 +285,7 @@ def _likelihood(y, v, m, k, kind, z0=None):
 
     tau2, conv, it = solve_root(slope, y, v, m, t0, -np.inf, np.inf, active)
     sw0, _, _, q0 = fixed_moments(y, v, m) if z0 is None else z0
-    ll0 = _loglik(k, sw0, q0, msum(m, np.log(v)), kind)
+    ll0 = _loglik(k, sw0, q0, _logdet(y, v, m), kind)
     at0 = active & (ll0 >= _loglik_at(y, v, m, k, tau2, kind))
     return _done(where(at0 | (tau2 < 1e-15), 0.0, tau2), conv, it)
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import _scalar_dist
 from ._lazy import Deferred, LazyField
-from ._solve import col, dot, ndim, where
+from ._solve import col, dot, ndim, scratch, where
 from .estimators import TAU2, as_weights_mask, check_method, fixed_moments, prepare, root_q, sweep
 
 TESTS = ("z", "knha")
@@ -238,7 +238,9 @@ def _summary(y, v, m, k, t2, z0, fe, test, level, conv, nit, pi_method="metafor"
     """Everything that follows from τ²: inference, prediction interval, heterogeneity
     (``y`` shifted by ``c``: the coefficient is shifted back)."""
     kh = test == "knha" or pi_method == "hk-pr"
-    w, sw, mu, r, wr = sweep(y, v, m, t2, residuals=kh)
+    w = np.empty(y.shape, order="F" if y.ndim == 2 else "C")  # the weights are returned
+    w, sw, mu, r, wr = sweep(y, v, m, t2, (w, *scratch(y, 2)) if kh else (w, None, None),
+                             residuals=kh)
     mu = mu + c
     sw0, s20, _, q = z0
     p = 1 - (1 - level) / 2
