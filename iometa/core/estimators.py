@@ -210,19 +210,32 @@ def _score(y, v, m, t, kind, work):
     score, tr(PP) (REML) or Σw² (ML) twice the Fisher information, 2·Y'PPPY − tr(PP) (or Σw²)
     twice the observed information (Viechtbauer 2005; metafor's Fisher scoring uses the first).
     """
-    w, sw, _, scratch, wr = sweep(y, v, m, t, work)
+    w, sw, _, tmp, wr = sweep(y, v, m, t, work)
     ypy = dot(wr, wr)  # Y'PPY
     s2 = dot(w, w)
-    np.multiply(w, wr, out=scratch)  # w²r
-    yp3y = dot(scratch, wr) - np.add.reduce(scratch, axis=-1) ** 2 / sw  # Y'PPPY
+    if w.ndim == 2:  # three-operand sums: the same products summed in the same order as
+        # multiplying first (each is a sum over the strided study axis), without the pass
+        # that writes the product
+        yp3y = _dot3(w, wr, wr) - _dot2(w, wr) ** 2 / sw  # Y'PPPY
+        s3 = _dot3(w, w, w) if kind != "ML" else None
+    else:
+        np.multiply(w, wr, out=tmp)  # w²r
+        yp3y = dot(tmp, wr) - np.add.reduce(tmp, axis=-1) ** 2 / sw
+        s3 = dot(np.multiply(w, w, out=tmp), w) if kind != "ML" else None
     if kind == "ML":
         u, fisher = ypy - sw, s2
     else:
-        np.multiply(w, w, out=scratch)
-        s3 = dot(scratch, w)
         u = ypy - (sw - s2 / sw)
         fisher = _tr_pp(w, sw, s2, s3)
     return u, fisher, 2.0 * yp3y - fisher
+
+
+def _dot2(a, b):
+    return np.einsum("ij,ij->i", a, b)
+
+
+def _dot3(a, b, c):
+    return np.einsum("ij,ij,ij->i", a, b, c)
 
 
 def _tr_pp(w, sw, s2, s3):
