@@ -140,12 +140,11 @@ def _pooled_frame(data, cols, yi, vi, names, fit, progress, text, notes):
     ``notes(columns)`` returns. The table is built once (not column by column)."""
     y = _numeric(data, yi, "yi")
     v = _numeric(data, vi, "vi")
-    codes, n_groups = _group_codes(data, cols)
-    order = None if _nondecreasing(codes) else np.argsort(codes, kind="stable")
-    counts = np.bincount(codes, minlength=n_groups)
+    order, counts = _groups(data, cols)
+    n_groups = counts.size
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     first = starts if order is None else order[starts]
-    keys = data[cols].iloc[first].reset_index(drop=True)
+    keys = {c: data[c].take(first).reset_index(drop=True) for c in cols}
     _check_values(y, v, data, cols)
     out: dict[str, np.ndarray] = {}
     with bar_for(progress, "pool_many", n_groups) as bar:
@@ -162,7 +161,7 @@ def _pooled_frame(data, cols, yi, vi, names, fit, progress, text, notes):
                     out[name] = np.empty(n_groups, dtype=values.dtype)
                 out[name][ids] = values
             bar.update(advance=len(ids), text=text)
-    columns = {c: keys[c] for c in keys.columns}
+    columns = dict(keys)
     columns.update((name, out[name]) for name in names if name != "_capped")
     columns["note"] = notes(out)
     return pd.DataFrame(columns, copy=False)
@@ -316,6 +315,24 @@ def _numeric(data, name, what):
         return data[name].to_numpy(dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{what}={name!r}: the column must be numeric") from None
+
+
+def _groups(data, cols):
+    """``(order, counts)``: the row order that makes the analyses contiguous (None: they are
+    already, in sorted order) and the number of rows of each analysis, in the sorted order of
+    the ``by`` values. A sorted numeric key (simulation replicates) needs neither hashing nor
+    codes: its analyses start where the value changes."""
+    if len(cols) == 1:
+        a = data[cols[0]].to_numpy()
+        if a.dtype.kind in "iufb" and a.size and bool(np.all(a[1:] >= a[:-1])):
+            change = np.empty(a.size, dtype=bool)
+            change[0] = True
+            np.not_equal(a[1:], a[:-1], out=change[1:])
+            starts = np.flatnonzero(change)
+            return None, np.diff(starts, append=a.size)
+    codes, n_groups = _group_codes(data, cols)
+    order = None if _nondecreasing(codes) else np.argsort(codes, kind="stable")
+    return order, np.bincount(codes, minlength=n_groups)
 
 
 def _group_codes(data, cols):

@@ -121,6 +121,26 @@ def test_sorted_equal_k_fast_path_matches_general_path():
     np.testing.assert_allclose(a["tau2"], fit.tau2, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("key", [
+    np.repeat([3, 7, 8, 20], [2, 3, 1, 4]),                      # sorted ints
+    np.array([-1.5, -0.0, 0.0, 0.0, 2.5, 2.5, 2.5, 9.0]),       # -0.0 and 0.0: one analysis
+    np.array([False, False, True, True, True]),                 # bools
+    np.array([4.0, 4.0, 1.0, 2.0, 2.0]),                        # floats, not sorted
+    np.array([2, 2, 1, 1, 3]),                                  # unsorted
+    np.array(["a", "a", "b", "c", "c"], dtype=object),          # strings
+])
+def test_groups_sorted_numeric_path_matches_codes(key):
+    data = pd.DataFrame({"g": key})
+    order, counts = batch._groups(data, ["g"])
+    codes, n = batch._group_codes(data, ["g"])
+    want_order = None if batch._nondecreasing(codes) else np.argsort(codes, kind="stable")
+    np.testing.assert_array_equal(counts, np.bincount(codes, minlength=n))
+    if want_order is None:
+        assert order is None
+    else:
+        np.testing.assert_array_equal(order, want_order)
+
+
 def test_k1_gets_tau2_zero_and_a_note():
     df = pd.DataFrame({"g": ["a", "b", "b"], "yi": [0.3, 0.1, 0.5], "vi": [0.04, 0.02, 0.03]})
     out = iometa.pool_many(df, by="g", test="knha").set_index("g")
