@@ -33,11 +33,11 @@ def _fields(fit):
             ("coef", "se", "tau2", "q", "i2", "h2", "ci_low", "pi_high", "n_iter", "weights")}
 
 
-@pytest.fixture
-def fresh_only(monkeypatch):
-    """No kept buffers: every scratch() call allocates, as before the buffers were kept."""
-    monkeypatch.setattr(_solve, "_SCRATCH", threading.local())
-    monkeypatch.setattr(_solve, "SCRATCH_KEEP", 0)
+@pytest.fixture(autouse=True)
+def views_at_every_size(monkeypatch):
+    """The test batches are small: take the kept buffers' views at every size (by default
+    arrays under SCRATCH_MIN elements are allocated afresh)."""
+    monkeypatch.setattr(_solve, "SCRATCH_MIN", 0)
 
 
 def _all_fits(y, v, m):

@@ -69,8 +69,11 @@ def work_arrays(y):
             np.empty(y.shape, order="F"))
 
 
-#: scratch buffers of more elements than this are not kept between fits (3 × 16 MB at most)
+#: scratch buffers of more elements than this are not kept between fits (4 × 16 MB at most)
 SCRATCH_KEEP = 1 << 21
+#: smaller scratch arrays are allocated afresh: below glibc's default mmap threshold (128 KiB)
+#: malloc serves them from its free lists without page faults
+SCRATCH_MIN = 1 << 14
 _SCRATCH = threading.local()
 
 
@@ -86,6 +89,14 @@ def scratch(y, n=3):
     another caller's use take them (see :func:`sweep`'s callers).
     """
     size = y.size
+    if size < SCRATCH_MIN:  # from malloc's free lists: cheaper than the views
+        shape, order = y.shape, "F" if y.ndim == 2 else "C"
+        if n == 3:
+            return (np.empty(shape, order=order), np.empty(shape, order=order),
+                    np.empty(shape, order=order))
+        if n == 1:
+            return (np.empty(shape, order=order),)
+        return tuple(np.empty(shape, order=order) for _ in range(n))
     bufs = getattr(_SCRATCH, "bufs", None)
     if bufs is None or bufs[0].size < size:
         if size > SCRATCH_KEEP:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._solve import (
+    SCRATCH_MIN,
     chi2_median,
     col,
     dot,
@@ -152,7 +153,8 @@ def _done(tau2, conv=None, it=None):
 
 def _he_raw(y, v, m, k):
     ybar = msum(m, y) / k
-    d = np.subtract(y, col(ybar), out=scratch(y, 1)[0])
+    d = y - col(ybar) if y.size < SCRATCH_MIN else np.subtract(y, col(ybar),
+                                                               out=scratch(y, 1)[0])
     rss = dot(d if m is None else d * m, d)
     return rss / (k - 1) - msum(m, v) / k
 
@@ -277,6 +279,8 @@ def _loglik_at(y, v, m, k, tau2, kind):
 def _logdet(y, v, m, tau2=None):
     """Σ log(vᵢ + τ²) over the studies present (τ² None: Σ log vᵢ), in the fourth scratch
     array (the sweep's three stay intact)."""
+    if y.size < SCRATCH_MIN:
+        return msum(m, np.log(v if tau2 is None else v + col(tau2)))
     a = scratch(y, 4)[3]
     if tau2 is None:
         np.log(v, out=a)
