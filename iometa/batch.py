@@ -163,7 +163,7 @@ def _pooled_frame(data, cols, yi, vi, names, fit, progress, text, notes):
             bar.update(advance=len(ids), text=text)
     columns = dict(keys)
     columns.update((name, out[name]) for name in names if name != "_capped")
-    columns["note"] = notes(out)
+    columns["note"] = pd.array(notes(out), dtype="str")
     return pd.DataFrame(columns, copy=False)
 
 
@@ -230,12 +230,27 @@ def _check_args(data, by, yi, vi, method, test, level, lazy=False):
         return cols
     if len(data) == 0:
         raise ValueError("data has no rows: no studies to pool")
-    na = data[cols].isna().to_numpy().any(axis=1)
+    na = _missing(data, cols)
     if na.any():
         row = _plain(data.index[int(np.argmax(na))])
         raise ValueError(f"row {row!r} has a missing value in the analysis column(s) {cols}: "
                          "every study must belong to an analysis")
     return cols
+
+
+def _missing(data, cols):
+    """Per row: whether any ``by`` column is missing (numpy columns checked without pandas'
+    frame-wide isna)."""
+    na = np.zeros(len(data), dtype=bool)
+    for c in cols:
+        a = data[c]
+        if isinstance(a.dtype, np.dtype) and a.dtype.kind in "iub":
+            continue  # numpy integers and booleans cannot be missing
+        if isinstance(a.dtype, np.dtype) and a.dtype.kind == "f":
+            na |= np.isnan(a.to_numpy())
+        else:
+            na |= a.isna().to_numpy()
+    return na
 
 
 def _is_dask_frame(data):

@@ -171,6 +171,28 @@ def test_bad_values_name_the_analysis(col, value, match):
         iometa.pool_many(df, by="g")
 
 
+@pytest.mark.parametrize("keys", [
+    pd.Series([1.0, 2.0, np.nan, 2.0]),                          # numpy float
+    pd.Series([1, 2, None, 2], dtype="Int64"),                   # nullable integer
+    pd.Series(["a", "b", None, "b"], dtype="str"),               # string
+    pd.Series(["a", "b", "b", "b"], dtype="category").where([True, True, False, True]),
+])
+def test_missing_analysis_key_names_the_row(keys):
+    df = pd.DataFrame({"g": keys.array, "h": [1, 1, 1, 1], "yi": [0.1, 0.2, 0.3, 0.4],
+                       "vi": [0.01, 0.02, 0.03, 0.04]}, index=[10, 11, 12, 13])
+    for by in ("g", ["h", "g"]):
+        with pytest.raises(ValueError, match="row 12 has a missing value in the analysis"):
+            iometa.pool_many(df, by=by)
+    assert not batch._missing(df, ["h"]).any()
+
+
+def test_note_column_is_a_string_column():
+    df = pd.DataFrame({"g": [1, 1, 2], "yi": [0.1, 0.2, 0.3], "vi": [0.01, 0.02, 0.03]})
+    out = iometa.pool_many(df, by="g")
+    assert out["note"].dtype == pd.Series(["x"]).dtype
+    assert out["note"].tolist() == ["", "one study: tau^2 = 0 (not estimable)"]
+
+
 def test_argument_errors():
     df = pd.DataFrame({"g": ["a", None], "yi": [0.1, 0.2], "vi": [0.01, 0.02]})
     with pytest.raises(ValueError, match="missing value in the analysis"):
