@@ -6,7 +6,8 @@ own PNG writer would store), unfiltered (PNG filter type 0 on every row), then z
 stored as 8-bit RGB, otherwise as RGBA. Pillow, which matplotlib uses, tries several filters
 per row, which costs more than drawing half the figure. On figures (white paper, text,
 lines) unfiltered rows compress smaller than "Up"-filtered ones (deflate finds each row's
-runs and the row above within its window), and RGB drops a quarter of the bytes to deflate:
+runs and the row above within its window), and RGB drops a quarter of the bytes to deflate
+(deflated in bands on two threads, :mod:`iometa.plots.deflate`):
 a 300-dpi double-column forest plot (2125 × 2057 pixels) encodes in ~0.035 s and 361 kB,
 against ~0.045 s and 452 kB for Up-filtered RGBA; decoded, the pixels and the PNG metadata
 (dpi, "Software") are identical to matplotlib's file. Format: W3C (2003) Portable Network
@@ -28,13 +29,14 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from .deflate import deflate_rows
+
 _FORMATS = ("png", "svg", "pdf", "eps", "tif", "tiff", "jpg")
 #: zlib level of PNG files (0-9): 3 is as fast as 1 on figures and a little smaller
 PNG_COMPRESS_LEVEL = 3
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: raster files at this resolution and above are drawn with unhinted text (module docstring)
 UNHINTED_DPI = 150
-_PNG_BLOCK_ROWS = 32  # rows deflated per call by _png_bytes (a buffer of ~0.2-0.3 MB)
 
 
 def save_figure(fig, path_stem, formats=("png", "svg", "pdf"), dpi=300, *,
@@ -177,10 +179,10 @@ def _png_bytes(rgba, dpi, level=PNG_COMPRESS_LEVEL) -> bytes:
     import matplotlib
 
     h, w, _ = rgba.shape
-    data = _deflate_rows(rgba, 3, level)  # None once a pixel is not opaque
+    data = deflate_rows(rgba, 3, level)  # None once a pixel is not opaque
     opaque = data is not None
     if data is None:
-        data = _deflate_rows(rgba, 4, level)
+        data = deflate_rows(rgba, 4, level)
     ppm = int(dpi / 0.0254 + 0.5)  # pixels per metre, rounded as Pillow does
     software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
     colour_type = 2 if opaque else 6
@@ -189,32 +191,6 @@ def _png_bytes(rgba, dpi, level=PNG_COMPRESS_LEVEL) -> bytes:
              _chunk(b"tEXt", b"Software\0" + software.encode("latin-1"))]
     parts += [_chunk(b"IDAT", data[i:i + (1 << 30)]) for i in range(0, len(data), 1 << 30)]
     return b"".join([*parts, _chunk(b"IEND", b"")])
-
-
-def _deflate_rows(rgba, channels, level):
-    """The zlib stream of the image's unfiltered rows with ``channels`` = 3 (RGB; None as soon
-    as an alpha is below 255) or 4 (RGBA). Rows are copied into a small buffer and deflated
-    :data:`_PNG_BLOCK_ROWS` at a time, the alpha checked on each block while it is in the
-    cache: the same stream as one ``zlib.compress`` of the whole image, without a 13-17 MB
-    copy of it."""
-    import numpy as np
-
-    h, w, _ = rgba.shape
-    block = np.empty((_PNG_BLOCK_ROWS, 1 + channels * w), dtype=np.uint8)
-    block[:, 0] = 0  # filter type 0 (none) on every row
-    pixels = block[:, 1:].reshape(_PNG_BLOCK_ROWS, w, channels)
-    deflate = zlib.compressobj(level)
-    stream = []
-    for i in range(0, h, _PNG_BLOCK_ROWS):
-        n = min(_PNG_BLOCK_ROWS, h - i)
-        rows = rgba[i:i + n]
-        if channels == 3 and w and int(rows[..., 3].min()) != 255:
-            return None
-        for c in range(channels):  # one strided copy per channel: 4x faster than [..., :3]
-            pixels[:n, :, c] = rows[..., c]
-        stream.append(deflate.compress(block[:n]))  # type: ignore[arg-type]
-    stream.append(deflate.flush())
-    return b"".join(stream)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
