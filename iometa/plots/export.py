@@ -88,6 +88,8 @@ def save_figure(fig, path_stem, formats=("png", "svg", "pdf"), dpi=300, *,
             path = stem.with_name(f"{stem.name}.{fmt}")
             if fmt == "png":
                 _save_png(fig, path, dpi, transparent)
+            elif fmt == "svg":
+                _save_svg(fig, path, dpi, transparent)
             else:
                 fig.savefig(path, format=fmt, dpi=dpi, metadata=_metadata(fmt),
                             transparent=transparent)
@@ -129,6 +131,24 @@ def _save_png(fig, path, dpi, transparent):
                     pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
         return
     Path(path).write_bytes(sink.png)
+
+
+def _save_svg(fig, path, dpi, transparent):
+    """``savefig(format="svg")``, drawn by :class:`~iometa.plots.textcache.SvgCanvas` (text
+    extents and glyph layouts reused, the same file) where :func:`iometa.plots.glyphs.supported`
+    says the installed matplotlib is the one it copies."""
+    from . import glyphs
+
+    canvas = fig.canvas
+    if glyphs.supported():
+        from .textcache import SvgCanvas
+
+        SvgCanvas(fig)  # becomes fig.canvas for this draw
+    try:
+        fig.savefig(path, format="svg", dpi=dpi, metadata=_metadata("svg"),
+                    transparent=transparent)
+    finally:
+        fig.set_canvas(canvas)
 
 
 class _PixelSink:

@@ -29,6 +29,8 @@ import numpy as np
 from matplotlib.backends import backend_agg
 from matplotlib.font_manager import fontManager
 
+from . import textcache
+
 try:
     from matplotlib.ft2font import RenderMode
 except ImportError:  # matplotlib < 3.10: never used (supported() is False)
@@ -62,6 +64,42 @@ class GlyphCacheRenderer(backend_agg.RendererAgg):
     def __init__(self, width, height, dpi):
         super().__init__(width, height, dpi)
         self._font_files: dict = {}
+        self._layouts = textcache.layouts({})  # the run's, or this renderer's own
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        # matplotlib's, with the extents kept (iometa.plots.textcache)
+        if ismath:
+            return super().get_text_width_height_descent(s, prop, ismath)
+        font = self._prepare_font(prop)
+        flags = backend_agg.get_hinting_flag()
+        key = ("agg-extent", font, prop.get_size_in_points(), self.dpi, flags, s)
+        hit = self._layouts.get(key)
+        if hit is None:
+            font.set_text(s, 0.0, flags=flags)
+            w, h = font.get_width_height()
+            hit = (w / 64.0, h / 64.0, font.get_descent() / 64.0)
+            if textcache.covered(self._layouts, font, s):
+                self._layouts[key] = hit
+        return hit
+
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        # matplotlib's, with the glyph layout kept (iometa.plots.textcache)
+        if ismath:
+            return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+        font = self._prepare_font(prop)
+        flags = backend_agg.get_hinting_flag()
+        features = mtext.get_fontfeatures() if mtext is not None else None
+        language = mtext.get_language() if mtext is not None else None
+        size = prop.get_size_in_points()
+        key = ("agg-glyphs", font, size, self.dpi, flags, s, features, language)
+        items = self._layouts.get(key)
+        if items is None:
+            items = tuple((item.ft_object, item.glyph_index, item.x, item.y) for item in
+                          font._layout(s, flags=flags, features=features, language=language))
+            if textcache.covered(self._layouts, font, s):
+                self._layouts[key] = items
+        self._draw_text_glyphs_and_boxes(
+            gc, x, y, angle, ((f, size, g, 0, 1, dx, dy) for f, g, dx, dy in items), [])
 
     def _prepare_font(self, font_prop):
         # matplotlib's _prepare_font, with the font file looked up once per font description

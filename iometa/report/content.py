@@ -174,6 +174,13 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     configuration). Returns the :class:`~iometa.report.model.Context` (its ``internal`` list
     holds warnings the data did not cause; it should be empty).
     """
+    from ..plots.textcache import shared_layouts
+
+    with shared_layouts():  # the figures of this run share their text layouts, then drop them
+        return _build_artefacts(studies, outdir, data_path, progress, config)
+
+
+def _build_artefacts(studies, outdir, data_path, progress, config):
     from .readme import readme_text
 
     progress = progress or Progress(False)
