@@ -30,6 +30,8 @@ import math
 
 import pandas as pd
 
+from .memo import memoised
+
 #: subgroup prefixes of disjoint groups of patients (each may enter as its own cohort)
 COHORT_PREFIXES = ("arm:", "primary:")
 ORIGIN_PREFIX = "origin:"
@@ -151,8 +153,14 @@ def _group(rows, idx, own, keys, outcome, study_n):
 
 
 def _study_sizes(studies: pd.DataFrame | None, rows: pd.DataFrame) -> dict[str, float]:
-    """Each study's number of patients: the largest n_patients of its rows without an arm."""
-    src = studies if studies is not None else rows
+    """Each study's number of patients: the largest n_patients of its rows without an arm
+    (of the whole table ``studies``: once per table in a report run, :mod:`iometa.data.memo`)."""
+    if studies is None:
+        return _sizes_of(rows)
+    return memoised("study_sizes", studies, lambda: _sizes_of(studies))
+
+
+def _sizes_of(src: pd.DataFrame) -> dict[str, float]:
     if "n_patients" not in src:
         return {}
     arm, sub = _text(src, "arm"), _text(src, "subgroup")

@@ -174,9 +174,12 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     configuration). Returns the :class:`~iometa.report.model.Context` (its ``internal`` list
     holds warnings the data did not cause; it should be empty).
     """
+    from ..data.memo import run_memo
     from ..plots.textcache import shared_layouts
 
-    with shared_layouts():  # the figures of this run share their text layouts, then drop them
+    # the figures of this run share their text layouts, its selections the table's study
+    # sizes; both are dropped when the run ends
+    with shared_layouts(), run_memo():
         return _build_artefacts(studies, outdir, data_path, progress, config)
 
 
