@@ -151,3 +151,28 @@ def test_text_needing_a_fallback_font_is_not_kept_and_warns_every_time():
             t2p.get_text_width_height_descent("x\u4e00", prop, False)
         assert any("missing from font" in str(w.message) for w in caught)
     assert not any(k[0] == "svg-extent" and k[2] == "x\u4e00" for k in cache)
+
+
+def _plain(layout):
+    return tuple(tuple(x.bounds) if hasattr(x, "bounds") else x for x in layout)
+
+
+@pytest.mark.parametrize("dpi", [72.0, 200.0, 300.0])
+def test_line_heights_equal_matplotlibs(dpi):
+    """Text._get_layout with the renderers' font height metrics = without them (matplotlib
+    reads the font's tables itself)."""
+    fig = Figure(figsize=(3, 2), dpi=dpi)
+    texts = [fig.text(0.1, 0.1, s, fontsize=size, weight=weight, style=style)
+             for s in ("Study", "two\nlines", "Proportion [95% CI]\n(events)")
+             for size in (6.0, 8.5)
+             for weight, style in (("normal", "normal"), ("bold", "italic"))]
+    agg = RendererAgg(600, 400, dpi)
+    mine = glyphs.GlyphCacheRenderer(600, 400, dpi)
+    mine._figure = fig
+    cache: dict = {}
+    for t in texts:
+        assert _plain(t._get_layout(mine)) == _plain(t._get_layout(agg))
+        font = textcache.font_of({}, t.get_fontproperties())
+        assert textcache.font_height_metrics(cache, font, t.get_fontsize(), dpi) == \
+            mine._get_font_height_metrics(t.get_fontproperties())
+    assert any(k[0] == "height" for k in mine._layouts)

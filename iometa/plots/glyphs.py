@@ -27,7 +27,6 @@ import math
 
 import numpy as np
 from matplotlib.backends import backend_agg
-from matplotlib.font_manager import fontManager
 
 from . import textcache
 
@@ -65,6 +64,15 @@ class GlyphCacheRenderer(backend_agg.RendererAgg):
         super().__init__(width, height, dpi)
         self._font_files: dict = {}
         self._layouts = textcache.layouts({})  # the run's, or this renderer's own
+        self._figure = None  # set by GlyphCacheCanvas: the figure being drawn
+
+    def _get_font_height_metrics(self, prop):
+        # read by Text._get_layout, which otherwise looks the font and its tables up per text
+        if self._figure is None:
+            return None, None, None  # Text._get_layout computes them itself
+        return textcache.font_height_metrics(
+            self._layouts, textcache.font_of(self._font_files, prop), prop.get_size_in_points(),
+            self._figure.dpi)
 
     def get_text_width_height_descent(self, s, prop, ismath):
         # matplotlib's, with the extents kept (iometa.plots.textcache)
@@ -104,11 +112,7 @@ class GlyphCacheRenderer(backend_agg.RendererAgg):
     def _prepare_font(self, font_prop):
         # matplotlib's _prepare_font, with the font file looked up once per font description
         # (rcParams cannot change within one draw)
-        key = tuple(vars(font_prop).items())  # what FontProperties hashes, compared exactly
-        files = self._font_files.get(key)
-        if files is None:
-            files = self._font_files[key] = fontManager._find_fonts_by_props(font_prop)
-        font = backend_agg.get_font(files)
+        font = textcache.font_of(self._font_files, font_prop)
         font.clear()
         font.set_size(font_prop.get_size_in_points(), self.dpi)
         return font
@@ -160,6 +164,7 @@ class GlyphCacheCanvas(backend_agg.FigureCanvasAgg):
         if self._lastKey != key:
             self.renderer = GlyphCacheRenderer(w, h, self.figure.dpi)
             self._lastKey = key
+        self.renderer._figure = self.figure  # its dpi is Text._get_layout's
         return self.renderer
 
 

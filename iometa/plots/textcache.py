@@ -29,6 +29,7 @@ from matplotlib import ft2font
 from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 from matplotlib.cbook import file_requires_unicode, open_file_cm
+from matplotlib.font_manager import fontManager, get_font
 from matplotlib.textpath import TextToPath
 
 _NO_HINTING = (ft2font.LoadFlags.NO_HINTING if hasattr(ft2font, "LoadFlags")
@@ -62,6 +63,57 @@ def covered(cache: dict, font, s: str) -> bool:
     if codes is None:
         codes = cache[key] = frozenset(font.get_charmap())
     return all(ord(ch) in codes for ch in s)
+
+
+#: the font tables matplotlib's Text._get_layout reads a text's line height from, in order
+_HEIGHT_TABLES = (("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+                  ("hhea", "lineGap", "ascent", "descent"))
+
+
+def font_height_metrics(cache: dict, font, fontsize: float, dpi: float):
+    """``(min_ascent, min_descent, line_gap)`` of ``font`` at ``fontsize`` points and ``dpi``,
+    as matplotlib 3.11's ``Text._get_layout`` computes them from the font's tables (the same
+    operations, so the same floats), kept in ``cache``; ``(None, None, None)`` when the font
+    has neither table (``_get_layout`` then measures "lp" itself)."""
+    key = ("height", font, fontsize, dpi)
+    hit = cache.get(key)
+    if hit is None:
+        hit = (None, None, None)
+        for name, gap, ascent, descent in _HEIGHT_TABLES:
+            table = font.get_sfnt_table(name)
+            if table is None:
+                continue
+            units_per_em = font.get_sfnt_table("head")["unitsPerEm"]
+            scale = 1 / units_per_em * fontsize * dpi / 72
+            hit = (table[ascent] * scale, -table[descent] * scale, table[gap] * scale)
+            break
+        cache[key] = hit
+    return hit
+
+
+class _SvgRenderer(RendererSVG):
+    """matplotlib's SVG renderer giving ``Text._get_layout`` the line heights of
+    :func:`font_height_metrics` (figure at 72 dpi while an SVG is drawn)."""
+
+    def __init__(self, *args, figure, cache, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._text2path = CachedTextToPath(cache)
+        self._iometa_figure = figure
+        self._iometa_files: dict = {}
+
+    def _get_font_height_metrics(self, prop):
+        return font_height_metrics(self._text2path._cache, font_of(self._iometa_files, prop),
+                                   prop.get_size_in_points(), self._iometa_figure.dpi)
+
+
+def font_of(files: dict, prop):
+    """``get_font(fontManager._find_fonts_by_props(prop))``, the files looked up once per font
+    description in ``files`` (one draw: rcParams cannot change within it)."""
+    key = tuple(vars(prop).items())
+    found = files.get(key)
+    if found is None:
+        found = files[key] = fontManager._find_fonts_by_props(prop)
+    return get_font(found)
 
 
 class CachedTextToPath(TextToPath):
@@ -121,12 +173,13 @@ class SvgCanvas(FigureCanvasSVG):
             dpi = self.figure.dpi
             self.figure.dpi = 72
             width, height = self.figure.get_size_inches()
-            svg = RendererSVG(width * 72, height * 72, fh, image_dpi=dpi, metadata=metadata)
-            svg._text2path = CachedTextToPath(layouts({}))
+            svg = _SvgRenderer(width * 72, height * 72, fh, image_dpi=dpi, metadata=metadata,
+                               figure=self.figure, cache=layouts({}))
             renderer = MixedModeRenderer(self.figure, width, height, dpi, svg,
                                          bbox_inches_restore=bbox_inches_restore)
             self.figure.draw(renderer)
             renderer.finalize()
 
 
-__all__ = ["CachedTextToPath", "SvgCanvas", "covered", "layouts", "shared_layouts"]
+__all__ = ["CachedTextToPath", "SvgCanvas", "covered", "font_height_metrics", "font_of",
+           "layouts", "shared_layouts"]
