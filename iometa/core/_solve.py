@@ -109,6 +109,15 @@ def scratch(y, n=3):
     return tuple(b[:size].reshape(cols, rows).T for b in bufs[:n])
 
 
+def others(a):
+    """Σ_{j≠i} aⱼ for every i (a ≥ 0), without subtracting aᵢ from the total."""
+    before = np.zeros_like(a)
+    after = np.zeros_like(a)
+    np.cumsum(a[..., :-1], axis=-1, out=before[..., 1:])
+    np.cumsum(a[..., :0:-1], axis=-1, out=after[..., -2::-1])
+    return before + after
+
+
 def where(cond, a, b):
     """``np.where`` that stays a plain scalar when ``cond`` is one (a batch of one)."""
     if ndim(cond):

@@ -50,6 +50,7 @@ from ._solve import (
     iterate_fixed_point,
     msum,
     ndim,
+    others,
     scratch,
     solve_root,
     where,
@@ -179,11 +180,11 @@ def _trace_p0(v, m, k, sw, s2):
         return trp
     if not ndim(bad):
         w = (1.0 if m is None else m) / v
-        return dot(w, _others(w)) / sw
+        return dot(w, others(w)) / sw
     i = np.flatnonzero(bad)
     w = (1.0 if m is None else m[i]) / v[i]
     out = np.array(trp, dtype=float)
-    out[i] = dot(w, _others(w)) / sw[i]
+    out[i] = dot(w, others(w)) / sw[i]
     return out
 
 
@@ -249,17 +250,8 @@ def _tr_pp(w, sw, s2, s3):
     if not (bad.any() if ndim(bad) else bad):
         return trpp
     w2 = w * w
-    stable = dot(w2, _others(w) ** 2 + _others(w2)) / sw**2
+    stable = dot(w2, others(w) ** 2 + others(w2)) / sw**2
     return where(bad, stable, trpp)
-
-
-def _others(a):
-    """Σ_{j≠i} aⱼ for every i (a ≥ 0), without subtracting aᵢ from the total."""
-    before = np.zeros_like(a)
-    after = np.zeros_like(a)
-    np.cumsum(a[..., :-1], axis=-1, out=before[..., 1:])
-    np.cumsum(a[..., :0:-1], axis=-1, out=after[..., -2::-1])
-    return before + after
 
 
 def _loglik(k, sw, q, logdet, kind):
