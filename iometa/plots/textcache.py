@@ -42,9 +42,10 @@ _SHARED: ContextVar[dict | None] = ContextVar("iometa_text_layouts", default=Non
 def shared_layouts() -> Iterator[dict]:
     """Within the block, every figure saved shares one dictionary of text layouts (a new
     one, dropped when the block ends)."""
-    token = _SHARED.set({})
+    cache: dict = {}
+    token = _SHARED.set(cache)
     try:
-        yield _SHARED.get()
+        yield cache
     finally:
         _SHARED.reset(token)
 
