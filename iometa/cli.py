@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                         "method (a tau^2 estimator: REML, DL, PM, ...), test (z or knha), "
                         "level, and [outcome.NAME] overrides; default: every outcome by "
                         "modality, logit, REML, z, 95%% (see README.md, 'Report configuration')")
+    r.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="processes drawing the figures while the analyses run (default: the "
+                        "cores available; 1 draws them in turn); the files are the same")
     _table_options(r)
 
     v = sub.add_parser("validate", help="check a study table and list every problem")
@@ -45,6 +48,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="CSV, .xlsx or .ods file (default: data/studies.csv)")
     _table_options(v)
     return p
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes >= 1, "
+                                         f"got {text!r}")
+    return n
 
 
 def _table_options(p: argparse.ArgumentParser) -> None:
@@ -92,7 +106,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     try:
         build_report(data=args.data, out=args.out, verbose=not args.quiet,
                      vocabulary=args.vocabulary, sheet=args.sheet, source=args.source,
-                     config=args.config, bar=bar)
+                     config=args.config, bar=bar, jobs=args.jobs)
     except ReportConfigError as exc:
         print(str(exc), file=sys.stderr)
         print("report not written: fix the report configuration first", file=sys.stderr)
@@ -106,10 +120,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (report.swap.Interrupted)
         signum = getattr(exc, "signum", 2)
+        _interrupt_handled()
         print("iometa report: interrupted; the previous report (if any) is unchanged",
               file=sys.stderr)
         return 128 + signum
     return 0
+
+
+def _interrupt_handled() -> None:
+    """Make CPython forget a Ctrl-C that this command has handled.
+
+    CPython remembers a KeyboardInterrupt that escaped the run of any source string (the
+    ``exec`` with which a dataclass or named tuple creates its methods, in a module imported
+    during the run) even when the program caught it afterwards, and ``python -m`` then ends
+    by killing itself with SIGINT (exit status -2, not the 130 returned). The next run of a
+    source string resets that flag (``run_eval_code_obj`` in CPython's pythonrun.c)."""
+    exec("None")  # noqa: S102 - a constant string: resets the flag, runs nothing
 
 
 def main(argv: list[str] | None = None) -> int:

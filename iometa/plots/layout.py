@@ -12,6 +12,7 @@ Horizontal positions are inches from the left edge of the drawing area; vertical
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -36,6 +37,12 @@ def _font(weight: str, style: str):
     from matplotlib.font_manager import FontProperties, findfont, get_font
 
     return get_font(findfont(FontProperties(family="DejaVu Sans", weight=weight, style=style)))  # type: ignore[arg-type]
+
+
+if hasattr(os, "register_at_fork"):
+    # a font object reads its file through a descriptor whose offset a forked process shares
+    # with its parent: a child opens its own (as matplotlib does for its get_font cache)
+    os.register_at_fork(after_in_child=_font.cache_clear)
 
 
 def _no_hinting_flag():

@@ -21,6 +21,7 @@ never stored, so its warning comes with every draw, as without the cache.
 from __future__ import annotations
 
 import codecs
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,6 +49,19 @@ def shared_layouts() -> Iterator[dict]:
         yield cache
     finally:
         _SHARED.reset(token)
+
+
+def _forget_in_child() -> None:
+    """In a forked child: the run's layouts hold the parent's font objects, whose file
+    offsets the two processes share (reading glyphs in both would garble them); the child
+    starts its own."""
+    shared = _SHARED.get()
+    if shared is not None:
+        shared.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def layouts(own: dict) -> dict:

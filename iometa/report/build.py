@@ -88,7 +88,7 @@ def _resolve_paths(data, out):
 
 
 def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=None,
-                 source=None, config=None, bar=None) -> Path:
+                 source=None, config=None, bar=None, jobs=None) -> Path:
     """Regenerate the report from the study table ``data`` into ``out``; return ``out``.
 
     Raises :class:`~iometa.StudyTableError` (bad table; nothing written) or
@@ -105,6 +105,9 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     grouping column, the measure, the τ² method, the test and the level (default: the report
     without one); a bad one raises :class:`~iometa.report.config.ReportConfigError` naming the
     file and key, before anything is written.
+    ``jobs``: processes drawing the figures while the analyses go on (default: the cores
+    this process may use; ``1`` draws each in turn; :mod:`iometa.report.figure_jobs`); the
+    files written are the same whatever it is.
 
     Example
     -------
@@ -112,10 +115,13 @@ def build_report(data=None, out=None, *, verbose=True, vocabulary=None, sheet=No
     >>> build_report(out="/tmp/iometa-report", verbose=False)  # doctest: +SKIP
     report: ... files written to /tmp/iometa-report in ... s
     """
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs must be a whole number >= 1 (or None: the cores available), "
+                         f"got {jobs!r}")
     progress = Progress(verbose, bar)
     try:
         with collector_tuned():
-            return _build(progress, data, out, vocabulary, sheet, source, config)
+            return _build(progress, data, out, vocabulary, sheet, source, config, jobs)
     finally:
         progress.close()  # no status line left behind, whatever happened
 
@@ -149,7 +155,7 @@ def collector_tuned():
             gc.unfreeze()
 
 
-def _build(progress, data, out, vocabulary, sheet, source, config) -> Path:
+def _build(progress, data, out, vocabulary, sheet, source, config, jobs) -> Path:
     cfg = resolve_config(config)
     path, out = _resolve_paths(data, out)
     progress.stage("reading the study table", 0)
@@ -165,7 +171,8 @@ def _build(progress, data, out, vocabulary, sheet, source, config) -> Path:
         _check_out(out, path)
         tmp = temp_dir(real)
         try:
-            build_artefacts(studies, tmp, data_path=path, progress=progress, config=cfg)
+            build_artefacts(studies, tmp, data_path=path, progress=progress, config=cfg,
+                            jobs=jobs)
             write_manifest(tmp)
             clashes = keep_user_files(real, tmp)
             if clashes:

@@ -18,7 +18,8 @@ from . import provenance as report_provenance
 from . import rates as report_rates
 from . import sections as report_sections
 from . import survival as report_survival
-from .model import Context, Section, collect, plural, pretty_outcome
+from .figure_jobs import FigureJobs
+from .model import Context, Section, plural, pretty_outcome
 from .output import Progress, write_table
 from .tables import (
     NA,
@@ -131,31 +132,11 @@ def overview_table(ctx: Context) -> pd.DataFrame:
     return tab
 
 
-def _write_figure(section: Section, outdir: Path, ctx: Context, progress: Progress) -> None:
-    """Draw and save the section's figure (PNG + SVG); a plotting failure is noted, not fatal."""
-    import matplotlib.pyplot as plt
-
-    stem = f"figures/{section.slug}"
-    try:
-        with collect(section.notes, ctx.internal):
-            import iometa
-
-            fig = section.figure()
-            paths = iometa.save_figure(fig, outdir / stem, formats=("png", "svg"), dpi=200)
-            plt.close(fig)
-    except Exception as exc:  # noqa: BLE001 - a broken plot must not lose the tables
-        section.figure_missing = f"the plotting function failed ({type(exc).__name__}: {exc})"
-        ctx.internal.append(f"figure {stem}: {section.figure_missing}")
-        progress("missing", stem, detail=section.figure_missing)
-        return
-    section.figure_files = [p.relative_to(outdir).as_posix() for p in paths]
-    progress("figure", stem, paths)
-
-
-def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progress) -> None:
+def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progress,
+                   figures: FigureJobs) -> None:
     progress.stage(section.title)
     if section.figure is not None:
-        _write_figure(section, outdir, ctx, progress)
+        figures.submit(section)  # drawn now, or by a child process meanwhile
     for t in section.tables:
         paths = write_table(t.data, outdir / t.stem, display=t.display)
         progress("table", t.stem, paths, plural(len(t.data), "row"))
@@ -167,12 +148,14 @@ def _write_section(section: Section, outdir: Path, ctx: Context, progress: Progr
 
 
 def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=None,
-                    config=None):
+                    config=None, jobs: int | None = None):
     """Run the report's analyses on ``studies`` and write every file into ``outdir``.
 
     ``config``: a :class:`~iometa.report.config.ReportConfig` (default: the report without a
-    configuration). Returns the :class:`~iometa.report.model.Context` (its ``internal`` list
-    holds warnings the data did not cause; it should be empty).
+    configuration). ``jobs``: processes drawing the figures (default: the cores available;
+    1 draws them in turn; :mod:`iometa.report.figure_jobs`). Returns the
+    :class:`~iometa.report.model.Context` (its ``internal`` list holds warnings the data did
+    not cause; it should be empty).
     """
     from ..data.memo import run_memo
     from ..plots.textcache import shared_layouts
@@ -180,14 +163,15 @@ def build_artefacts(studies: pd.DataFrame, outdir: Path, *, data_path, progress=
     # the figures of this run share their text layouts, its selections the table's study
     # sizes; both are dropped when the run ends
     with shared_layouts(), run_memo():
-        return _build_artefacts(studies, outdir, data_path, progress, config)
+        progress = progress or Progress(False)
+        ctx = Context.of(studies, config)
+        with FigureJobs(outdir, ctx, progress, jobs) as figures:
+            return _build_artefacts(studies, outdir, data_path, progress, ctx, figures)
 
 
-def _build_artefacts(studies, outdir, data_path, progress, config):
+def _build_artefacts(studies, outdir, data_path, progress, ctx, figures):
     from .readme import readme_text
 
-    progress = progress or Progress(False)
-    ctx = Context.of(studies, config)
     sections: list[Section] = []
     builders = section_builders()
     for i, builder in enumerate(builders):
@@ -195,7 +179,7 @@ def _build_artefacts(studies, outdir, data_path, progress, config):
         name = getattr(builder, "__name__", "sections").removesuffix("_sections")
         progress.stage(f"analysing: {name}", i + 1, len(builders) + 2)
         for s in builder(ctx):
-            _write_section(s, outdir, ctx, progress)
+            _write_section(s, outdir, ctx, progress, figures)
             sections.append(s)
         for name, why in ctx.failures[seen:]:
             progress.note(f"not run: {name} — {why}")
@@ -209,6 +193,7 @@ def _build_artefacts(studies, outdir, data_path, progress, config):
     overview = overview_table(ctx)
     paths = write_table(overview, outdir / "tables" / "study_table_overview")
     progress("table", "tables/study_table_overview", paths, plural(len(overview), "row"))
+    figures.finish()  # every figure drawn and recorded in its section: the texts name them
     readme = outdir / "README.md"
     readme.write_text(readme_text(studies, data_path, sections, shown,
                                   overview, ctx.failures, ctx.config),

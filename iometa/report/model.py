@@ -128,13 +128,26 @@ def collect(notes: list[str], internal: list[str]):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    for w in caught:
-        msg = str(w.message)
-        if issubclass(w.category, IometaWarning) and w.category.__name__ != "LayoutWarning":
+    sort_warnings([warning_record(w) for w in caught], notes, internal)
+
+
+def warning_record(w: warnings.WarningMessage) -> tuple[bool, str, str]:
+    """``(from the data?, category name, message)`` of a caught warning: plain values, which a
+    figure drawn in another process sends back (:mod:`iometa.report.figure_jobs`)."""
+    data = issubclass(w.category, IometaWarning) and w.category.__name__ != "LayoutWarning"
+    return data, w.category.__name__, str(w.message)
+
+
+def sort_warnings(records, notes: list[str], internal: list[str]) -> None:
+    """What :func:`collect` does with the warnings it caught, given as
+    :func:`warning_record` tuples: data warnings to ``notes`` (once each), the rest to
+    ``internal``."""
+    for data, category, msg in records:
+        if data:
             if msg not in notes:
                 notes.append(msg)
         else:
-            internal.append(f"{w.category.__name__}: {msg}")
+            internal.append(f"{category}: {msg}")
 
 
 def add_notes(notes: list[str], msgs) -> None:

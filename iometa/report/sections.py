@@ -9,6 +9,7 @@ method, its caveats and the warnings the data raised.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -229,8 +230,9 @@ def median_sections(ctx: Context) -> list[Section]:
     return [s for s in out if s is not None]
 
 
-def proportion_sections(ctx: Context) -> list[Section]:
-    """One section per proportion outcome (and time point) with usable rows, by modality.
+def proportion_sections(ctx: Context) -> Iterator[Section]:
+    """One section per proportion outcome (and time point) with usable rows, by modality,
+    each yielded as soon as it is built (the report draws its figure meanwhile).
 
     Example
     -------
@@ -245,7 +247,6 @@ def proportion_sections(ctx: Context) -> list[Section]:
     OUTCOMES = vocabulary_of(ctx.studies).outcomes  # the table's own vocabulary
 
     present = sorted({str(o) for o in ctx.studies["outcome"]})
-    sections = []
     for outcome in present:
         if OUTCOMES.get(outcome) != "proportion" or outcome in SURVIVAL_RATE_OUTCOMES:
             continue
@@ -263,11 +264,11 @@ def proportion_sections(ctx: Context) -> list[Section]:
                     else rows["timepoint_months"] == t)
             sub = rows[same.to_numpy()].reset_index(drop=True)
             for unit, part in _by_unit(sub):
-                sections.append(ctx.attempt(_slug_title(ctx, outcome, t, len(times) > 1,
-                                                        unit)[1],
-                                            part["line"], _proportion_section, ctx, outcome,
-                                            part, t, len(times) > 1, unit))
-    return [s for s in sections if s is not None]
+                sec = ctx.attempt(_slug_title(ctx, outcome, t, len(times) > 1, unit)[1],
+                                  part["line"], _proportion_section, ctx, outcome, part, t,
+                                  len(times) > 1, unit)
+                if sec is not None:
+                    yield sec
 
 
 def _at_configured_time(ctx: Context, outcome: str, rows: pd.DataFrame) -> pd.DataFrame:
