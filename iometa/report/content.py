@@ -183,7 +183,7 @@ def _build_artefacts(studies, outdir, data_path, progress, ctx, figures):
             sections.append(s)
         for name, why in ctx.failures[seen:]:
             progress.note(f"not run: {name} — {why}")
-    progress.stage("rows not pooled, overview, README, index.html, tables.docx",
+    progress.stage("rows not pooled, overview, tables.docx, README, index.html",
                    len(builders) + 1)
     _outside_reasons(ctx)
     excluded = excluded_table(ctx)
@@ -193,20 +193,21 @@ def _build_artefacts(studies, outdir, data_path, progress, ctx, figures):
     overview = overview_table(ctx)
     paths = write_table(overview, outdir / "tables" / "study_table_overview")
     progress("table", "tables/study_table_overview", paths, plural(len(overview), "row"))
+    from .html import write_html  # the same content as one self-contained page, and Word
+    from .word import write_docx
+
+    # the Word tables need no figure: written while the last figures are drawn
+    doc = write_docx(outdir, studies, data_path, sections, shown, overview)
+    progress("table", "tables.docx", [doc], "every table")
     figures.finish()  # every figure drawn and recorded in its section: the texts name them
     readme = outdir / "README.md"
     readme.write_text(readme_text(studies, data_path, sections, shown,
                                   overview, ctx.failures, ctx.config),
                       encoding="utf-8", newline="\n")
     progress("text", "README.md", [readme], f"{len(sections)} sections")
-    from .html import write_html  # the same content as one self-contained page, and Word
-    from .word import write_docx
-
     page = write_html(outdir, studies, data_path, sections, shown, overview,
                       ctx.failures, ctx.config)
     progress("text", "index.html", [page], f"{len(sections)} sections")
-    doc = write_docx(outdir, studies, data_path, sections, shown, overview)
-    progress("table", "tables.docx", [doc], "every table")
     progress.stage("done", len(builders) + 2)
     return ctx
 

@@ -37,6 +37,8 @@ from .output import Progress
 
 #: figure DPI of the report's PNGs
 DPI = 200
+#: the fewest figures worth a new child once all are submitted (the parent draws fewer itself)
+MIN_BATCH = 2
 #: the signals that interrupt a report run (report.swap.signals_interrupt)
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
@@ -176,8 +178,9 @@ class FigureJobs:
             while rest:
                 self._reap(block=False)
                 slots = self.jobs - 1 - len(self._children)
-                size = max(1, len(rest) // (max(slots, 0) + 1))
-                while slots > 0 and len(rest) > size:  # a free child takes the front
+                size = len(rest) // (max(slots, 0) + 1)
+                # a free child takes the front, if it is worth a fork (~50 ms: cold caches)
+                while slots > 0 and size >= MIN_BATCH and len(rest) > size:
                     self._launch(rest[:size])
                     rest, slots = rest[size:], slots - 1
                 self._draw_here([rest.pop()])
