@@ -169,15 +169,34 @@ print(json.dumps({"seconds": t, "rss_peak_mb": peak_rss_mb(), "rss_with_data_mb"
 """
 
 
-def report_time(tmp: Path) -> dict:
+def _report_once(tmp: Path, *extra: str) -> dict:
+    out = tmp / "report"
+    shutil.rmtree(out, ignore_errors=True)  # every run writes a new report, none replaces one
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "iometa", "report", "--out",
-                           str(tmp / "report"), "--quiet"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "iometa", "report", "--out", str(out),
+                           "--quiet", *extra], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
     t = time.perf_counter() - t0
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1][:200], "seconds": t}
     return {"seconds": t}
+
+
+def report_time(tmp: Path, runs: int = 5) -> dict:
+    """W5: ``iometa report`` in a fresh interpreter, ``runs`` times with the default jobs
+    (the figures drawn by forked workers) alternating with ``--jobs 1`` (in turn); medians."""
+    from iometa.report.figure_jobs import default_jobs
+
+    default, serial = [], []
+    for _ in range(runs):
+        for extra, into in (((), default), (("--jobs", "1"), serial)):
+            r = _report_once(tmp, *extra)
+            if "error" in r:
+                return r
+            into.append(r["seconds"])
+    return {"seconds": float(np.median(default)), "runs": default,
+            "serial_seconds": float(np.median(serial)), "serial_runs": serial,
+            "jobs": default_jobs()}
 
 
 def r_library_time() -> float | None:
