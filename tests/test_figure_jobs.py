@@ -256,3 +256,45 @@ def test_default_jobs_is_the_cores_available():
     assert n >= 1
     if hasattr(os, "sched_getaffinity"):
         assert n == len(os.sched_getaffinity(0))
+
+
+def test_a_killed_report_takes_its_children_with_it(tmp_path):
+    """SIGKILL of the report's process: its children die too and write nothing more (an
+    orphan would re-create the build directory the next run removes as debris)."""
+    script = tmp_path / "victim.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "from pathlib import Path\n"
+        "import matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from iometa.report.figure_jobs import FigureJobs\n"
+        "from iometa.report.model import Section\n"
+        "from iometa.report.output import Progress\n"
+        "out = Path(sys.argv[1]); (out / 'figures').mkdir(parents=True)\n"
+        "parent = os.getpid()\n"
+        "def slow():\n"
+        "    time.sleep(3)\n"
+        "    fig, ax = plt.subplots(); return fig\n"
+        "class Ctx: internal = []\n"
+        "fj = FigureJobs(out, Ctx(), Progress(False), jobs=2)\n"
+        "fj.submit(Section('late', 'Late', 'proportion', '', '', [], figure=slow))\n"
+        "print(list(fj._children)[0], flush=True)\n"
+        "os.kill(parent, signal.SIGKILL)\n", encoding="utf-8")
+    out = tmp_path / "build"
+    proc = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    child = int(proc.stdout.split()[0])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:  # pragma: no cover - the failure being tested
+        os.kill(child, 9)
+        raise AssertionError("the child outlived its parent")
+    time.sleep(3.5)  # past the moment the orphan would have saved its figure
+    assert list((out / "figures").iterdir()) == []

@@ -173,3 +173,33 @@ def test_inline_svg_prefixes_every_id_and_reference():
     assert "url(#f7-p1)" in out and 'xlink:href="#f7-g"' in out
     with pytest.raises(ValueError, match="not an SVG"):
         inline_svg("<html></html>", "x", "y")
+
+
+# ----------------------------------------------------------- prefix_ids = the regex it replaced
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = ['id="', "url(#", 'href="#', '"', ")", "a", "_", "é", " ", "-", "id=\"\"", "(", "#",
+           "h", "=", "<!-- study_id=\"x\" -->"]
+
+
+def _regex_prefix(body, prefix):
+    from iometa.report.html import _SVG_ID
+    return _SVG_ID.sub(lambda m: m.group(1) + prefix + m.group(2), body)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14), st.sampled_from(["fig3-", "P\\1-"]))
+def test_prefix_ids_equals_the_regex(parts, prefix):
+    from iometa.report.html import prefix_ids
+    body = "".join(parts)
+    assert prefix_ids(body, prefix) == _regex_prefix(body, prefix)
+
+
+def test_prefix_ids_on_every_committed_figure():
+    from iometa.report.html import prefix_ids
+    svgs = sorted((Path(__file__).resolve().parent.parent / "reports" / "figures").glob("*.svg"))
+    assert svgs
+    for i, f in enumerate(svgs):
+        text = f.read_text(encoding="utf-8")
+        assert prefix_ids(text, f"fig{i}-") == _regex_prefix(text, f"fig{i}-")

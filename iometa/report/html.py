@@ -206,8 +206,45 @@ def inline_svg(svg: str, prefix: str, label: str) -> str:
     if start < 0:
         raise ValueError("not an SVG file: no <svg> element")
     body = re.sub(r"(?s)<metadata>.*?</metadata>\s*", "", svg[start:]).rstrip()
-    body = _SVG_ID.sub(lambda m: m.group(1) + prefix + m.group(2), body)
-    return f'<svg role="img" aria-label="{esc(label)}"' + body[len("<svg"):]
+    return f'<svg role="img" aria-label="{esc(label)}"' + prefix_ids(body, prefix)[len("<svg"):]
+
+
+def _word(c: str) -> bool:
+    return c.isalnum() or c == "_"  # a character of ``\w`` (what ``\b`` looks at)
+
+
+def prefix_ids(body: str, prefix: str) -> str:
+    """``_SVG_ID.sub(lambda m: m.group(1) + prefix + m.group(2), body)``, by string search
+    (three times faster on a report's 3 MB of SVG): ``prefix`` after every ``id="`` that
+    starts a word, ``url(#`` and ``href="#`` followed by a character other than ``"`` and
+    ``)``; the name that follows (up to ``"`` or ``)``) is passed over, as the regex does."""
+    out: list[str] = []
+    i, n = 0, len(body)
+    finds = {tok: body.find(tok) for tok in _ID_TOKENS}
+    while True:
+        live = [(at, tok) for tok, at in finds.items() if at >= 0]
+        if not live:
+            break
+        at, tok = min(live)
+        end = at + len(tok)
+        if end < n and body[end] not in '")' and (
+                tok != 'id="' or at == 0 or not _word(body[at - 1])):
+            quote = body.find('"', end)
+            quote = n if quote < 0 else quote
+            paren = body.find(")", end, quote)
+            stop = quote if paren < 0 else paren
+            out += [body[i:end], prefix, body[end:stop]]
+            i = stop
+            for t, found in finds.items():
+                if 0 <= found < stop:
+                    finds[t] = body.find(t, stop)
+        else:
+            finds[tok] = body.find(tok, at + 1)
+    out.append(body[i:])
+    return "".join(out)
+
+
+_ID_TOKENS = ('id="', "url(#", 'href="#')
 
 
 def _figure(s: Section, number: int, outdir: Path) -> str:
