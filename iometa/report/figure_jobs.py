@@ -36,6 +36,7 @@ from pathlib import Path
 
 from .model import Context, Section, sort_warnings, warning_record
 from .output import Progress
+from .swap import interrupt_signals
 
 #: figure DPI of the report's PNGs
 DPI = 200
@@ -43,8 +44,6 @@ DPI = 200
 MIN_BATCH = 2
 #: figures a worker draws between two garbage collections (it runs without the collector)
 GC_EVERY = 32
-#: the signals that interrupt a report run (report.swap.signals_interrupt)
-_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 def default_jobs() -> int:
@@ -256,7 +255,7 @@ class FigureJobs:
             return
         r, w = os.pipe()
         parent = os.getpid()
-        held = {getattr(signal, n) for n in _SIGNALS if hasattr(signal, n)}
+        held = interrupt_signals()
         # no interrupt between the fork and the child's registration (it would be left running)
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
         pid = -1

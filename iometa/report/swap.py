@@ -143,10 +143,17 @@ def keep_user_files(old: Path, tmp: Path) -> list[str]:
     return clashes
 
 
+def interrupt_signals() -> set[int]:
+    """The signals that interrupt a report run (those of this platform among SIGINT, SIGTERM
+    and SIGHUP): held off where a run must not stop halfway (:func:`swap`, forking a figure
+    worker in :mod:`iometa.report.figure_jobs`)."""
+    return {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+
+
 def swap(tmp: Path, out: Path) -> None:
     """Move ``tmp`` to ``out`` (signals held off between the two renames)."""
     mask = getattr(signal, "pthread_sigmask", None)
-    block = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    block = interrupt_signals()
     previous = mask(signal.SIG_BLOCK, block) if mask else None
     old = None
     try:
